@@ -1,0 +1,61 @@
+# Two commands a newcomer needs: `make run` (the demo) and `make test` (every tier).
+# Everything else they need is installed here, from the lock file.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-from-lock
+
+.PHONY: venv run test test-unit test-integration test-e2e test-browser bench lint fmt lock browser clean
+
+venv: $(STAMP)
+
+# The stamp depends on the lock: editing the lock reinstalls, nothing else does.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+run: venv
+	$(BIN)/cablepin demo
+
+# Browser tests need Debian's chromium; install it when it is missing (root on CI).
+browser:
+	@command -v chromium >/dev/null 2>&1 || ./scripts/install-chromium.sh
+
+test: venv browser
+	$(BIN)/python -m pytest tests
+
+test-unit: venv
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: venv
+	$(BIN)/python -m pytest tests/integration
+
+test-e2e: venv
+	$(BIN)/python -m pytest tests/e2e
+
+test-browser: venv browser
+	$(BIN)/python -m pytest tests/browser
+
+bench: venv
+	$(BIN)/python -m benchmarks
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Re-pin every direct and transitive dependency (needs network to PyPI).
+lock: venv
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	    --no-emit-index-url --no-header -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info src/*.egg-info

@@ -1,0 +1,7 @@
+"""`cablepin app ...` commands."""
+
+from __future__ import annotations
+
+import typer
+
+cli = typer.Typer(no_args_is_help=True, help="app commands")
