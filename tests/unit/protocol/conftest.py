@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +81,7 @@ class ConnectionPair:
 
 
 @pytest.fixture
-def pair(factory: Factory) -> Iterator[ConnectionPair]:
+def pair(factory: Factory) -> ConnectionPair:
     p = ConnectionPair(factory)
     p.open()
-    yield p
+    return p
