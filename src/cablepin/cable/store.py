@@ -80,7 +80,9 @@ class DirectoryFlash:
             return None
 
     def write_new(self, name: str, data: bytes) -> None:
-        with open(self.path / name, "wb") as f:
+        # 0600: the state holds the keyed PIN hash and bond hashes
+        fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
             f.write(data)
 
     def fsync(self, name: str) -> None:

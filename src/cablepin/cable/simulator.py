@@ -1,0 +1,151 @@
+"""The simulated cable on a local link: TCP in place of Bluetooth LE.
+
+This is the I/O edge around the sans-I/O parts: it moves bytes between a
+socket and ``protocol.connection.CableConnection``, hands requests to a
+``CableSession`` (one per connection, thread per connection), and reads the
+clock. While it runs it advertises itself by putting
+``default_radio_dir()/<serial>.advert`` in place and removes it on close.
+
+``link_rate`` (bytes per second, both directions together) slows the link
+down to what Bluetooth LE moves in practice (about 20 KB/s), for benchmarks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cablepin.cable.firmware import Cable
+from cablepin.cable.session import CableSession
+from cablepin.cable.store import write_file_atomically
+from cablepin.errors import CablepinError
+from cablepin.protocol.advert import Advert, default_radio_dir, encode_advert
+from cablepin.protocol.connection import CableConnection, State
+from cablepin.protocol.errors import ProtocolError
+from cablepin.protocol.events import RequestReceived
+from cablepin.protocol.messages import NONCE_SIZE
+
+__all__ = ["CableServer", "LinkPacer"]
+
+IDLE_TIMEOUT_S = 120.0
+RECV_SIZE = 64 * 1024
+ACCEPT_POLL_S = 0.2
+
+
+class LinkPacer:
+    """Holds a link to ``rate`` bytes per second on average (None: as fast as TCP goes)."""
+
+    def __init__(self, rate: int | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._started = clock()
+        self._moved = 0
+
+    def pace(self, n: int) -> None:
+        if not self.rate or n <= 0:
+            return
+        self._moved += n
+        due = self._started + self._moved / self.rate
+        delay = due - self._clock()
+        if delay > 0:
+            time.sleep(delay)
+
+
+class CableServer:
+    """Serve one cable over TCP until ``close()``."""
+
+    def __init__(
+        self,
+        cable: Cable,
+        tls: ssl.SSLContext,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        link_rate: int | None = None,
+        clock: Callable[[], float] = time.time,
+        random: Callable[[int], bytes] = os.urandom,
+        radio_dir: Path | None = None,
+    ) -> None:
+        self.cable = cable
+        self._tls = tls
+        self._link_rate = link_rate
+        self._clock = clock
+        self._random = random
+        self._stop = threading.Event()
+        self._listener = socket.create_server((host, port))
+        self._listener.settimeout(ACCEPT_POLL_S)
+        bound_host, bound_port = self._listener.getsockname()[:2]
+        self.address = f"{bound_host}:{bound_port}"
+        self._advert = (radio_dir or default_radio_dir()) / f"{cable.serial}.advert"
+        self._advertise()
+
+    def _advertise(self) -> None:
+        self._advert.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        advert = Advert(self.cable.serial, self.address, os.getpid())
+        write_file_atomically(self._advert, encode_advert(advert))
+
+    def serve_forever(self) -> None:
+        """Accept connections until ``close()`` (from a signal handler or another thread)."""
+        while not self._stop.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                raise
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._advert.unlink()
+
+    def __enter__(self) -> CableServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _serve(self, sock: socket.socket) -> None:
+        conn = CableConnection(self._tls)
+        session = CableSession(self.cable, self._random(NONCE_SIZE))
+        pacer = LinkPacer(self._link_rate)
+        sock.settimeout(IDLE_TIMEOUT_S)
+        try:
+            with sock:
+                while conn.state in (State.HANDSHAKING, State.OPEN):
+                    data = sock.recv(RECV_SIZE)
+                    pacer.pace(len(data))
+                    try:
+                        conn.receive_data(data)
+                        self._answer(conn, session)
+                    finally:
+                        # even a refused connection gets its TLS alert
+                        out = conn.data_to_send()
+                        if out:
+                            pacer.pace(len(out))
+                            sock.sendall(out)
+        except (OSError, ProtocolError):
+            # The app went away or spoke garbage: this connection ends, the cable serves on.
+            return
+
+    def _answer(self, conn: CableConnection, session: CableSession) -> None:
+        while (event := conn.next_event()) is not None:
+            if not isinstance(event, RequestReceived):
+                continue
+            request = event.request
+            try:
+                fields = session.handle(request, int(self._clock()))
+            except CablepinError as error:
+                conn.send_error(request.id, error)
+            else:
+                conn.send_response(request.id, **fields)
