@@ -1,7 +1,156 @@
-"""`cablepin admin ...` commands."""
+"""`cablepin admin ...`: operator commands against the cloud database.
+
+Thin glue over ``cablepin.cloud.services``; each command migrates the
+database first, so a fresh database just works. Support users may be created
+without ``--org``: support staff act across organisations.
+"""
 
 from __future__ import annotations
 
-import typer
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
 
-cli = typer.Typer(no_args_is_help=True, help="admin commands")
+import typer
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from cablepin.cli.output import emit, reporting
+from cablepin.cloud.app import utc_now
+from cablepin.cloud.db import make_engine, make_sessionmaker, migrate
+from cablepin.cloud.errors import CloudError, ConfigError, InvalidRequest
+from cablepin.cloud.keys import load_factory_ca
+from cablepin.cloud.services import accounts, audit, cables
+from cablepin.cloud.settings import Settings
+
+cli = typer.Typer(no_args_is_help=True, help="Operate the cloud database (orgs, users, cables).")
+
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="database URL (default: CABLEPIN_DB or sqlite)")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+
+
+class AuditBroken(CloudError):
+    code = "audit_broken"
+
+
+def _url(db: str | None) -> str:
+    return Settings().db_url() if db is None else Settings(db=db).db_url()
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@contextmanager
+def _session(db: str | None) -> Iterator[Session]:
+    url = _url(db)
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+@cli.command("migrate")
+def migrate_cmd(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Bring the database to the newest schema."""
+    with reporting(as_json=as_json):
+        url = _url(db)
+        migrate(url)
+        emit({"migrated": _shown(url)}, as_json=as_json, text=f"{_shown(url)} is up to date")
+
+
+@cli.command("create-org")
+def create_org(name: str, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Create an organisation (a fleet)."""
+    with reporting(as_json=as_json), _session(db) as session:
+        org = accounts.create_org(session, name, now=utc_now())
+        emit({"org": org.name, "id": org.id}, as_json=as_json, text=f"created {org.name}")
+
+
+@cli.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Option("--email")],
+    role: Annotated[str, typer.Option("--role", help="driver | fleet_manager | support")],
+    name: Annotated[str, typer.Option("--name")] = "",
+    org: Annotated[str | None, typer.Option("--org", help="organisation (not for support)")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a user; without --password-stdin the account has no password yet."""
+    with reporting(as_json=as_json):
+        password = None
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+            if not password:
+                raise InvalidRequest("no password on stdin; pipe it in: echo PW | cablepin ...")
+        with _session(db) as session:
+            user = accounts.create_user(
+                session,
+                email=email,
+                name=name,
+                role=role,
+                org_name=org,
+                password=password,
+                now=utc_now(),
+            )
+            emit(
+                {"email": user.email, "role": user.role, "org": org, "id": user.id},
+                as_json=as_json,
+                text=f"created {user.role} {user.email}",
+            )
+
+
+@cli.command("register-cable")
+def register_cable(
+    state: Annotated[Path, typer.Option("--state", help="the cable's state directory")],
+    org: Annotated[str, typer.Option("--org")],
+    keys: Annotated[
+        Path | None, typer.Option("--keys", help="keys directory (default: CABLEPIN_KEYS)")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a cable: its certificate (DIR/device.pem) must chain to the factory CA."""
+    with reporting(as_json=as_json):
+        ca = load_factory_ca(keys if keys is not None else Settings().keys)
+        try:
+            cert_pem = (state / "device.pem").read_bytes()
+        except OSError as e:
+            raise ConfigError(
+                f"cannot read {state / 'device.pem'}: {e.strerror}; "
+                "pass the directory made by `cablepin factory provision`"
+            ) from e
+        with _session(db) as session:
+            cable = cables.register_cable(
+                session, cert_pem=cert_pem, org_name=org, factory_ca=ca, now=utc_now()
+            )
+            emit(
+                {"serial": cable.serial, "org": cable.org},
+                as_json=as_json,
+                text=f"registered {cable.serial} to {cable.org}",
+            )
+
+
+@cli.command("verify-audit")
+def verify_audit(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Check the audit chain; name the first broken link."""
+    with reporting(as_json=as_json), _session(db) as session:
+        checked, broken = audit.verify(session)
+        if broken is not None:
+            raise AuditBroken(
+                f"the audit chain is broken at event {broken.seq}: {broken.why}; "
+                "restore the database from a backup and investigate",
+                broken_at=broken.seq,
+                checked=checked,
+            )
+        emit({"ok": True, "checked": checked}, as_json=as_json, text=f"{checked} events, chain ok")

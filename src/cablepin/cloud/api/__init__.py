@@ -1,0 +1,1 @@
+"""The JSON API: routes only translate HTTP to service calls and back."""

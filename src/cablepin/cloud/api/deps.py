@@ -1,0 +1,97 @@
+"""Every FastAPI dependency of the API, as ``Annotated`` aliases in one place.
+
+``authorize`` runs for every ``/api/v1`` route (router dependency): it looks
+the route up in ``domain/policy.py``, checks the bearer token and the role,
+and returns the actor (None on public routes). Organisation checks happen in
+the services.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from cablepin.cloud.domain.actor import Actor
+from cablepin.cloud.domain.policy import check_role, rule_for
+from cablepin.cloud.errors import Unauthorized
+from cablepin.cloud.keys import CloudKeys
+from cablepin.cloud.services import accounts
+from cablepin.cloud.settings import Settings
+
+__all__ = [
+    "Bearer",
+    "CurrentActor",
+    "Db",
+    "Keys",
+    "Now",
+    "SettingsDep",
+    "authorize",
+    "get_db",
+]
+
+_bearer = HTTPBearer(auto_error=False, description="the token from POST /api/v1/auth/login")
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    with factory() as session:
+        yield session
+
+
+def get_now(request: Request) -> dt.datetime:
+    clock: Callable[[], dt.datetime] = request.app.state.clock
+    return clock()
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_keys(request: Request) -> CloudKeys:
+    keys: CloudKeys = request.app.state.keys
+    return keys
+
+
+Db = Annotated[Session, Depends(get_db)]
+Now = Annotated[dt.datetime, Depends(get_now)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Keys = Annotated[CloudKeys, Depends(get_keys)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def authorize(request: Request, db: Db, now: Now, credentials: Credentials) -> Actor | None:
+    route = request.scope.get("route")
+    path = getattr(route, "path", request.url.path)
+    allowed = rule_for(request.method, path)
+    if not allowed:
+        return None
+    if credentials is None:
+        raise Unauthorized(
+            "log in first: send 'Authorization: Bearer TOKEN' with the token from "
+            "POST /api/v1/auth/login"
+        )
+    actor = accounts.actor_for_token(db, credentials.credentials, now=now)
+    check_role(allowed, actor)
+    return actor
+
+
+def current_actor(actor: Annotated[Actor | None, Depends(authorize)]) -> Actor:
+    if actor is None:  # a public route asked for an actor: a wiring mistake, refuse safely
+        raise Unauthorized("log in first")
+    return actor
+
+
+def bearer_token(credentials: Credentials) -> str:
+    if credentials is None:
+        raise Unauthorized("send the token to revoke as 'Authorization: Bearer TOKEN'")
+    return credentials.credentials
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+Bearer = Annotated[str, Depends(bearer_token)]

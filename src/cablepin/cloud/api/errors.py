@@ -1,0 +1,83 @@
+"""Turns every refusal into ``{"error": code, "message": text, ...}`` (U2).
+
+Validation errors come out as 422 ``invalid_request``; unknown routes as
+404 ``not_found``; anything unexpected as 500 ``internal_error`` without
+internals (the traceback goes to the log, which never holds a PIN).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cablepin.cloud.errors import CloudError
+
+__all__ = ["install"]
+
+log = logging.getLogger("cablepin.cloud")
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+
+
+def _cloud_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CloudError)
+    headers: dict[str, str] = {}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if "retry_after_s" in exc.details:
+        headers["Retry-After"] = str(exc.details["retry_after_s"])
+    return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+
+
+def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields: list[dict[str, Any]] = []
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error.get("loc", ()))
+        fields.append({"field": loc, "problem": str(error.get("msg", "invalid"))})
+    summary = "; ".join(f"{f['field']}: {f['problem']}" for f in fields[:5])
+    return JSONResponse(
+        {
+            "error": "invalid_request",
+            "message": f"the request is not valid ({summary}); fix it and send it again",
+            "fields": fields,
+        },
+        status_code=422,
+    )
+
+
+def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    message = {
+        404: "there is no such page or route; check the URL (the API lives under /api/v1)",
+        405: "this route does not take that method; see /openapi.json",
+    }.get(exc.status_code, str(exc.detail))
+    return JSONResponse(
+        {"error": code, "message": message},
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected error", exc_info=exc)
+    return JSONResponse(
+        {
+            "error": "internal_error",
+            "message": "the server failed; try again later, and tell support if it persists",
+        },
+        status_code=500,
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(CloudError, _cloud_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,205 @@
+"""The ``/api/v1`` routes. Each one only translates: parse, call a service, return.
+
+Who may call which route is ``domain/policy.py`` (checked by ``deps.authorize``
+for every route of this router); organisation scoping is in the services.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from cablepin.cloud.api.deps import Bearer, CurrentActor, Db, Keys, Now, SettingsDep, authorize
+from cablepin.cloud.schemas import (
+    AssignmentOut,
+    AssignmentRequest,
+    AuditList,
+    CableDetail,
+    CableList,
+    ConnectRequest,
+    ConnectResponse,
+    ErrorOut,
+    FactoryCaOut,
+    HandoverOut,
+    HandoverRequest,
+    LoginRequest,
+    LoginResponse,
+    LogoutResponse,
+    PinResetOut,
+    PinResetRequest,
+    ReceiptRequest,
+    ReceiptResponse,
+    ResetRequest,
+    SessionList,
+    SessionsUpload,
+    UploadResponse,
+    UserOut,
+)
+from cablepin.cloud.services import accounts, audit, cables, ingest, sessions
+
+__all__ = ["router"]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut} for status in (401, 403, 404, 409, 422, 429)
+}
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(authorize)], responses=ERRORS)
+
+Serial = Annotated[str, Path(max_length=32, description="cable serial, e.g. CBL-00012345")]
+Reason = Annotated[
+    str | None, Query(max_length=1000, description="why (required for support; audited)")
+]
+
+
+# ------------------------------------------------------------------ accounts
+
+
+@router.post("/auth/login", tags=["auth"])
+def login(body: LoginRequest, db: Db, now: Now, settings: SettingsDep, keys: Keys) -> LoginResponse:
+    token, expires_at, actor = accounts.login(
+        db,
+        body.email,
+        body.password,
+        now=now,
+        ttl_s=settings.token_ttl_s,
+        free_attempts=settings.login_free_attempts,
+    )
+    return LoginResponse(
+        token=token,
+        expires_at=expires_at,
+        user=accounts.user_out(db, actor),
+        factory_ca_pem=keys.factory_ca_pem,
+    )
+
+
+@router.post("/auth/logout", tags=["auth"])
+def logout(db: Db, now: Now, token: Bearer) -> LogoutResponse:
+    return LogoutResponse(revoked=accounts.logout(db, token, now=now))
+
+
+@router.get("/me", tags=["auth"])
+def me(db: Db, actor: CurrentActor) -> UserOut:
+    return accounts.user_out(db, actor)
+
+
+@router.get("/factory-ca", tags=["auth"])
+def factory_ca(keys: Keys) -> FactoryCaOut:
+    return FactoryCaOut(factory_ca_pem=keys.factory_ca_pem)
+
+
+# ------------------------------------------------------------------ fleet
+
+
+@router.get("/cables", tags=["fleet"])
+def list_cables(
+    db: Db,
+    now: Now,
+    actor: CurrentActor,
+    serial: Annotated[str | None, Query(max_length=32, description="serial or its prefix")] = None,
+    after: Annotated[
+        str | None, Query(max_length=32, description="next_after of the last page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> CableList:
+    return cables.list_cables(db, actor, now=now, serial=serial, after=after, limit=limit)
+
+
+@router.get("/cables/{serial}", tags=["fleet"])
+def cable_detail(serial: Serial, db: Db, now: Now, actor: CurrentActor) -> CableDetail:
+    return cables.cable_detail(db, actor, serial, now=now)
+
+
+@router.put("/cables/{serial}/assignment", tags=["fleet"])
+def assign(
+    serial: Serial,
+    body: AssignmentRequest,
+    db: Db,
+    now: Now,
+    actor: CurrentActor,
+    reason: Reason = None,
+) -> AssignmentOut:
+    return cables.assign(db, actor, serial, body.driver_email, now=now, reason=reason)
+
+
+@router.post("/cables/{serial}/pin-reset", tags=["fleet"])
+def allow_pin_reset(
+    serial: Serial, body: PinResetRequest, db: Db, now: Now, actor: CurrentActor
+) -> PinResetOut:
+    return cables.allow_pin_reset(
+        db, actor, serial, now=now, expires_in_days=body.expires_in_days, reason=body.reason
+    )
+
+
+@router.delete("/cables/{serial}/pin-reset", tags=["fleet"])
+def revoke_pin_reset(
+    serial: Serial, db: Db, now: Now, actor: CurrentActor, reason: Reason = None
+) -> PinResetOut:
+    return cables.revoke_pin_reset(db, actor, serial, now=now, reason=reason)
+
+
+@router.post("/cables/{serial}/handover", tags=["fleet"])
+def start_handover(
+    serial: Serial, body: HandoverRequest, db: Db, now: Now, actor: CurrentActor
+) -> HandoverOut:
+    return cables.start_handover(db, actor, serial, body.driver_email, now=now, reason=body.reason)
+
+
+@router.delete("/cables/{serial}/handover", tags=["fleet"])
+def cancel_handover(
+    serial: Serial, db: Db, now: Now, actor: CurrentActor, reason: Reason = None
+) -> HandoverOut:
+    return cables.cancel_handover(db, actor, serial, now=now, reason=reason)
+
+
+@router.post("/cables/{serial}/reset", tags=["fleet"])
+def reset(serial: Serial, body: ResetRequest, db: Db, now: Now, actor: CurrentActor) -> HandoverOut:
+    return cables.reset_cable(db, actor, serial, now=now, reason=body.reason)
+
+
+@router.get("/sessions", tags=["fleet"])
+def list_sessions(
+    db: Db,
+    now: Now,
+    actor: CurrentActor,
+    driver_email: Annotated[str | None, Query(max_length=320)] = None,
+    serial: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> SessionList:
+    return sessions.list_sessions(
+        db, actor, now=now, driver_email=driver_email, serial=serial, limit=limit
+    )
+
+
+@router.get("/audit", tags=["fleet"])
+def list_audit(
+    db: Db,
+    actor: CurrentActor,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before_seq: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+) -> AuditList:
+    return audit.list_events(db, actor, limit=limit, before_seq=before_seq)
+
+
+# ------------------------------------------------------------------ app
+
+
+@router.post("/app/cables/{serial}/connect", tags=["app"])
+def connect(
+    serial: Serial, body: ConnectRequest, db: Db, now: Now, keys: Keys, actor: CurrentActor
+) -> ConnectResponse:
+    return ingest.connect(db, actor, serial, body, command_key=keys.command_key, now=now)
+
+
+@router.post("/app/cables/{serial}/receipts", tags=["app"])
+def post_receipt(
+    serial: Serial, body: ReceiptRequest, db: Db, now: Now, actor: CurrentActor
+) -> ReceiptResponse:
+    return ingest.post_receipt(db, actor, serial, body, now=now)
+
+
+@router.post("/app/cables/{serial}/sessions", tags=["app"])
+def upload_sessions(
+    serial: Serial, body: SessionsUpload, db: Db, now: Now, actor: CurrentActor
+) -> UploadResponse:
+    return ingest.upload_sessions(db, actor, serial, body, now=now)

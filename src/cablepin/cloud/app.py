@@ -1,0 +1,92 @@
+"""The FastAPI application factory of the cloud service.
+
+``create_app(settings)`` wires settings, keys, the database and the routers.
+It does not migrate: ``cablepin serve``/``admin`` do that first
+(``cablepin.cloud.db.migrate``). The portal router is included only when
+``cablepin.cloud.portal`` exists and exposes ``router``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy import text
+
+from cablepin.cloud.api import errors
+from cablepin.cloud.api.routes import router as api_router
+from cablepin.cloud.db import make_engine, make_sessionmaker
+from cablepin.cloud.domain.policy import check_complete
+from cablepin.cloud.keys import load_keys
+from cablepin.cloud.settings import Settings
+
+__all__ = ["API_PREFIX", "app_from_env", "create_app", "utc_now"]
+
+API_PREFIX = "/api/v1"
+PORTAL_MODULE = "cablepin.cloud.portal"
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], dt.datetime] = utc_now
+) -> FastAPI:
+    settings = settings or Settings()
+    keys = load_keys(settings.keys)
+    engine = make_engine(settings.db_url())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="cablepin cloud",
+        version="1",
+        description="Fleet operations, PIN-reset permissions, handovers and session sync "
+        "for PIN-protected charging cables. See docs/api.md for the flows.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.keys = keys
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.clock = clock
+    errors.install(app)
+    app.include_router(api_router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> JSONResponse:
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception:  # the probe must answer, whatever the database does
+            return JSONResponse({"status": "unavailable", "database": False}, status_code=503)
+        return JSONResponse({"status": "ok", "database": True})
+
+    if importlib.util.find_spec(PORTAL_MODULE) is not None:
+        portal = importlib.import_module(PORTAL_MODULE)
+        router = getattr(portal, "router", None)
+        if router is not None:
+            app.include_router(router)
+
+    check_complete(
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, APIRoute) and route.path.startswith(API_PREFIX)
+        for method in route.methods or ()
+    )
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """For ``uvicorn --factory`` (several workers): settings come from CABLEPIN_*."""
+    return create_app(Settings())

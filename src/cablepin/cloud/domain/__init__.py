@@ -1,0 +1,9 @@
+"""The cloud's rules as plain functions and data, without I/O (unit-tested alone).
+
+* ``policy``: which role may call which route (a table).
+* ``permissions``: P8 PIN-reset permissions (single-use, expiry, binding).
+* ``handover``: the handover/reset state machine (a table).
+* ``attribution``: who may upload which batch (S1, S3, H3).
+* ``audit``: how an audit link is hashed and how the chain is checked (R2).
+* ``throttle``: how long a login waits after failures.
+"""

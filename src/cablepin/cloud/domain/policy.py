@@ -1,0 +1,74 @@
+"""Which roles may call which ``/api/v1`` route (R1, S3).
+
+Rules kept here:
+
+* The table below is the whole policy: a route of the API that is not in it
+  is refused at start-up (``check_complete``) and fails the authorisation
+  matrix test.
+* A role outside a route's set gets 403 ``forbidden``; organisation checks
+  come after, in the services, and answer 404 ``unknown_cable`` for another
+  organisation's cable so serials cannot be probed.
+* ``PUBLIC`` routes need no token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from cablepin.cloud.domain.actor import Actor, Role
+from cablepin.cloud.errors import Forbidden
+
+__all__ = ["ANY_ROLE", "FLEET", "POLICY", "PUBLIC", "check_complete", "check_role", "rule_for"]
+
+PUBLIC: Final[frozenset[Role]] = frozenset()
+ANY_ROLE: Final = frozenset(Role)
+FLEET: Final = frozenset({Role.FLEET_MANAGER, Role.SUPPORT})
+DRIVER: Final = frozenset({Role.DRIVER})
+SUPPORT: Final = frozenset({Role.SUPPORT})
+
+CABLE = "/api/v1/cables/{serial}"
+APP = "/api/v1/app/cables/{serial}"
+
+POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
+    ("POST", "/api/v1/auth/login"): PUBLIC,
+    ("GET", "/api/v1/factory-ca"): PUBLIC,
+    ("POST", "/api/v1/auth/logout"): ANY_ROLE,
+    ("GET", "/api/v1/me"): ANY_ROLE,
+    ("GET", "/api/v1/sessions"): ANY_ROLE,
+    ("GET", "/api/v1/audit"): FLEET,
+    ("GET", "/api/v1/cables"): FLEET,
+    ("GET", CABLE): FLEET,
+    ("PUT", f"{CABLE}/assignment"): FLEET,
+    ("POST", f"{CABLE}/pin-reset"): FLEET,
+    ("DELETE", f"{CABLE}/pin-reset"): FLEET,
+    ("POST", f"{CABLE}/handover"): FLEET,
+    ("DELETE", f"{CABLE}/handover"): FLEET,
+    ("POST", f"{CABLE}/reset"): SUPPORT,
+    ("POST", f"{APP}/connect"): DRIVER,
+    ("POST", f"{APP}/receipts"): DRIVER,
+    ("POST", f"{APP}/sessions"): DRIVER,
+}
+
+
+def rule_for(method: str, path: str) -> frozenset[Role]:
+    try:
+        return POLICY[(method, path)]
+    except KeyError:
+        raise LookupError(f"no policy for {method} {path}; add it to domain/policy.py") from None
+
+
+def check_role(allowed: frozenset[Role], actor: Actor) -> None:
+    if actor.role not in allowed:
+        roles = ", ".join(sorted(allowed)) or "nobody"
+        raise Forbidden(
+            f"a {actor.role} may not do this (allowed: {roles}); "
+            "ask your fleet manager or support to do it"
+        )
+
+
+def check_complete(routes: Iterable[tuple[str, str]]) -> None:
+    """Fail fast when a route has no rule (a new route must state who may call it)."""
+    missing = sorted(f"{m} {p}" for m, p in routes if (m, p) not in POLICY)
+    if missing:
+        raise LookupError(f"routes without a policy rule: {', '.join(missing)}")

@@ -1,0 +1,151 @@
+"""Refusals of the cloud service; each carries its HTTP status and wire code.
+
+::
+
+    CloudError                 "cloud_error"       500
+    ├── InvalidRequest         "invalid_request"   422  malformed or out-of-range input
+    │   ├── ReasonRequired     "reason_required"   422  support must say why
+    │   ├── BadReceipt         "bad_receipt"       422  receipt not signed by this cable
+    │   └── ChainBroken        "chain_broken"      422  records do not continue the chain
+    ├── Unauthorized           "unauthorized"      401  no, expired or revoked token; bad login
+    ├── Forbidden              "forbidden"         403  the role may not do this
+    │   └── NotAssigned        "not_assigned"      403  the driver is not the cable's assignee
+    ├── NotFound               "not_found"         404
+    │   ├── UnknownCable       "unknown_cable"     404  also for another organisation's cable
+    │   ├── UnknownDriver      "unknown_driver"    404
+    │   ├── UnknownOrg         "unknown_org"       404
+    │   └── UnknownCommand     "unknown_command"   404
+    ├── Conflict               "conflict"          409
+    │   ├── HasDriver          "has_driver"        409  assign only a cable without a driver
+    │   ├── NoDriver           "no_driver"         409
+    │   ├── WipePending        "wipe_pending"      409  nothing syncs while a wipe is pending
+    │   ├── StaleEpoch         "stale_epoch"       409
+    │   └── AlreadyExists      "already_exists"    409
+    ├── TooManyAttempts        "too_many_attempts" 429  carries retry_after_s
+    └── ConfigError            "config_error"      500  keys or database missing
+
+Errors are translated only at the edges: ``api/errors.py`` turns them into
+JSON responses and the CLI prints them with ``cli.output``. Every message
+says what to do next.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from cablepin.errors import CablepinError
+
+__all__ = [
+    "AlreadyExists",
+    "BadReceipt",
+    "ChainBroken",
+    "CloudError",
+    "ConfigError",
+    "Conflict",
+    "Forbidden",
+    "HasDriver",
+    "InvalidRequest",
+    "NoDriver",
+    "NotAssigned",
+    "NotFound",
+    "ReasonRequired",
+    "StaleEpoch",
+    "TooManyAttempts",
+    "Unauthorized",
+    "UnknownCable",
+    "UnknownCommand",
+    "UnknownDriver",
+    "UnknownOrg",
+    "WipePending",
+]
+
+
+class CloudError(CablepinError):
+    code = "cloud_error"
+    status: ClassVar[int] = 500
+
+
+class InvalidRequest(CloudError):
+    code = "invalid_request"
+    status = 422
+
+
+class ReasonRequired(InvalidRequest):
+    code = "reason_required"
+
+
+class BadReceipt(InvalidRequest):
+    code = "bad_receipt"
+
+
+class ChainBroken(InvalidRequest):
+    code = "chain_broken"
+
+
+class Unauthorized(CloudError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(CloudError):
+    code = "forbidden"
+    status = 403
+
+
+class NotAssigned(Forbidden):
+    code = "not_assigned"
+
+
+class NotFound(CloudError):
+    code = "not_found"
+    status = 404
+
+
+class UnknownCable(NotFound):
+    code = "unknown_cable"
+
+
+class UnknownDriver(NotFound):
+    code = "unknown_driver"
+
+
+class UnknownOrg(NotFound):
+    code = "unknown_org"
+
+
+class UnknownCommand(NotFound):
+    code = "unknown_command"
+
+
+class Conflict(CloudError):
+    code = "conflict"
+    status = 409
+
+
+class HasDriver(Conflict):
+    code = "has_driver"
+
+
+class NoDriver(Conflict):
+    code = "no_driver"
+
+
+class WipePending(Conflict):
+    code = "wipe_pending"
+
+
+class StaleEpoch(Conflict):
+    code = "stale_epoch"
+
+
+class AlreadyExists(Conflict):
+    code = "already_exists"
+
+
+class TooManyAttempts(CloudError):
+    code = "too_many_attempts"
+    status = 429
+
+
+class ConfigError(CloudError):
+    code = "config_error"

@@ -1,0 +1,61 @@
+"""Loads the deployment keys the cloud needs from ``CABLEPIN_KEYS``.
+
+``command.key`` (PEM, Ed25519) signs commands; ``factory-ca.pem`` is the
+factory CA certificate that cable certificates must chain to. Both are
+written by ``cablepin keys init``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cablepin.cloud.errors import ConfigError
+from cablepin.protocol import pki
+from cablepin.protocol.errors import CertificateError
+
+__all__ = ["COMMAND_KEY_FILE", "FACTORY_CA_FILE", "CloudKeys", "load_factory_ca", "load_keys"]
+
+COMMAND_KEY_FILE = "command.key"
+FACTORY_CA_FILE = "factory-ca.pem"
+
+
+@dataclass(frozen=True)
+class CloudKeys:
+    command_key: Ed25519PrivateKey
+    factory_ca: x509.Certificate
+    factory_ca_pem: str
+
+
+def _read(directory: Path | None, name: str) -> bytes:
+    if directory is None:
+        raise ConfigError(
+            "no keys directory is configured; pass --keys DIR or set CABLEPIN_KEYS "
+            "(create one with `cablepin keys init --dir DIR`)"
+        )
+    path = directory / name
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ConfigError(
+            f"cannot read {path}: {e.strerror}; create the keys with `cablepin keys init --dir DIR`"
+        ) from e
+
+
+def load_factory_ca(directory: Path | None) -> x509.Certificate:
+    try:
+        return pki.load_certificate(_read(directory, FACTORY_CA_FILE))
+    except CertificateError as e:
+        raise ConfigError(f"{FACTORY_CA_FILE} is not a certificate: {e.message}") from e
+
+
+def load_keys(directory: Path | None) -> CloudKeys:
+    ca = load_factory_ca(directory)
+    try:
+        command_key = pki.load_private_key(_read(directory, COMMAND_KEY_FILE))
+    except CertificateError as e:
+        raise ConfigError(f"{COMMAND_KEY_FILE} is not an Ed25519 key: {e.message}") from e
+    return CloudKeys(command_key, ca, pki.certificate_pem(ca).decode())

@@ -1,0 +1,286 @@
+"""SQLAlchemy 2 table models. The schema is created only by the migrations.
+
+No table has a column that holds a PIN or anything derived from one (P7);
+``cables.pin_default`` is the boolean the app last reported.
+Times are stored in UTC and always come back timezone-aware.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "ApiToken",
+    "Assignment",
+    "AuditEvent",
+    "AuditHead",
+    "Base",
+    "Cable",
+    "ChargingSession",
+    "CommandRow",
+    "Invitation",
+    "LoginThrottle",
+    "Organisation",
+    "User",
+    "UtcDateTime",
+    "WebSession",
+]
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes on both databases (SQLite keeps no zone, so store naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC time")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Support staff belong to no organisation (org_id NULL): they act across all of them.
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"), default=True)
+    locale: Mapped[str] = mapped_column(String(8), server_default="de", default="de")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_users_org_role_email", "org_id", "role", "email"),)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 hex; never the token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class WebSession(Base):
+    """A portal login (cookie); the portal package owns its use."""
+
+    __tablename__ = "web_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class Invitation(Base):
+    """A one-time link that lets a new user choose a password (portal)."""
+
+    __tablename__ = "invitations"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class LoginThrottle(Base):
+    """Failed logins per e-mail address, shared by every API process."""
+
+    __tablename__ = "login_throttle"
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class Cable(Base):
+    __tablename__ = "cables"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    serial: Mapped[str] = mapped_column(String(32), unique=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    cert_pem: Mapped[str] = mapped_column(Text)
+    registered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # The verified head of the session chain: (epoch, head_seq, head_hash).
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
+    head_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    head_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # As last reported by an app at connect (facts the cable told the app).
+    pin_default: Mapped[bool | None] = mapped_column(Boolean)
+    fw: Mapped[str | None] = mapped_column(String(64))
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_sync_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_cables_org_serial", "org_id", "serial"),)
+
+
+class Assignment(Base):
+    """Who owns a cable's sessions in one epoch. ``ended_at`` NULL = the active one."""
+
+    __tablename__ = "assignments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cable_id: Mapped[int] = mapped_column(ForeignKey("cables.id"))
+    driver_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    __table_args__ = (
+        Index("ix_assignments_cable_epoch", "cable_id", "epoch"),
+        # At most one active assignment per cable, enforced by the database.
+        Index(
+            "uq_assignments_active_cable",
+            "cable_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
+
+
+class CommandRow(Base):
+    """A command for a cable: a wipe (handover/reset) or a PIN-reset permission (P8).
+
+    ``state``: pending -> issued (leased to one connect until ``lease_until``)
+    -> done (a cable-signed receipt arrived) | cancelled | expired.
+    For ``allow_pin_set`` ``driver_id`` is the assignee it is bound to; for a
+    wipe it is the driver who gets the cable in the new epoch (NULL: the pool)
+    and ``previous_driver_id`` the one a cancelled handover gives it back to.
+    """
+
+    __tablename__ = "commands"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    cable_id: Mapped[int] = mapped_column(ForeignKey("cables.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    purpose: Mapped[str] = mapped_column(String(20))  # handover | reset | pin_reset
+    state: Mapped[str] = mapped_column(String(12))
+    epoch: Mapped[int] = mapped_column(BigInteger)  # the cable epoch it was created in
+    driver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    previous_driver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    done_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    result_epoch: Mapped[int | None] = mapped_column(BigInteger)
+    receipt: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index("ix_commands_cable_state", "cable_id", "state"),
+        # At most one open command of each kind per cable (one wipe, one PIN permission).
+        Index(
+            "uq_commands_open_cable_kind",
+            "cable_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("state IN ('pending', 'issued')"),
+            postgresql_where=text("state IN ('pending', 'issued')"),
+        ),
+    )
+
+
+class ChargingSession(Base):
+    __tablename__ = "charging_sessions"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    cable_id: Mapped[int] = mapped_column(ForeignKey("cables.id"))
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    driver_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    start_s: Mapped[int] = mapped_column(BigInteger)
+    end_s: Mapped[int] = mapped_column(BigInteger)
+    wh: Mapped[int] = mapped_column(BigInteger)
+    meter_start_wh: Mapped[int] = mapped_column(BigInteger)
+    meter_end_wh: Mapped[int] = mapped_column(BigInteger)
+    max_w: Mapped[int] = mapped_column(BigInteger)
+    chain_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("cable_id", "epoch", "seq", name="uq_charging_sessions_cable_epoch_seq"),
+        Index("ix_charging_sessions_driver_start", "driver_id", "start_s"),
+    )
+
+
+class AuditEvent(Base):
+    """One link of the append-only audit chain; ``hash`` covers ``prev_hash`` and the content."""
+
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor_email: Mapped[str | None] = mapped_column(String(320))
+    actor_role: Mapped[str | None] = mapped_column(String(20))
+    org_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(String(320))
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_audit_events_org_seq", "org_id", "seq"),)
+
+
+class AuditHead(Base):
+    """The single row that serialises appends to the audit chain."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,257 @@
+"""Request and response shapes of the JSON API (separate from the table models).
+
+Services return these, so the API and the portal render the same facts.
+Bytes travel as standard base64 strings. No field holds a PIN (P7).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AssignmentOut",
+    "AssignmentRequest",
+    "AuditEventOut",
+    "AuditList",
+    "CableDetail",
+    "CableList",
+    "CableSummary",
+    "CommandOut",
+    "ConnectRequest",
+    "ConnectResponse",
+    "ErrorOut",
+    "FactoryCaOut",
+    "HandoverOut",
+    "HandoverRequest",
+    "HeadIn",
+    "LoginRequest",
+    "LoginResponse",
+    "LogoutResponse",
+    "PinResetOut",
+    "PinResetRequest",
+    "ReceiptRequest",
+    "ReceiptResponse",
+    "ResetRequest",
+    "SessionList",
+    "SessionOut",
+    "SessionsUpload",
+    "SignedCommandOut",
+    "Synced",
+    "UploadResponse",
+    "UserOut",
+]
+
+MAX_INT = 2**62  # far beyond any epoch or seq, and inside PostgreSQL's BIGINT
+MAX_BATCH = 500
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+
+
+class UserOut(BaseModel):
+    email: str
+    name: str
+    role: str
+    org: str | None
+    locale: str
+
+
+class LoginRequest(Strict):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginResponse(BaseModel):
+    token: str
+    expires_at: dt.datetime
+    user: UserOut
+    factory_ca_pem: str
+
+
+class LogoutResponse(BaseModel):
+    revoked: bool
+
+
+class FactoryCaOut(BaseModel):
+    factory_ca_pem: str
+
+
+class CommandOut(BaseModel):
+    id: str
+    kind: str
+    purpose: str
+    state: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    done_at: dt.datetime | None  # when the cable's receipt arrived
+    driver_email: str | None
+    reason: str | None
+
+
+class PinResetOut(BaseModel):
+    command_id: str
+    serial: str
+    driver_email: str | None
+    state: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+
+
+class HandoverOut(BaseModel):
+    command_id: str
+    serial: str
+    purpose: str  # handover | reset
+    state: str
+    from_driver_email: str | None
+    to_driver_email: str | None  # None: back to the pool
+    created_at: dt.datetime
+    done_at: dt.datetime | None
+    last_sync_at: dt.datetime | None  # unsynced sessions since then are lost by the wipe
+
+
+class CableSummary(BaseModel):
+    serial: str
+    org: str
+    driver_email: str | None
+    epoch: int
+    synced_seq: int
+    pin_default: bool | None  # as last reported by an app; None: never connected
+    fw: str | None
+    last_seen_at: dt.datetime | None
+    last_sync_at: dt.datetime | None
+    pin_reset_pending: bool
+    handover_pending: bool
+
+
+class CableList(BaseModel):
+    items: list[CableSummary]
+    next_after: str | None  # pass as ?after= for the next page
+
+
+class CableDetail(CableSummary):
+    pending_pin_reset: PinResetOut | None
+    pending_handover: HandoverOut | None
+    commands: list[CommandOut]
+
+
+class AssignmentRequest(Strict):
+    driver_email: str = Field(min_length=3, max_length=320)
+
+
+class AssignmentOut(BaseModel):
+    serial: str
+    driver_email: str
+    epoch: int
+
+
+class PinResetRequest(Strict):
+    expires_in_days: int | None = Field(default=None, ge=1, le=30)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class HandoverRequest(Strict):
+    driver_email: str | None = Field(max_length=320)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class ResetRequest(Strict):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class AuditEventOut(BaseModel):
+    seq: int
+    at: dt.datetime
+    actor_email: str | None
+    actor_role: str | None
+    org_id: int | None
+    action: str
+    target: str | None
+    reason: str | None
+    details: dict[str, Any]
+
+
+class AuditList(BaseModel):
+    items: list[AuditEventOut]
+
+
+class SessionOut(BaseModel):
+    serial: str
+    epoch: int
+    seq: int
+    driver_email: str
+    start: int
+    end: int
+    wh: int
+    meter_start_wh: int
+    meter_end_wh: int
+    max_w: int
+    received_at: dt.datetime
+
+
+class SessionList(BaseModel):
+    items: list[SessionOut]
+
+
+class HeadIn(Strict):
+    seq: int = Field(ge=0, le=MAX_INT)
+    hash: str = Field(max_length=100)
+
+
+class ConnectRequest(Strict):
+    nonce: str = Field(max_length=100)
+    epoch: int = Field(ge=0, le=MAX_INT)
+    head: HeadIn
+    pin_default: bool
+    wait_s: int = Field(default=0, ge=0, le=MAX_INT)
+    fw: str = Field(default="", max_length=64)
+    receipt: str | None = Field(default=None, max_length=4096)
+
+
+class SignedCommandOut(BaseModel):
+    id: str
+    kind: str
+    blob: str
+
+
+class Synced(BaseModel):
+    epoch: int
+    seq: int
+
+
+class ConnectResponse(BaseModel):
+    serial: str
+    assigned: bool
+    commands: list[SignedCommandOut]
+    synced: Synced
+
+
+class ReceiptRequest(Strict):
+    receipt: str = Field(max_length=4096)
+
+
+class ReceiptResponse(BaseModel):
+    command_id: str
+    kind: str
+    state: str
+    epoch: int
+
+
+class SessionsUpload(Strict):
+    epoch: int = Field(ge=0, le=MAX_INT)
+    records: list[list[int]] = Field(min_length=1, max_length=MAX_BATCH)
+    head_sig: str = Field(max_length=200)
+
+
+class UploadResponse(BaseModel):
+    accepted: int
+    duplicates: int
+    synced: Synced

@@ -1,0 +1,13 @@
+"""Use cases of the cloud: plain functions over a SQLAlchemy ``Session`` and an ``Actor``.
+
+The JSON API and the portal call the same functions. A function that changes
+something commits its own transaction; time comes in as ``now``. Refusals
+are ``cablepin.cloud.errors`` exceptions.
+
+* ``accounts``: organisations, users, login/logout, bearer tokens, login throttling.
+* ``cables``: registration, fleet listing/detail, assignment, PIN-reset
+  permissions, handovers and resets.
+* ``ingest``: the app endpoints (connect, receipts, session upload).
+* ``sessions``: listing charging sessions.
+* ``audit``: appending to, reading and verifying the audit chain.
+"""

@@ -1,0 +1,257 @@
+"""Organisations, users, login (bearer tokens) and login throttling.
+
+* Passwords are stored as argon2id hashes (argon2-cffi defaults).
+* A bearer token is 32 random bytes; only its SHA-256 is stored. It expires
+  and can be revoked (logout).
+* Failed logins are counted per e-mail address in the database, so every
+  API process shares them; an unknown address is throttled like a known one
+  and costs the same hash, so neither reveals which addresses exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cablepin.cloud.domain import throttle
+from cablepin.cloud.domain.actor import Actor, Role
+from cablepin.cloud.errors import (
+    AlreadyExists,
+    InvalidRequest,
+    TooManyAttempts,
+    Unauthorized,
+    UnknownOrg,
+)
+from cablepin.cloud.models import ApiToken, LoginThrottle, Organisation, User
+from cablepin.cloud.schemas import UserOut
+from cablepin.cloud.services import audit
+from cablepin.cloud.services._sql import dialect_insert
+
+__all__ = [
+    "actor_for_token",
+    "actor_for_user",
+    "create_org",
+    "create_user",
+    "hash_password",
+    "hash_token",
+    "login",
+    "logout",
+    "normalise_email",
+    "user_out",
+]
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("an unguessable string that is no one's password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def create_org(db: Session, name: str, *, now: dt.datetime) -> Organisation:
+    name = name.strip()
+    if not name:
+        raise InvalidRequest("an organisation needs a name")
+    if db.scalar(select(Organisation).where(Organisation.name == name)) is not None:
+        raise AlreadyExists(f"organisation {name!r} already exists; use it or pick another name")
+    org = Organisation(name=name, created_at=now)
+    db.add(org)
+    db.commit()
+    return org
+
+
+def org_by_name(db: Session, name: str) -> Organisation:
+    org = db.scalar(select(Organisation).where(Organisation.name == name))
+    if org is None:
+        raise UnknownOrg(
+            f"no organisation is called {name!r}; create it with `cablepin admin create-org`"
+        )
+    return org
+
+
+def create_user(
+    db: Session,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    org_name: str | None,
+    password: str | None,
+    now: dt.datetime,
+    locale: str = "de",
+) -> User:
+    """Create a user. Drivers and fleet managers need an organisation; support may have none.
+
+    ``password`` None makes an account without a password (the portal's
+    invitations let the user choose one).
+    """
+    try:
+        parsed_role = Role(role)
+    except ValueError:
+        raise InvalidRequest(
+            f"unknown role {role!r}; use one of {', '.join(r.value for r in Role)}"
+        ) from None
+    email = normalise_email(email)
+    if "@" not in email or len(email) > 320:
+        raise InvalidRequest(f"{email!r} is not an e-mail address")
+    if password is not None and len(password) < 8:
+        raise InvalidRequest("a password needs at least 8 characters; choose a longer one")
+    if org_name is None and parsed_role is not Role.SUPPORT:
+        raise InvalidRequest(f"a {parsed_role} belongs to an organisation; pass --org NAME")
+    org = org_by_name(db, org_name) if org_name is not None else None
+    if db.scalar(select(User.id).where(User.email == email)) is not None:
+        raise AlreadyExists(f"a user with e-mail {email} already exists")
+    user = User(
+        org_id=org.id if org else None,
+        email=email,
+        name=name.strip() or email,
+        role=parsed_role.value,
+        password_hash=hash_password(password) if password is not None else None,
+        active=True,
+        locale=locale,
+        created_at=now,
+    )
+    db.add(user)
+    try:
+        db.commit()
+    except IntegrityError as e:
+        db.rollback()
+        raise AlreadyExists(f"a user with e-mail {email} already exists") from e
+    return user
+
+
+def actor_for_user(db: Session, user: User) -> Actor:
+    org_name = db.scalar(select(Organisation.name).where(Organisation.id == user.org_id))
+    return Actor(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=Role(user.role),
+        org_id=user.org_id,
+        org_name=org_name,
+    )
+
+
+def user_out(db: Session, actor: Actor) -> UserOut:
+    locale = db.scalar(select(User.locale).where(User.id == actor.id)) or "de"
+    return UserOut(
+        email=actor.email, name=actor.name, role=actor.role, org=actor.org_name, locale=locale
+    )
+
+
+def _password_ok(user: User | None, password: str) -> bool:
+    stored = user.password_hash if user is not None and user.active else None
+    try:
+        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _record_failure(db: Session, email: str, now: dt.datetime, free: int) -> int:
+    stmt = dialect_insert(db, LoginThrottle).values(
+        email=email, failures=1, last_failure_at=now, blocked_until=None
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[LoginThrottle.email],
+        set_={"failures": LoginThrottle.failures + 1, "last_failure_at": now},
+    ).returning(LoginThrottle.failures)
+    failures: int = db.execute(stmt).scalar_one()
+    wait = throttle.wait_after(failures, free)
+    if wait:
+        db.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.email == email)
+            .values(blocked_until=now + dt.timedelta(seconds=wait))
+        )
+    if throttle.is_burst(failures, free):
+        audit.append(
+            db,
+            now=now,
+            action="login.failure_burst",
+            actor=None,
+            org_id=db.scalar(select(User.org_id).where(User.email == email)),
+            target=email,
+            details={"failures": failures, "wait_s": wait},
+        )
+    return wait
+
+
+def login(
+    db: Session,
+    email: str,
+    password: str,
+    *,
+    now: dt.datetime,
+    ttl_s: int,
+    free_attempts: int = 5,
+) -> tuple[str, dt.datetime, Actor]:
+    """Check the password; return ``(token, expires_at, actor)``."""
+    email = normalise_email(email)
+    blocked_until = db.scalar(
+        select(LoginThrottle.blocked_until).where(LoginThrottle.email == email)
+    )
+    if blocked_until is not None and blocked_until > now:
+        wait = math.ceil((blocked_until - now).total_seconds())
+        raise TooManyAttempts(
+            f"too many failed logins for {email}; wait {wait} s and try again",
+            retry_after_s=wait,
+        )
+    user = db.scalar(select(User).where(User.email == email))
+    if not _password_ok(user, password):
+        wait = _record_failure(db, email, now, free_attempts)
+        db.commit()
+        hint = f"; after this many failures wait {wait} s before the next try" if wait else ""
+        raise Unauthorized(f"wrong e-mail or password; check both and try again{hint}")
+    assert user is not None
+    db.execute(delete(LoginThrottle).where(LoginThrottle.email == email))
+    token = secrets.token_urlsafe(32)
+    expires_at = now + dt.timedelta(seconds=ttl_s)
+    db.add(
+        ApiToken(
+            token_hash=hash_token(token), user_id=user.id, created_at=now, expires_at=expires_at
+        )
+    )
+    db.commit()
+    return token, expires_at, actor_for_user(db, user)
+
+
+def actor_for_token(db: Session, token: str, *, now: dt.datetime) -> Actor:
+    row = db.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        raise Unauthorized("this token is not valid; log in again")
+    api_token, user = row
+    if api_token.revoked_at is not None or api_token.expires_at <= now:
+        raise Unauthorized("this token has expired or was revoked; log in again")
+    if not user.active:
+        raise Unauthorized("this account is deactivated; ask your fleet manager")
+    return actor_for_user(db, user)
+
+
+def logout(db: Session, token: str, *, now: dt.datetime) -> bool:
+    result = db.execute(
+        update(ApiToken)
+        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    db.commit()
+    return bool(getattr(result, "rowcount", 0))

@@ -1,0 +1,146 @@
+"""The append-only, hash-chained audit log (R2).
+
+Appends are serialised on the single ``audit_head`` row: PostgreSQL locks it
+``FOR UPDATE``; SQLite transactions already hold the write lock from their
+first statement (``BEGIN IMMEDIATE``, see ``db.py``). So concurrent
+processes extend one chain and never fork it. Nothing here commits: an event
+belongs to the transaction of the action it records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from cablepin.cloud.domain.actor import Actor
+from cablepin.cloud.domain.audit import (
+    AuditContent,
+    Broken,
+    canonical_details,
+    event_hash,
+    find_break,
+)
+from cablepin.cloud.models import AuditEvent, AuditHead
+from cablepin.cloud.schemas import AuditEventOut, AuditList
+
+__all__ = ["append", "list_events", "verify"]
+
+MAX_PAGE = 500
+
+
+def append(
+    db: Session,
+    *,
+    now: dt.datetime,
+    action: str,
+    actor: Actor | None,
+    org_id: int | None,
+    target: str | None,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> int:
+    head_seq, head_hash = db.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+    ).one()
+    content = AuditContent(
+        seq=head_seq + 1,
+        at=now,
+        actor_id=actor.id if actor else None,
+        actor_email=actor.email if actor else None,
+        actor_role=str(actor.role) if actor else None,
+        org_id=org_id,
+        action=action,
+        target=target,
+        reason=reason,
+        details=canonical_details(details or {}),
+    )
+    own = event_hash(head_hash, content)
+    db.add(
+        AuditEvent(
+            seq=content.seq,
+            at=content.at,
+            actor_id=content.actor_id,
+            actor_email=content.actor_email,
+            actor_role=content.actor_role,
+            org_id=content.org_id,
+            action=content.action,
+            target=content.target,
+            reason=content.reason,
+            details=content.details,
+            prev_hash=head_hash,
+            hash=own,
+        )
+    )
+    db.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=content.seq, hash=own))
+    db.flush()
+    return content.seq
+
+
+def _content(row: AuditEvent) -> AuditContent:
+    return AuditContent(
+        seq=row.seq,
+        at=row.at,
+        actor_id=row.actor_id,
+        actor_email=row.actor_email,
+        actor_role=row.actor_role,
+        org_id=row.org_id,
+        action=row.action,
+        target=row.target,
+        reason=row.reason,
+        details=row.details,
+    )
+
+
+def list_events(
+    db: Session, actor: Actor, *, limit: int = 100, before_seq: int | None = None
+) -> AuditList:
+    """Newest first; fleet managers see their organisation's events, support all."""
+    query = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(min(limit, MAX_PAGE))
+    if not actor.is_support:
+        query = query.where(AuditEvent.org_id == actor.org_id)
+    if before_seq is not None:
+        query = query.where(AuditEvent.seq < before_seq)
+    items = [
+        AuditEventOut(
+            seq=row.seq,
+            at=row.at,
+            actor_email=row.actor_email,
+            actor_role=row.actor_role,
+            org_id=row.org_id,
+            action=row.action,
+            target=row.target,
+            reason=row.reason,
+            details=json.loads(row.details),
+        )
+        for row in db.scalars(query)
+    ]
+    return AuditList(items=items)
+
+
+def verify(db: Session, *, batch: int = 1000) -> tuple[int, Broken | None]:
+    """Walk the whole chain; return (events checked, first broken link or None)."""
+
+    def rows() -> Any:
+        last = 0
+        while True:
+            page = db.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.seq > last)
+                .order_by(AuditEvent.seq)
+                .limit(batch)
+            ).all()
+            if not page:
+                return
+            for row in page:
+                yield _content(row), row.prev_hash, row.hash
+            last = page[-1].seq
+            db.expunge_all()
+
+    head = db.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
+    checked = db.scalar(select(AuditHead.seq).where(AuditHead.id == 1)) or 0
+    broken = find_break(rows(), head=(head.seq, head.hash))
+    return checked, broken

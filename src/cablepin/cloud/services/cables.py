@@ -1,0 +1,667 @@
+"""Fleet operations: registration, listing, assignment, PIN resets, handovers, resets.
+
+Every function looks the cable up *through the actor*: a cable of another
+organisation is ``unknown_cable`` (404), exactly like a serial that does not
+exist. Mutations lock the cable row first, so all changes to one cable
+serialise in the same order (cable, then commands/assignments, then the
+audit head) on every database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from cryptography import x509
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cablepin.cloud.domain import permissions
+from cablepin.cloud.domain.actor import Actor, Role
+from cablepin.cloud.errors import (
+    AlreadyExists,
+    Conflict,
+    HasDriver,
+    InvalidRequest,
+    NoDriver,
+    NotFound,
+    UnknownCable,
+    UnknownDriver,
+    WipePending,
+)
+from cablepin.cloud.models import Assignment, Cable, CommandRow, Organisation, User
+from cablepin.cloud.schemas import (
+    AssignmentOut,
+    CableDetail,
+    CableList,
+    CableSummary,
+    CommandOut,
+    HandoverOut,
+    PinResetOut,
+)
+from cablepin.cloud.services import audit
+from cablepin.protocol import pki
+from cablepin.protocol.chain import genesis
+from cablepin.protocol.commands import CommandKind
+from cablepin.protocol.errors import CertificateError
+
+__all__ = [
+    "OPEN",
+    "active_assignment",
+    "allow_pin_reset",
+    "assign",
+    "cable_detail",
+    "cancel_handover",
+    "find_cable",
+    "list_cables",
+    "open_command",
+    "register_cable",
+    "reset_cable",
+    "revoke_pin_reset",
+    "start_handover",
+    "void_pin_resets",
+]
+
+OPEN = ("pending", "issued")
+MAX_PAGE = 500
+RECENT_COMMANDS = 20
+
+
+def find_cable(db: Session, actor: Actor, serial: str, *, lock: bool = False) -> Cable:
+    query = select(Cable).where(Cable.serial == serial)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    cable = db.scalar(query)
+    if cable is None or not actor.sees_org(cable.org_id):
+        raise UnknownCable(
+            f"there is no cable {serial} in your organisation; check the serial on the cable"
+        )
+    return cable
+
+
+def active_assignment(db: Session, cable_id: int) -> Assignment | None:
+    return db.scalar(
+        select(Assignment).where(Assignment.cable_id == cable_id, Assignment.ended_at.is_(None))
+    )
+
+
+def open_command(db: Session, cable_id: int, kind: CommandKind) -> CommandRow | None:
+    return db.scalar(
+        select(CommandRow).where(
+            CommandRow.cable_id == cable_id,
+            CommandRow.kind == kind.value,
+            CommandRow.state.in_(OPEN),
+        )
+    )
+
+
+def _email(db: Session, user_id: int | None) -> str | None:
+    if user_id is None:
+        return None
+    return db.scalar(select(User.email).where(User.id == user_id))
+
+
+def _driver(db: Session, org_id: int, email: str) -> User:
+    user = db.scalar(
+        select(User).where(
+            User.email == email.strip().lower(),
+            User.org_id == org_id,
+            User.role == Role.DRIVER.value,
+            User.active.is_(True),
+        )
+    )
+    if user is None:
+        raise UnknownDriver(
+            f"{email} is not an active driver of this cable's organisation; "
+            "check the address or create the driver first"
+        )
+    return user
+
+
+def _expire_permissions(db: Session, cable: Cable, actor: Actor | None, now: dt.datetime) -> None:
+    """Mark PIN permissions whose time ran out as expired (and audit it)."""
+    stale = db.scalars(
+        select(CommandRow).where(
+            CommandRow.cable_id == cable.id,
+            CommandRow.kind == CommandKind.ALLOW_PIN_SET.value,
+            CommandRow.state.in_(OPEN),
+            CommandRow.expires_at <= now,
+        )
+    ).all()
+    for cmd in stale:
+        cmd.state = "expired"
+        audit.append(
+            db,
+            now=now,
+            action="pin_reset.expired",
+            actor=None,
+            org_id=cable.org_id,
+            target=cable.serial,
+            details={"command_id": cmd.id},
+        )
+
+
+def void_pin_resets(
+    db: Session, cable: Cable, actor: Actor | None, now: dt.datetime, why: str
+) -> None:
+    """A handover or reset voids an open PIN permission (it is bound to the epoch)."""
+    for cmd in db.scalars(
+        select(CommandRow).where(
+            CommandRow.cable_id == cable.id,
+            CommandRow.kind == CommandKind.ALLOW_PIN_SET.value,
+            CommandRow.state.in_(OPEN),
+        )
+    ).all():
+        cmd.state = "cancelled"
+        audit.append(
+            db,
+            now=now,
+            action="pin_reset.voided",
+            actor=actor,
+            org_id=cable.org_id,
+            target=cable.serial,
+            details={"command_id": cmd.id, "why": why},
+        )
+
+
+# ---------------------------------------------------------------- registration
+
+
+def register_cable(
+    db: Session, *, cert_pem: bytes, org_name: str, factory_ca: x509.Certificate, now: dt.datetime
+) -> CableSummary:
+    """Learn a cable's serial and certificate (checked against the factory CA)."""
+    from cablepin.cloud.services.accounts import org_by_name
+
+    try:
+        cert = pki.load_certificate(cert_pem)
+        serial = pki.verify_device_certificate(cert, factory_ca)
+    except CertificateError as e:
+        raise InvalidRequest(
+            f"this is not a genuine cable certificate: {e.message}; "
+            "check --state and that --keys holds this factory's CA",
+            reason=e.code,
+        ) from e
+    org = org_by_name(db, org_name)
+    pem = pki.certificate_pem(cert).decode()
+    existing = db.scalar(select(Cable).where(Cable.serial == serial))
+    if existing is not None:
+        if existing.org_id == org.id and existing.cert_pem == pem:
+            return _summaries(db, [existing], now)[0]
+        raise AlreadyExists(
+            f"{serial} is already registered to another certificate or organisation"
+        )
+    cable = Cable(
+        serial=serial,
+        org_id=org.id,
+        cert_pem=pem,
+        registered_at=now,
+        epoch=0,
+        head_seq=0,
+        head_hash=genesis(serial, 0),
+    )
+    db.add(cable)
+    db.flush()
+    audit.append(db, now=now, action="cable.registered", actor=None, org_id=org.id, target=serial)
+    db.commit()
+    return _summaries(db, [cable], now)[0]
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _summaries(db: Session, cables: list[Cable], now: dt.datetime) -> list[CableSummary]:
+    if not cables:
+        return []
+    ids = [c.id for c in cables]
+    drivers = dict(
+        db.execute(
+            select(Assignment.cable_id, User.email)
+            .join(User, User.id == Assignment.driver_id)
+            .where(Assignment.cable_id.in_(ids), Assignment.ended_at.is_(None))
+        ).all()
+    )
+    open_cmds = db.execute(
+        select(CommandRow.cable_id, CommandRow.kind, CommandRow.expires_at).where(
+            CommandRow.cable_id.in_(ids), CommandRow.state.in_(OPEN)
+        )
+    ).all()
+    pin_pending: set[int] = set()
+    wipe_pending: set[int] = set()
+    for cable_id, kind, expires_at in open_cmds:
+        if kind == CommandKind.WIPE.value:
+            wipe_pending.add(cable_id)
+        elif expires_at is None or expires_at > now:
+            pin_pending.add(cable_id)
+    orgs = dict(
+        db.execute(
+            select(Organisation.id, Organisation.name).where(
+                Organisation.id.in_({c.org_id for c in cables})
+            )
+        ).all()
+    )
+    return [
+        CableSummary(
+            serial=c.serial,
+            org=orgs[c.org_id],
+            driver_email=drivers.get(c.id),
+            epoch=c.epoch,
+            synced_seq=c.head_seq,
+            pin_default=c.pin_default,
+            fw=c.fw,
+            last_seen_at=c.last_seen_at,
+            last_sync_at=c.last_sync_at,
+            pin_reset_pending=c.id in pin_pending,
+            handover_pending=c.id in wipe_pending,
+        )
+        for c in cables
+    ]
+
+
+def list_cables(
+    db: Session,
+    actor: Actor,
+    *,
+    now: dt.datetime,
+    serial: str | None = None,
+    after: str | None = None,
+    limit: int = 100,
+) -> CableList:
+    """One page of cables ordered by serial (keyset paging with ``after``)."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = select(Cable).order_by(Cable.serial).limit(limit + 1)
+    if not actor.is_support:
+        query = query.where(Cable.org_id == actor.org_id)
+    if serial:
+        query = query.where(Cable.serial.startswith(serial.strip().upper(), autoescape=True))
+    if after:
+        query = query.where(Cable.serial > after)
+    cables = list(db.scalars(query))
+    more = len(cables) > limit
+    cables = cables[:limit]
+    return CableList(
+        items=_summaries(db, cables, now), next_after=cables[-1].serial if more else None
+    )
+
+
+def _command_out(db: Session, cmd: CommandRow) -> CommandOut:
+    return CommandOut(
+        id=cmd.id,
+        kind=cmd.kind,
+        purpose=cmd.purpose,
+        state=cmd.state,
+        created_at=cmd.created_at,
+        expires_at=cmd.expires_at,
+        done_at=cmd.done_at,
+        driver_email=_email(db, cmd.driver_id),
+        reason=cmd.reason,
+    )
+
+
+def _pin_reset_out(db: Session, cable: Cable, cmd: CommandRow) -> PinResetOut:
+    return PinResetOut(
+        command_id=cmd.id,
+        serial=cable.serial,
+        driver_email=_email(db, cmd.driver_id),
+        state=cmd.state,
+        created_at=cmd.created_at,
+        expires_at=cmd.expires_at,
+    )
+
+
+def _handover_out(db: Session, cable: Cable, cmd: CommandRow) -> HandoverOut:
+    return HandoverOut(
+        command_id=cmd.id,
+        serial=cable.serial,
+        purpose=cmd.purpose,
+        state=cmd.state,
+        from_driver_email=_email(db, cmd.previous_driver_id),
+        to_driver_email=_email(db, cmd.driver_id),
+        created_at=cmd.created_at,
+        done_at=cmd.done_at,
+        last_sync_at=cable.last_sync_at,
+    )
+
+
+def cable_detail(db: Session, actor: Actor, serial: str, *, now: dt.datetime) -> CableDetail:
+    cable = find_cable(db, actor, serial)
+    summary = _summaries(db, [cable], now)[0]
+    pin = open_command(db, cable.id, CommandKind.ALLOW_PIN_SET)
+    if pin is not None and pin.expires_at is not None and pin.expires_at <= now:
+        pin = None
+    wipe = open_command(db, cable.id, CommandKind.WIPE)
+    recent = db.scalars(
+        select(CommandRow)
+        .where(CommandRow.cable_id == cable.id)
+        .order_by(CommandRow.created_at.desc())
+        .limit(RECENT_COMMANDS)
+    ).all()
+    return CableDetail(
+        **summary.model_dump(),
+        pending_pin_reset=_pin_reset_out(db, cable, pin) if pin else None,
+        pending_handover=_handover_out(db, cable, wipe) if wipe else None,
+        commands=[_command_out(db, c) for c in recent],
+    )
+
+
+# ---------------------------------------------------------------- changing
+
+
+def _wipe_pending_error(cable: Cable) -> WipePending:
+    return WipePending(
+        f"a handover or reset of {cable.serial} is pending; wait until the cable was connected "
+        "in the app, or cancel the handover first"
+    )
+
+
+def _new_command(
+    db: Session,
+    cable: Cable,
+    actor: Actor,
+    *,
+    kind: CommandKind,
+    purpose: str,
+    now: dt.datetime,
+    driver_id: int | None,
+    previous_driver_id: int | None = None,
+    reason: str | None = None,
+    expires_at: dt.datetime | None = None,
+) -> CommandRow:
+    cmd = CommandRow(
+        id=str(uuid.uuid4()),
+        cable_id=cable.id,
+        kind=kind.value,
+        purpose=purpose,
+        state="pending",
+        epoch=cable.epoch,
+        driver_id=driver_id,
+        previous_driver_id=previous_driver_id,
+        issued_by=actor.id,
+        reason=reason,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    db.add(cmd)
+    try:
+        db.flush()
+    except IntegrityError as e:
+        db.rollback()
+        raise Conflict(
+            f"another {kind} for {cable.serial} was created at the same moment; reload and retry"
+        ) from e
+    return cmd
+
+
+def assign(
+    db: Session,
+    actor: Actor,
+    serial: str,
+    driver_email: str,
+    *,
+    now: dt.datetime,
+    reason: str | None = None,
+) -> AssignmentOut:
+    """Give a cable without a driver to a driver of its organisation."""
+    reason = permissions.require_reason(actor, reason)
+    cable = find_cable(db, actor, serial, lock=True)
+    if open_command(db, cable.id, CommandKind.WIPE) is not None:
+        raise _wipe_pending_error(cable)
+    current = active_assignment(db, cable.id)
+    if current is not None:
+        raise HasDriver(
+            f"{serial} is assigned to {_email(db, current.driver_id)}; "
+            "start a handover to give it to another driver (its sessions must not mix)"
+        )
+    driver = _driver(db, cable.org_id, driver_email)
+    db.add(
+        Assignment(
+            cable_id=cable.id,
+            driver_id=driver.id,
+            epoch=cable.epoch,
+            started_at=now,
+            created_by=actor.id,
+        )
+    )
+    try:
+        db.flush()
+    except IntegrityError as e:
+        db.rollback()
+        raise HasDriver(f"{serial} was just assigned by someone else; reload it") from e
+    audit.append(
+        db,
+        now=now,
+        action="assignment.created",
+        actor=actor,
+        org_id=cable.org_id,
+        target=serial,
+        reason=reason,
+        details={"driver_email": driver.email, "epoch": cable.epoch},
+    )
+    db.commit()
+    return AssignmentOut(serial=serial, driver_email=driver.email, epoch=cable.epoch)
+
+
+def allow_pin_reset(
+    db: Session,
+    actor: Actor,
+    serial: str,
+    *,
+    now: dt.datetime,
+    expires_in_days: int | None = None,
+    reason: str | None = None,
+) -> PinResetOut:
+    """P8: let the assigned driver set a new PIN without the current one, once."""
+    reason = permissions.require_reason(actor, reason)
+    expires_at = permissions.expiry(now, expires_in_days)
+    cable = find_cable(db, actor, serial, lock=True)
+    _expire_permissions(db, cable, actor, now)
+    if open_command(db, cable.id, CommandKind.WIPE) is not None:
+        raise _wipe_pending_error(cable)
+    current = active_assignment(db, cable.id)
+    if current is None:
+        raise NoDriver(
+            f"{serial} has no driver, so nobody could use a PIN reset; assign a driver first"
+        )
+    existing = open_command(db, cable.id, CommandKind.ALLOW_PIN_SET)
+    if existing is not None:
+        raise AlreadyExists(
+            f"a PIN reset for {serial} is already allowed (until "
+            f"{existing.expires_at:%Y-%m-%d %H:%M} UTC); revoke it first to issue a new one"
+        )
+    cmd = _new_command(
+        db,
+        cable,
+        actor,
+        kind=CommandKind.ALLOW_PIN_SET,
+        purpose="pin_reset",
+        now=now,
+        driver_id=current.driver_id,
+        reason=reason,
+        expires_at=expires_at,
+    )
+    driver_email = _email(db, current.driver_id)
+    audit.append(
+        db,
+        now=now,
+        action="pin_reset.allowed",
+        actor=actor,
+        org_id=cable.org_id,
+        target=serial,
+        reason=reason,
+        details={
+            "command_id": cmd.id,
+            "driver_email": driver_email,
+            "epoch": cable.epoch,
+            "expires_at": expires_at.isoformat(),
+        },
+    )
+    db.commit()
+    return _pin_reset_out(db, cable, cmd)
+
+
+def revoke_pin_reset(
+    db: Session, actor: Actor, serial: str, *, now: dt.datetime, reason: str | None = None
+) -> PinResetOut:
+    reason = permissions.require_reason(actor, reason)
+    cable = find_cable(db, actor, serial, lock=True)
+    cmd = open_command(db, cable.id, CommandKind.ALLOW_PIN_SET)
+    if cmd is None:
+        raise NotFound(f"no PIN reset is pending for {serial}; there is nothing to revoke")
+    revoked = db.execute(
+        update(CommandRow)
+        .where(CommandRow.id == cmd.id, CommandRow.state.in_(OPEN))
+        .values(state="cancelled")
+    )
+    if not getattr(revoked, "rowcount", 0):
+        raise Conflict(f"the PIN reset for {serial} was used a moment ago; reload the cable")
+    cmd.state = "cancelled"
+    audit.append(
+        db,
+        now=now,
+        action="pin_reset.revoked",
+        actor=actor,
+        org_id=cable.org_id,
+        target=serial,
+        reason=reason,
+        details={"command_id": cmd.id},
+    )
+    db.commit()
+    return _pin_reset_out(db, cable, cmd)
+
+
+def start_handover(
+    db: Session,
+    actor: Actor,
+    serial: str,
+    driver_email: str | None,
+    *,
+    now: dt.datetime,
+    reason: str | None = None,
+) -> HandoverOut:
+    """H1: end the current assignment now; wipe the cable at its next connection.
+
+    ``driver_email`` None hands the cable back to the pool. The old driver
+    cannot sync from this moment; the new one can once the wipe's receipt
+    arrives (H3). An open PIN permission is voided.
+    """
+    reason = permissions.require_reason(actor, reason)
+    cable = find_cable(db, actor, serial, lock=True)
+    if open_command(db, cable.id, CommandKind.WIPE) is not None:
+        raise _wipe_pending_error(cable)
+    target = _driver(db, cable.org_id, driver_email) if driver_email is not None else None
+    current = active_assignment(db, cable.id)
+    if target is not None and current is not None and current.driver_id == target.id:
+        raise Conflict(f"{serial} is already assigned to {target.email}; nothing to hand over")
+    if current is not None:
+        current.ended_at = now
+    void_pin_resets(db, cable, actor, now, why="handover")
+    cmd = _new_command(
+        db,
+        cable,
+        actor,
+        kind=CommandKind.WIPE,
+        purpose="handover",
+        now=now,
+        driver_id=target.id if target else None,
+        previous_driver_id=current.driver_id if current else None,
+        reason=reason,
+    )
+    view = _handover_out(db, cable, cmd)
+    audit.append(
+        db,
+        now=now,
+        action="handover.started",
+        actor=actor,
+        org_id=cable.org_id,
+        target=serial,
+        reason=reason,
+        details={
+            "command_id": cmd.id,
+            "from_driver_email": view.from_driver_email,
+            "to_driver_email": view.to_driver_email,
+            "epoch": cable.epoch,
+            "last_sync_at": cable.last_sync_at.isoformat() if cable.last_sync_at else None,
+        },
+    )
+    db.commit()
+    return view
+
+
+def cancel_handover(
+    db: Session, actor: Actor, serial: str, *, now: dt.datetime, reason: str | None = None
+) -> HandoverOut:
+    """H4: cancel a pending handover; the previous driver gets the cable back."""
+    reason = permissions.require_reason(actor, reason)
+    cable = find_cable(db, actor, serial, lock=True)
+    cmd = open_command(db, cable.id, CommandKind.WIPE)
+    if cmd is None or cmd.purpose != "handover":
+        raise NotFound(f"no handover is pending for {serial}; there is nothing to cancel")
+    cancelled = db.execute(
+        update(CommandRow)
+        .where(CommandRow.id == cmd.id, CommandRow.state.in_(OPEN))
+        .values(state="cancelled")
+    )
+    if not getattr(cancelled, "rowcount", 0):
+        raise Conflict(f"the handover of {serial} completed a moment ago; reload the cable")
+    cmd.state = "cancelled"
+    if cmd.previous_driver_id is not None and active_assignment(db, cable.id) is None:
+        db.add(
+            Assignment(
+                cable_id=cable.id,
+                driver_id=cmd.previous_driver_id,
+                epoch=cable.epoch,
+                started_at=now,
+                created_by=actor.id,
+            )
+        )
+    view = _handover_out(db, cable, cmd)
+    audit.append(
+        db,
+        now=now,
+        action="handover.cancelled",
+        actor=actor,
+        org_id=cable.org_id,
+        target=serial,
+        reason=reason,
+        details={"command_id": cmd.id, "driver_email": view.from_driver_email},
+    )
+    db.commit()
+    return view
+
+
+def reset_cable(
+    db: Session, actor: Actor, serial: str, *, now: dt.datetime, reason: str | None
+) -> HandoverOut:
+    """Support: wipe the cable at its next connection; its driver stays assigned."""
+    reason = permissions.require_reason(actor, reason)
+    cable = find_cable(db, actor, serial, lock=True)
+    if open_command(db, cable.id, CommandKind.WIPE) is not None:
+        raise _wipe_pending_error(cable)
+    current = active_assignment(db, cable.id)
+    driver_id = current.driver_id if current else None
+    void_pin_resets(db, cable, actor, now, why="reset")
+    cmd = _new_command(
+        db,
+        cable,
+        actor,
+        kind=CommandKind.WIPE,
+        purpose="reset",
+        now=now,
+        driver_id=driver_id,
+        previous_driver_id=driver_id,
+        reason=reason,
+    )
+    view = _handover_out(db, cable, cmd)
+    audit.append(
+        db,
+        now=now,
+        action="reset.started",
+        actor=actor,
+        org_id=cable.org_id,
+        target=serial,
+        reason=reason,
+        details={"command_id": cmd.id, "driver_email": view.to_driver_email, "epoch": cable.epoch},
+    )
+    db.commit()
+    return view

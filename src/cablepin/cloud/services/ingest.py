@@ -1,0 +1,390 @@
+"""The app endpoints: connect (hand out signed commands), receipts, session upload.
+
+Rules (DESIGN "Attribution", H2-H5, S1-S3):
+
+* ``connect``: any driver of the cable's organisation may call it; a pending
+  wipe is handed to whoever connects. An ``allow_pin_set`` goes only to the
+  assigned driver and is *claimed* with a conditional UPDATE (pending, or
+  issued with an expired lease -> issued until now + lifetime), so two API
+  processes can never both hand it out.
+* A receipt is verified with the device key from the certificate stored at
+  registration; it finishes its command with a conditional UPDATE (exactly
+  once). A wipe receipt opens the new epoch: head reset to genesis, the
+  pending assignee becomes the assignee for the new epoch.
+* ``sessions``: refusals in ``domain/attribution.py``; the batch must verify
+  against the stored chain (``protocol.chain.verify_batch``); records are
+  inserted idempotently (unique ``(cable, epoch, seq)``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from cablepin.cloud.domain.actor import Actor
+from cablepin.cloud.domain.attribution import CableFacts, check_upload, previous_link_source
+from cablepin.cloud.errors import (
+    BadReceipt,
+    ChainBroken,
+    InvalidRequest,
+    StaleEpoch,
+    UnknownCommand,
+)
+from cablepin.cloud.models import Assignment, Cable, ChargingSession, CommandRow
+from cablepin.cloud.schemas import (
+    ConnectRequest,
+    ConnectResponse,
+    ReceiptRequest,
+    ReceiptResponse,
+    SessionsUpload,
+    SignedCommandOut,
+    Synced,
+    UploadResponse,
+)
+from cablepin.cloud.services import audit
+from cablepin.cloud.services._sql import dialect_insert
+from cablepin.cloud.services.cables import (
+    active_assignment,
+    find_cable,
+    open_command,
+    void_pin_resets,
+)
+from cablepin.protocol import pki
+from cablepin.protocol.chain import Record, genesis, verify_batch
+from cablepin.protocol.commands import (
+    COMMAND_LIFETIME_S,
+    Command,
+    CommandKind,
+    Receipt,
+    open_receipt,
+    sign_command,
+)
+from cablepin.protocol.errors import ChainError, MessageError, ProtocolError
+from cablepin.protocol.messages import NONCE_SIZE
+
+__all__ = ["connect", "post_receipt", "upload_sessions"]
+
+
+def _b64(value: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise InvalidRequest(
+            f"{what} must be standard base64; send the bytes the cable gave"
+        ) from e
+
+
+def _device_key(cable: Cable) -> Ed25519PublicKey:
+    return pki.device_public_key(pki.load_certificate(cable.cert_pem.encode()))
+
+
+def _open_receipt(cable: Cable, blob: bytes) -> Receipt:
+    try:
+        receipt = open_receipt(blob, _device_key(cable))
+    except ProtocolError as e:
+        raise BadReceipt(
+            f"this receipt was not signed by {cable.serial}: {e.message}; "
+            "relay the receipt exactly as the cable returned it"
+        ) from e
+    if receipt.serial != cable.serial:
+        raise BadReceipt(f"this receipt is from {receipt.serial}, not {cable.serial}")
+    return receipt
+
+
+def _finish_wipe(
+    db: Session, cable: Cable, cmd: CommandRow, receipt: Receipt, actor: Actor, now: dt.datetime
+) -> None:
+    if receipt.epoch <= cable.epoch:
+        raise StaleEpoch(
+            f"this receipt says epoch {receipt.epoch} but {cable.serial} is already in epoch "
+            f"{cable.epoch}; connect the cable again",
+            epoch=cable.epoch,
+        )
+    was_cancelled = cmd.state == "cancelled"
+    done = db.execute(
+        update(CommandRow)
+        .where(CommandRow.id == cmd.id, CommandRow.state != "done")
+        .values(state="done", done_at=now, result_epoch=receipt.epoch)
+    )
+    if not getattr(done, "rowcount", 0):
+        return
+    cmd.state, cmd.done_at = "done", now
+    current = active_assignment(db, cable.id)
+    # The cable is wiped whatever the cloud thought: a cancelled handover keeps its driver.
+    next_driver = (current.driver_id if current else None) if was_cancelled else cmd.driver_id
+    if current is not None:
+        current.ended_at = now
+        db.flush()
+    cable.epoch = receipt.epoch
+    cable.head_seq = 0
+    cable.head_hash = genesis(cable.serial, receipt.epoch)
+    cable.pin_default = True
+    void_pin_resets(db, cable, actor, now, why="wipe")
+    if next_driver is not None:
+        db.add(
+            Assignment(
+                cable_id=cable.id,
+                driver_id=next_driver,
+                epoch=receipt.epoch,
+                started_at=now,
+                created_by=cmd.issued_by,
+            )
+        )
+    db.flush()
+    audit.append(
+        db,
+        now=now,
+        action=f"{cmd.purpose}.done",
+        actor=actor,
+        org_id=cable.org_id,
+        target=cable.serial,
+        details={"command_id": cmd.id, "epoch": receipt.epoch, "driver_id": next_driver},
+    )
+
+
+def _finish_pin_set(
+    db: Session, cable: Cable, cmd: CommandRow, actor: Actor, now: dt.datetime
+) -> None:
+    done = db.execute(
+        update(CommandRow)
+        .where(CommandRow.id == cmd.id, CommandRow.state != "done")
+        .values(state="done", done_at=now, result_epoch=cable.epoch)
+    )
+    if not getattr(done, "rowcount", 0):
+        return
+    cmd.state, cmd.done_at = "done", now
+    audit.append(
+        db,
+        now=now,
+        action="pin_reset.used",
+        actor=actor,
+        org_id=cable.org_id,
+        target=cable.serial,
+        details={"command_id": cmd.id},
+    )
+
+
+def _apply_receipt(
+    db: Session, cable: Cable, blob: bytes, actor: Actor, now: dt.datetime, *, strict: bool
+) -> CommandRow | None:
+    receipt = _open_receipt(cable, blob)
+    cmd = db.scalar(
+        select(CommandRow).where(
+            CommandRow.id == receipt.command_id, CommandRow.cable_id == cable.id
+        )
+    )
+    if cmd is None:
+        if strict:
+            raise UnknownCommand(
+                f"the cloud issued no command {receipt.command_id} for {cable.serial}; "
+                "relay only receipts of commands this cloud sent"
+            )
+        return None
+    if cmd.kind != receipt.kind.value:
+        raise BadReceipt(f"this receipt is for a {receipt.kind}, but the command is a {cmd.kind}")
+    if cmd.state != "done":
+        if cmd.kind == CommandKind.WIPE.value:
+            _finish_wipe(db, cable, cmd, receipt, actor, now)
+        else:
+            _finish_pin_set(db, cable, cmd, actor, now)
+    return cmd
+
+
+def _claim(db: Session, cmd: CommandRow, now: dt.datetime) -> bool:
+    """Lease a one-time command to this connect; False if another process holds it."""
+    claimed = db.execute(
+        update(CommandRow)
+        .where(
+            CommandRow.id == cmd.id,
+            or_(
+                CommandRow.state == "pending",
+                (CommandRow.state == "issued") & (CommandRow.lease_until < now),
+            ),
+        )
+        .values(state="issued", lease_until=now + dt.timedelta(seconds=COMMAND_LIFETIME_S))
+    )
+    return bool(getattr(claimed, "rowcount", 0))
+
+
+def _signed(
+    cmd: CommandRow, serial: str, nonce: bytes, epoch: int, now: dt.datetime, key: Ed25519PrivateKey
+) -> SignedCommandOut:
+    issued = int(now.timestamp())
+    blob = sign_command(
+        Command(
+            id=cmd.id,
+            kind=CommandKind(cmd.kind),
+            serial=serial,
+            nonce=nonce,
+            epoch=epoch,
+            issued_at=issued,
+            expires_at=issued + COMMAND_LIFETIME_S,
+        ),
+        key,
+    )
+    return SignedCommandOut(id=cmd.id, kind=cmd.kind, blob=base64.b64encode(blob).decode())
+
+
+def connect(
+    db: Session,
+    actor: Actor,
+    serial: str,
+    request: ConnectRequest,
+    *,
+    command_key: Ed25519PrivateKey,
+    now: dt.datetime,
+) -> ConnectResponse:
+    cable = find_cable(db, actor, serial, lock=True)
+    nonce = _b64(request.nonce, "nonce")
+    if len(nonce) != NONCE_SIZE:
+        raise InvalidRequest(f"the nonce must be {NONCE_SIZE} bytes: send the one from hello")
+    if request.receipt is not None:
+        _apply_receipt(db, cable, _b64(request.receipt, "receipt"), actor, now, strict=False)
+    cable.last_seen_at = now
+    cable.pin_default = request.pin_default
+    cable.fw = request.fw or cable.fw
+    commands: list[SignedCommandOut] = []
+    wipe = open_command(db, cable.id, CommandKind.WIPE)
+    assignment = active_assignment(db, cable.id)
+    if wipe is not None:
+        # Handing a wipe out twice is harmless: each copy is bound to one nonce and epoch.
+        wipe.state = "issued"
+        wipe.lease_until = now + dt.timedelta(seconds=COMMAND_LIFETIME_S)
+        commands.append(_signed(wipe, serial, nonce, request.epoch, now, command_key))
+        assigned = wipe.driver_id == actor.id
+    else:
+        assigned = assignment is not None and assignment.driver_id == actor.id
+        permission = open_command(db, cable.id, CommandKind.ALLOW_PIN_SET)
+        if (
+            assigned
+            and permission is not None
+            and permission.driver_id == actor.id
+            and permission.epoch == cable.epoch == request.epoch
+            and (permission.expires_at is None or now < permission.expires_at)
+            and _claim(db, permission, now)
+        ):
+            commands.append(_signed(permission, serial, nonce, request.epoch, now, command_key))
+    synced = Synced(epoch=cable.epoch, seq=cable.head_seq)
+    db.commit()
+    return ConnectResponse(serial=serial, assigned=assigned, commands=commands, synced=synced)
+
+
+def post_receipt(
+    db: Session, actor: Actor, serial: str, request: ReceiptRequest, *, now: dt.datetime
+) -> ReceiptResponse:
+    cable = find_cable(db, actor, serial, lock=True)
+    cmd = _apply_receipt(db, cable, _b64(request.receipt, "receipt"), actor, now, strict=True)
+    assert cmd is not None
+    response = ReceiptResponse(command_id=cmd.id, kind=cmd.kind, state=cmd.state, epoch=cable.epoch)
+    db.commit()
+    return response
+
+
+def upload_sessions(
+    db: Session, actor: Actor, serial: str, request: SessionsUpload, *, now: dt.datetime
+) -> UploadResponse:
+    cable = find_cable(db, actor, serial, lock=True)
+    try:
+        records = [Record.from_wire(r) for r in request.records]
+    except MessageError as e:
+        raise InvalidRequest(f"{e.message}; send the records exactly as the cable gave them") from e
+    head_sig = _b64(request.head_sig, "head_sig")
+    assignment = active_assignment(db, cable.id)
+    facts = CableFacts(
+        serial=cable.serial,
+        epoch=cable.epoch,
+        head_seq=cable.head_seq,
+        wipe_pending=open_command(db, cable.id, CommandKind.WIPE) is not None,
+        assignee_id=assignment.driver_id
+        if assignment and assignment.epoch == cable.epoch
+        else None,
+    )
+    first = records[0].seq
+    check_upload(facts, actor_id=actor.id, batch_epoch=request.epoch, first_seq=first)
+    source = previous_link_source(first, cable.head_seq)
+    if source == "genesis":
+        previous = (0, genesis(cable.serial, cable.epoch))
+    elif source == "head":
+        previous = (cable.head_seq, cable.head_hash)
+    else:
+        stored = db.scalar(
+            select(ChargingSession.chain_hash).where(
+                ChargingSession.cable_id == cable.id,
+                ChargingSession.epoch == cable.epoch,
+                ChargingSession.seq == first - 1,
+            )
+        )
+        if stored is None:
+            raise ChainBroken(f"session {first - 1} is unknown; sync again from the start")
+        previous = (first - 1, stored)
+    try:
+        hashes = verify_batch(
+            serial=cable.serial,
+            epoch=cable.epoch,
+            previous=previous,
+            records=records,
+            head_sig=head_sig,
+            device_key=_device_key(cable),
+        )
+    except ChainError as e:
+        raise ChainBroken(e.message, synced_seq=cable.head_seq) from e
+    known = dict(
+        db.execute(
+            select(ChargingSession.seq, ChargingSession.chain_hash).where(
+                ChargingSession.cable_id == cable.id,
+                ChargingSession.epoch == cable.epoch,
+                ChargingSession.seq.between(first, records[-1].seq),
+            )
+        ).all()
+    )
+    duplicates = 0
+    rows = []
+    for record, chain_hash in zip(records, hashes, strict=True):
+        if record.seq in known:
+            if known[record.seq] != chain_hash:
+                raise ChainBroken(
+                    f"session {record.seq} differs from the one already synced; "
+                    "the cable's history was forked: contact support",
+                    synced_seq=cable.head_seq,
+                )
+            duplicates += 1
+            continue
+        rows.append(
+            {
+                "cable_id": cable.id,
+                "epoch": cable.epoch,
+                "seq": record.seq,
+                "driver_id": actor.id,
+                "start_s": record.start,
+                "end_s": record.end,
+                "wh": record.wh,
+                "meter_start_wh": record.meter_start_wh,
+                "meter_end_wh": record.meter_end_wh,
+                "max_w": record.max_w,
+                "chain_hash": chain_hash,
+                "received_at": now,
+            }
+        )
+    accepted = 0
+    if rows:
+        inserted = db.execute(
+            dialect_insert(db, ChargingSession)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["cable_id", "epoch", "seq"])
+            .returning(ChargingSession.seq)
+        )
+        accepted = len(inserted.all())
+        duplicates += len(rows) - accepted
+    last = records[-1]
+    if last.seq > cable.head_seq:
+        cable.head_seq = last.seq
+        cable.head_hash = hashes[-1]
+    cable.last_sync_at = now
+    synced = Synced(epoch=cable.epoch, seq=cable.head_seq)
+    db.commit()
+    return UploadResponse(accepted=accepted, duplicates=duplicates, synced=synced)

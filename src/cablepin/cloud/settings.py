@@ -1,0 +1,34 @@
+"""The one settings class of the cloud service (environment prefix ``CABLEPIN_``).
+
+Keys live in files (``CABLEPIN_KEYS``), never in the database or here.
+No setting holds a PIN (P7).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "normalise_db_url"]
+
+
+def normalise_db_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 here (psycopg2 is not installed)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CABLEPIN_", extra="ignore")
+
+    db: str = "sqlite:///./cablepin.db"
+    keys: Path | None = None
+    token_ttl_s: int = 14 * 24 * 3600
+    # Attempts per e-mail address before login waits start (domain/throttle.py has the table).
+    login_free_attempts: int = 5
+
+    def db_url(self) -> str:
+        return normalise_db_url(self.db)
