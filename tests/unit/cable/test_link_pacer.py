@@ -1,0 +1,29 @@
+"""The simulator's link-rate throttle, on a fake clock (no sleeping in unit tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cablepin.cable import simulator
+from cablepin.cable.simulator import LinkPacer
+
+
+def test_pacer_holds_the_average_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    monkeypatch.setattr(simulator.time, "sleep", sleep)
+    pacer = LinkPacer(20_000, clock=lambda: now[0])
+    for _ in range(10):
+        pacer.pace(4_000)
+    assert now[0] == pytest.approx(2.0)  # 40 KB at 20 KB/s
+    assert all(s > 0 for s in slept)
+
+
+def test_pacer_without_a_rate_never_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(simulator.time, "sleep", lambda s: pytest.fail("slept"))
+    LinkPacer(None).pace(10**9)
