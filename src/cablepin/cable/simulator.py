@@ -73,7 +73,7 @@ class CableServer:
         radio_dir: Path | None = None,
     ) -> None:
         self.cable = cable
-        self._tls = tls
+        self.tls = tls
         self._link_rate = link_rate
         self._clock = clock
         self._random = random
@@ -116,7 +116,7 @@ class CableServer:
         self.close()
 
     def _serve(self, sock: socket.socket) -> None:
-        conn = CableConnection(self._tls)
+        conn = CableConnection(self.tls)
         session = CableSession(self.cable, self._random(NONCE_SIZE))
         pacer = LinkPacer(self._link_rate)
         sock.settimeout(IDLE_TIMEOUT_S)
