@@ -4,7 +4,15 @@
 
     AppError                 code = "app_error"
     ├── CableRefused         the cable's own code (wrong_pin, locked, ...), copied from its answer
-    └── LinkError            "link_failed"   the cable cannot be reached or stopped answering
+    ├── LinkError            "link_failed"   the cable cannot be reached or stopped answering
+    ├── CloudRefused         the cloud's own code (not_assigned, wipe_pending, ...), from its answer
+    ├── CloudUnreachable     "cloud_unreachable"  no answer from the cloud; try again later
+    ├── NotLoggedIn          "unauthorized"  no login in this app's home; log in first
+    ├── PinNeeded            "pin_required"  a PIN is needed and nobody can be asked (purpose)
+    ├── InvalidPinEntry      "invalid_pin"   what was typed is not four digits (costs no attempt)
+    ├── NotAssignedToYou     "not_assigned"  the cloud will not take this cable's sessions from you
+    ├── CableNotFound        "cable_not_found"  no cable with this serial is in range
+    └── HomeError            "home_error"    the app's local state folder is unreadable
 
 ``CableRefused`` keeps the cable's wire code as the error's ``code``, so the
 CLI and the app show exactly what the cable said (with ``wait_s``,
@@ -17,7 +25,19 @@ from typing import Any, ClassVar
 
 from cablepin.errors import CablepinError
 
-__all__ = ["AppError", "CableRefused", "LinkError"]
+__all__ = [
+    "AppError",
+    "CableNotFound",
+    "CableRefused",
+    "CloudRefused",
+    "CloudUnreachable",
+    "HomeError",
+    "InvalidPinEntry",
+    "LinkError",
+    "NotAssignedToYou",
+    "NotLoggedIn",
+    "PinNeeded",
+]
 
 
 class AppError(CablepinError):
@@ -48,3 +68,51 @@ class CableRefused(AppError):
 
 class LinkError(AppError):
     code = "link_failed"
+
+
+class CloudRefused(AppError):
+    """The cloud answered with an error body; ``code`` is the cloud's code."""
+
+    code = "cloud_refused"
+    _by_code: ClassVar[dict[str, type[CloudRefused]]] = {}
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> CloudRefused:
+        code = str(body.get("error", cls.code))
+        details = {k: v for k, v in body.items() if k not in ("error", "message")}
+        return cls.kind(code)(str(body.get("message", "the cloud refused")), **details)
+
+    @classmethod
+    def kind(cls, code: str) -> type[CloudRefused]:
+        if code not in cls._by_code:
+            name = "CloudRefused_" + "".join(c if c.isalnum() else "_" for c in code)
+            cls._by_code[code] = type(name, (CloudRefused,), {"code": code})
+        return cls._by_code[code]
+
+
+class CloudUnreachable(AppError):
+    code = "cloud_unreachable"
+
+
+class NotLoggedIn(AppError):
+    code = "unauthorized"
+
+
+class PinNeeded(AppError):
+    code = "pin_required"
+
+
+class InvalidPinEntry(AppError):
+    code = "invalid_pin"
+
+
+class NotAssignedToYou(AppError):
+    code = "not_assigned"
+
+
+class CableNotFound(AppError):
+    code = "cable_not_found"
+
+
+class HomeError(AppError):
+    code = "home_error"

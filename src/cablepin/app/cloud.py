@@ -1,0 +1,214 @@
+"""The app's client of the cloud's JSON API (docs/dev/contracts.md, "HTTP between app and cloud").
+
+Rules kept here:
+
+* One method per route the app uses; bytes travel as standard base64.
+* An error answer ``{"error", "message", ...}`` raises ``CloudRefused`` with
+  the cloud's own code and details (``not_assigned``, ``wipe_pending``, ...);
+  a cloud that cannot be reached raises ``CloudUnreachable``. Nothing else
+  escapes, so a caller handles one error tree.
+* The transport is injectable (``httpx.BaseTransport``): tests run this very
+  client against the real cloud app in-process or over a real port.
+* ``request`` is the general door for the few calls a fleet manager or a
+  test makes with the same login (handover, PIN permission, audit).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httpx
+
+from cablepin.app.errors import CloudRefused, CloudUnreachable, NotLoggedIn
+
+__all__ = ["CloudClient", "Login", "Pending", "Synced"]
+
+DEFAULT_TIMEOUT_S: Final = 15.0
+API: Final = "/api/v1"
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+@dataclass(frozen=True)
+class Login:
+    token: str
+    email: str
+    role: str
+    factory_ca_pem: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A command the cloud signed for this connection, to be relayed to the cable."""
+
+    id: str
+    kind: str
+    blob: bytes
+
+
+@dataclass(frozen=True)
+class Synced:
+    """The cloud's last verified position in a cable's chain."""
+
+    epoch: int
+    seq: int
+
+
+@dataclass(frozen=True)
+class ConnectReply:
+    assigned: bool
+    commands: tuple[Pending, ...]
+    synced: Synced
+
+
+class CloudClient:
+    """A logged-in (or not yet logged-in) app's view of the cloud."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self._http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CloudClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the general door -----------------------------------------------------
+
+    def request(
+        self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            response = self._http.request(method, path, json=json, params=params, headers=headers)
+        except httpx.HTTPError as e:
+            raise CloudUnreachable(
+                f"cannot reach the cloud at {self.base_url} ({e.__class__.__name__}); check the "
+                "connection and try again",
+            ) from e
+        if response.is_success:
+            return response.json() if response.content else {}
+        raise _refusal(response)
+
+    def _authed(self) -> None:
+        if not self.token:
+            raise NotLoggedIn(
+                "you are not logged in; run: cablepin app login --server URL --email E "
+                "--password-stdin"
+            )
+
+    # -- login ----------------------------------------------------------------
+
+    def login(self, email: str, password: str) -> Login:
+        answer = self.request("POST", f"{API}/auth/login", {"email": email, "password": password})
+        user = answer.get("user", {})
+        login = Login(
+            token=str(answer["token"]),
+            email=str(user.get("email", email)),
+            role=str(user.get("role", "")),
+            factory_ca_pem=str(answer["factory_ca_pem"]),
+        )
+        self.token = login.token
+        return login
+
+    def logout(self) -> None:
+        self._authed()
+        self.request("POST", f"{API}/auth/logout")
+        self.token = None
+
+    def factory_ca(self) -> str:
+        return str(self.request("GET", f"{API}/factory-ca")["factory_ca_pem"])
+
+    def me(self) -> dict[str, Any]:
+        self._authed()
+        return dict(self.request("GET", f"{API}/me"))
+
+    # -- the connect flow's three calls -----------------------------------------
+
+    def connect(self, serial: str, hello: dict[str, Any]) -> ConnectReply:
+        """Tell the cloud what the cable said in ``hello``; get the commands for this nonce."""
+        self._authed()
+        body: dict[str, Any] = {
+            "nonce": b64(hello["nonce"]),
+            "epoch": hello["epoch"],
+            "head": {"seq": hello["head"]["seq"], "hash": b64(hello["head"]["hash"])},
+            "pin_default": hello["pin_default"],
+            "wait_s": hello["wait_s"],
+            "fw": hello["fw"],
+        }
+        if hello.get("receipt"):
+            body["receipt"] = b64(hello["receipt"])
+        answer = self.request("POST", f"{API}/app/cables/{serial}/connect", body)
+        commands = tuple(
+            Pending(id=str(c["id"]), kind=str(c["kind"]), blob=unb64(c["blob"]))
+            for c in answer.get("commands", [])
+        )
+        return ConnectReply(
+            assigned=bool(answer.get("assigned", False)),
+            commands=commands,
+            synced=_synced(answer.get("synced")),
+        )
+
+    def post_receipt(self, serial: str, receipt: bytes) -> dict[str, Any]:
+        self._authed()
+        return dict(
+            self.request("POST", f"{API}/app/cables/{serial}/receipts", {"receipt": b64(receipt)})
+        )
+
+    def upload_sessions(
+        self, serial: str, epoch: int, records: list[list[int]], head_sig: bytes
+    ) -> tuple[int, int, Synced]:
+        """Post one read batch; returns (accepted, duplicates, synced)."""
+        self._authed()
+        body = {"epoch": epoch, "records": records, "head_sig": b64(head_sig)}
+        answer = self.request("POST", f"{API}/app/cables/{serial}/sessions", body)
+        return (
+            int(answer.get("accepted", 0)),
+            int(answer.get("duplicates", 0)),
+            _synced(answer.get("synced")),
+        )
+
+    def sessions(self, **params: Any) -> list[dict[str, Any]]:
+        self._authed()
+        answer = self.request("GET", f"{API}/sessions", params=params or None)
+        items = answer.get("items", []) if isinstance(answer, dict) else []
+        return [dict(item) for item in items]
+
+
+def _synced(value: Any) -> Synced:
+    if not isinstance(value, dict):
+        return Synced(epoch=0, seq=0)
+    return Synced(epoch=int(value.get("epoch") or 0), seq=int(value.get("seq") or 0))
+
+
+def _refusal(response: httpx.Response) -> CloudRefused:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+        return CloudRefused.kind("cloud_error")(
+            f"the cloud answered {response.status_code} {response.reason_phrase}; try again later",
+            status=response.status_code,
+        )
+    return CloudRefused.from_body(body)

@@ -1,0 +1,437 @@
+"""The connect flow (DESIGN.md, "Connect flow (the app)") and the PIN change.
+
+The order is the rule; each step is one method below, called in this order:
+
+1. Open the link: TLS proves the cable's serial against the factory CA
+   (``CableLink``), then ``hello``.
+2. ``connect`` at the cloud with what the cable said (nonce, epoch, head,
+   default-PIN flag, wait, firmware, last receipt): the cloud answers with
+   the commands signed for this nonce and its last synced ``(epoch, seq)``.
+3. Relay every command and post its receipt. After a wipe, ``hello`` again
+   on the same connection (the nonce stays, the epoch is new) and ask the
+   cloud again, so ``assigned`` and ``synced`` describe the wiped cable.
+4. Authenticate: an applied ``allow_pin_set`` -> set the new PIN without the
+   old one (P8); a stored bond -> ``auth{bond}`` (a revoked one is dropped,
+   P4); PIN ``0000`` -> ``auth{pin: "0000"}`` without asking (P3); else ask
+   the driver for the PIN (P3). A successful PIN leaves a bond here.
+5. While the PIN is ``0000``, urge the driver to change it (P6).
+6. Sync, only if the cloud says the cable is assigned to this driver (S1):
+   ``read`` after the cloud's synced seq (same epoch, else from 0) and post
+   every batch with its signed head until the cable has no more.
+
+**H2 lives here:** ``_sync`` is reached only after ``_relay`` returned, and
+``_relay`` returns only after every command was relayed and its receipt
+accepted by the cloud; any failure before that ends the visit with nothing
+read. A sync interrupted anywhere is finished by the next connect: the cloud
+keeps the verified head and inserts idempotently, so nothing is lost or
+counted twice.
+
+An ``allow_pin_set`` is relayed only when the app has the driver's new PIN in
+hand (the prompt answered), because relaying it spends the permission.
+
+Prompting, progress, notices and the clock are injected: the CLI passes
+getpass and a Rich bar, tests pass plain functions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, Protocol
+
+from cablepin.app.cloud import ConnectReply, Synced
+from cablepin.app.errors import (
+    CableRefused,
+    InvalidPinEntry,
+    LinkError,
+    NotAssignedToYou,
+    PinNeeded,
+)
+from cablepin.app.home import Home
+
+__all__ = [
+    "DEFAULT_BATCH",
+    "AppCore",
+    "ChangeResult",
+    "Cloud",
+    "ConnectResult",
+    "Link",
+    "PinAsk",
+    "check_pin_format",
+]
+
+DEFAULT_BATCH: Final = 100
+DEFAULT_PIN: Final = "0000"
+MAX_ROUNDS: Final = 3  # connect -> wipe -> connect again; a third wipe in one visit is absurd
+
+Purpose = Literal["pin", "current", "new"]
+
+
+class Link(Protocol):
+    """What the flow needs from a link to the cable (``CableLink`` is one)."""
+
+    def request(self, op: str, **fields: Any) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+class Cloud(Protocol):
+    """What the flow needs from the cloud (``CloudClient`` is one)."""
+
+    def connect(self, serial: str, hello: dict[str, Any]) -> ConnectReply: ...
+
+    def post_receipt(self, serial: str, receipt: bytes) -> dict[str, Any]: ...
+
+    def upload_sessions(
+        self, serial: str, epoch: int, records: list[list[int]], head_sig: bytes
+    ) -> tuple[int, int, Synced]: ...
+
+    def sessions(self, **params: Any) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class PinAsk:
+    """One question to the driver: the cable's PIN, the current PIN, or a new one."""
+
+    serial: str
+    purpose: Purpose
+
+
+PinPrompt = Callable[[PinAsk], str | None]
+Progress = Callable[[int, int], None]  # (done, total) sessions of this sync
+Notice = Callable[[str], None]  # a notice code, see i18n
+OpenLink = Callable[[str, str | None], Link]  # (serial, address or None) -> open link
+
+
+@dataclass(frozen=True)
+class ConnectResult:
+    serial: str
+    epoch: int
+    pin_default: bool
+    auth: str | None  # bond | pin | default | allowed (None: not assigned, not asked)
+    commands: list[str]  # kinds applied, in order
+    synced: int  # sessions the cloud accepted now
+    assigned: bool
+    duplicates: int = 0
+    head_seq: int = 0
+    notices: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "epoch": self.epoch,
+            "pin_default": self.pin_default,
+            "auth": self.auth,
+            "commands": list(self.commands),
+            "synced": self.synced,
+            "assigned": self.assigned,
+            "duplicates": self.duplicates,
+            "head_seq": self.head_seq,
+            "notices": list(self.notices),
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    serial: str
+    epoch: int
+    auth: str
+    commands: list[str]
+    pin_default: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "epoch": self.epoch,
+            "auth": self.auth,
+            "commands": list(self.commands),
+            "pin_default": self.pin_default,
+            "changed": True,
+        }
+
+
+def check_pin_format(pin: str) -> str:
+    """P2, checked before the PIN reaches the cable, so a typo costs no attempt."""
+    if len(pin) != 4 or not pin.isascii() or not pin.isdigit():
+        raise InvalidPinEntry("a PIN is exactly four digits 0-9 (for example 4711); enter it again")
+    return pin
+
+
+def _no_prompt(ask: PinAsk) -> str | None:
+    return None
+
+
+def _ignore(*args: object) -> None:
+    return None
+
+
+@dataclass
+class _Visit:
+    """What one connection has learnt so far."""
+
+    serial: str
+    link: Link
+    hello: dict[str, Any]
+    reply: ConnectReply | None = None
+    applied: list[str] = field(default_factory=list)
+    allowed: bool = False
+    new_pin: str | None = None
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def epoch(self) -> int:
+        return int(self.hello["epoch"])
+
+    @property
+    def pin_default(self) -> bool:
+        return bool(self.hello["pin_default"])
+
+    @property
+    def assigned(self) -> bool:
+        return self.reply is not None and self.reply.assigned
+
+
+class AppCore:
+    """The driver's app, without a screen: connect, change the PIN, list sessions."""
+
+    def __init__(
+        self,
+        home: Home,
+        cloud: Cloud,
+        open_link: OpenLink,
+        *,
+        pin_prompt: PinPrompt = _no_prompt,
+        progress: Progress = _ignore,
+        notice: Notice = _ignore,
+        clock: Callable[[], float] = time.monotonic,
+        batch: int = DEFAULT_BATCH,
+    ) -> None:
+        self.home = home
+        self.cloud = cloud
+        self.open_link = open_link
+        self.pin_prompt = pin_prompt
+        self.progress = progress
+        self.on_notice = notice
+        self.clock = clock
+        self.batch = batch
+
+    # -- public face ------------------------------------------------------------
+
+    def connect(self, serial: str, address: str | None = None) -> ConnectResult:
+        started = self.clock()
+        with self._visit(serial, address, new_pin=self._ask_new) as visit:
+            if not visit.assigned:
+                return self._result(visit, auth=None, synced=0, started=started)
+            auth = self._authenticate(visit)
+            if visit.pin_default:
+                self._notice(visit, "change_default_pin")
+            synced, duplicates = self._sync(visit)
+            return self._result(
+                visit, auth=auth, synced=synced, started=started, duplicates=duplicates
+            )
+
+    def change_pin(
+        self,
+        serial: str,
+        current: str | None,
+        new: str,
+        address: str | None = None,
+    ) -> ChangeResult:
+        """P5: change the PIN; the current one is needed unless it is 0000 or a reset is allowed."""
+        check_pin_format(new)
+        if current:
+            check_pin_format(current)
+        with self._visit(serial, address, new_pin=lambda _ask: new) as visit:
+            if visit.allowed:
+                self._set_pin(visit, new, None)
+                return ChangeResult(serial, visit.epoch, "allowed", visit.applied)
+            if not visit.assigned:
+                raise self._not_assigned(visit)
+            if not visit.pin_default and not current:
+                current = self._ask(visit, "current")
+            auth = self._authenticate(visit, pin=current)
+            self._set_pin(visit, new, None if visit.pin_default else current)
+            return ChangeResult(serial, visit.epoch, auth, visit.applied)
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return self.cloud.sessions()
+
+    # -- steps 1-3: link, hello, cloud, commands ------------------------------------
+
+    @contextmanager
+    def _visit(
+        self, serial: str, address: str | None, *, new_pin: Callable[[PinAsk], str | None]
+    ) -> Iterator[_Visit]:
+        link = self.open_link(serial, address)
+        try:
+            hello = link.request("hello")
+            if hello.get("serial") != serial:
+                raise LinkError(
+                    f"the cable says it is {hello.get('serial')!r}, not {serial}; "
+                    "do not enter a PIN and check the serial"
+                )
+            visit = _Visit(serial, link, hello)
+            self._relay(visit, new_pin)
+            yield visit
+        finally:
+            link.close()
+
+    def _relay(self, visit: _Visit, new_pin: Callable[[PinAsk], str | None]) -> None:
+        """Step 2-3 (H2): every command relayed and its receipt posted, or an exception."""
+        for _round in range(MAX_ROUNDS):
+            visit.reply = self.cloud.connect(visit.serial, visit.hello)
+            wiped = False
+            for command in visit.reply.commands:
+                if command.kind == "allow_pin_set" and visit.new_pin is None:
+                    chosen = new_pin(PinAsk(visit.serial, "new"))
+                    if chosen is None:
+                        self._notice(visit, "pin_set_allowed")  # keep it for later
+                        continue
+                    visit.new_pin = check_pin_format(chosen)
+                answer = visit.link.request("command", cmd=command.blob)
+                self.cloud.post_receipt(visit.serial, answer["receipt"])
+                visit.applied.append(command.kind)
+                if command.kind == "wipe":
+                    wiped = True
+                    self._notice(visit, "cable_reset")
+                    break  # later commands were signed for the old epoch
+                if command.kind == "allow_pin_set":
+                    visit.allowed = True
+            if not wiped:
+                return
+            visit.hello = visit.link.request("hello")  # same nonce, new epoch
+        visit.reply = self.cloud.connect(visit.serial, visit.hello)
+
+    # -- step 4: authenticate ------------------------------------------------------
+
+    def _authenticate(self, visit: _Visit, pin: str | None = None) -> str:
+        if visit.allowed and visit.new_pin is not None:
+            self._set_pin(visit, visit.new_pin, None)
+            return "allowed"
+        bond = self.home.load().bonds.get(visit.serial)
+        if bond is not None:
+            try:
+                visit.link.request("auth", bond=bond)
+                return "bond"
+            except CableRefused as e:
+                if e.code != "unknown_bond":
+                    raise
+                self.home.drop_bond(visit.serial)  # revoked by a PIN change or a reset (P4)
+        if visit.pin_default:
+            self._auth_pin(visit, DEFAULT_PIN)
+            return "default"
+        self._refuse_if_locked(visit)
+        self._auth_pin(visit, pin if pin else self._ask(visit, "pin"))
+        return "pin"
+
+    def _auth_pin(self, visit: _Visit, pin: str) -> None:
+        answer = visit.link.request("auth", pin=check_pin_format(pin))
+        self.home.save_bond(visit.serial, answer["bond"])
+
+    def _set_pin(self, visit: _Visit, new: str, current: str | None) -> None:
+        fields: dict[str, Any] = {"new": check_pin_format(new)}
+        if current is not None:
+            fields["current"] = current
+        answer = visit.link.request("set_pin", **fields)
+        self.home.save_bond(visit.serial, answer["bond"])  # every other bond is revoked now
+        visit.hello = {**visit.hello, "pin_default": False}
+
+    def _refuse_if_locked(self, visit: _Visit) -> None:
+        """Do not ask for a PIN the cable would not take now (P9): say how long to wait."""
+        wait_s = int(visit.hello.get("wait_s", 0))
+        if visit.hello.get("locked"):
+            raise CableRefused.kind("locked")(
+                "too many wrong PINs; ask your fleet manager to allow a new PIN",
+                reason="permanent",
+            )
+        if wait_s > 0:
+            raise CableRefused.kind("locked")(
+                f"too many wrong PINs; wait {wait_s} seconds before the next try, "
+                "or ask your fleet manager to allow a new PIN",
+                wait_s=wait_s,
+            )
+
+    def _ask(self, visit: _Visit, purpose: Purpose) -> str:
+        answer = self.pin_prompt(PinAsk(visit.serial, purpose))
+        if answer is None or answer == "":
+            raise PinNeeded(
+                f"cable {visit.serial} needs the {'current ' if purpose == 'current' else ''}PIN; "
+                "enter it in a terminal or pass it with --pin-stdin",
+                serial=visit.serial,
+                purpose=purpose,
+            )
+        return check_pin_format(answer)
+
+    def _ask_new(self, ask: PinAsk) -> str | None:
+        return self.pin_prompt(ask)
+
+    # -- step 6: sync ----------------------------------------------------------------
+
+    def _sync(self, visit: _Visit) -> tuple[int, int]:
+        assert visit.reply is not None
+        synced = visit.reply.synced
+        after = synced.seq if synced.epoch == visit.epoch else 0
+        head_seq = int(visit.hello["head"]["seq"])
+        start, total = after, max(0, head_seq - after)
+        accepted_total = duplicates_total = 0
+        self.progress(0, total)
+        while after < head_seq:
+            answer = visit.link.request("read", after_seq=after, limit=self.batch)
+            records: list[list[int]] = answer["records"]
+            if not records:
+                break
+            accepted, duplicates, _ = self.cloud.upload_sessions(
+                visit.serial, visit.epoch, records, answer["head_sig"]
+            )
+            accepted_total += accepted
+            duplicates_total += duplicates
+            after = int(records[-1][0])
+            self.progress(min(after - start, total), total)
+            if not answer["more"]:
+                break
+        return accepted_total, duplicates_total
+
+    # -- small helpers ----------------------------------------------------------------
+
+    def _notice(self, visit: _Visit, code: str) -> None:
+        if code not in visit.notices:
+            visit.notices.append(code)
+            self.on_notice(code)
+
+    def _not_assigned(self, visit: _Visit) -> NotAssignedToYou:
+        return NotAssignedToYou(
+            "this cable is not assigned to you; ask your fleet manager to assign it to you",
+            serial=visit.serial,
+            epoch=visit.epoch,
+            commands=list(visit.applied),
+        )
+
+    def _result(
+        self, visit: _Visit, *, auth: str | None, synced: int, started: float, duplicates: int = 0
+    ) -> ConnectResult:
+        return ConnectResult(
+            serial=visit.serial,
+            epoch=visit.epoch,
+            pin_default=visit.pin_default,
+            auth=auth,
+            commands=list(visit.applied),
+            synced=synced,
+            assigned=visit.assigned,
+            duplicates=duplicates,
+            head_seq=int(visit.hello["head"]["seq"]),
+            notices=list(visit.notices),
+            elapsed_s=self.clock() - started,
+        )
+
+    def not_assigned_error(self, result: ConnectResult) -> NotAssignedToYou:
+        """The refusal a shell shows when ``connect`` returned ``assigned=False``."""
+        return NotAssignedToYou(
+            "this cable is not assigned to you; ask your fleet manager to assign it to you",
+            serial=result.serial,
+            epoch=result.epoch,
+            commands=list(result.commands),
+        )
