@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from cablepin.cable.provision import provision
 SERIAL = "CBL-00004711"
 
 
-def cablepin(*args: str, env: dict[str, str], check: bool = True) -> dict[str, object]:
+def cablepin(*args: str, env: dict[str, str], check: bool = True) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-c", "from cablepin.cli import main; main()", *args, "--json"],
         capture_output=True,

@@ -48,7 +48,7 @@ def test_p3_hello_auth_charge_while_running_and_read_a_verified_chain(
             "3",
             env=deployment.env,
         )
-        assert [r[0] for r in charged["records"]] == [1, 2, 3]  # type: ignore[union-attr]
+        assert [r[0] for r in charged["records"]] == [1, 2, 3]
         assert link.request("hello")["head"]["seq"] == 3
         answer = link.request("read", after_seq=0, limit=500)
         records = [Record.from_wire(r) for r in answer["records"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -82,7 +83,7 @@ class Conn:
         self.session = CableSession(cable, nonce)
         self._ids = itertools.count(1)
 
-    def __call__(self, op: str, now: int = NOW, **fields: object) -> dict[str, object]:
+    def __call__(self, op: str, now: int = NOW, **fields: Any) -> dict[str, Any]:
         return self.session.handle(Request(op, next(self._ids), dict(fields)), now)
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from cablepin.cable import simulator
 from cablepin.cable.simulator import LinkPacer
 
 
@@ -16,7 +17,7 @@ def test_pacer_holds_the_average_rate(monkeypatch: pytest.MonkeyPatch) -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    monkeypatch.setattr(simulator.time, "sleep", sleep)
+    monkeypatch.setattr(time, "sleep", sleep)
     pacer = LinkPacer(20_000, clock=lambda: now[0])
     for _ in range(10):
         pacer.pace(4_000)
@@ -25,5 +26,5 @@ def test_pacer_holds_the_average_rate(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_pacer_without_a_rate_never_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulator.time, "sleep", lambda s: pytest.fail("slept"))
+    monkeypatch.setattr(time, "sleep", lambda s: pytest.fail("slept"))
     LinkPacer(None).pace(10**9)
