@@ -8,6 +8,7 @@ TCP. Imports ``protocol`` only, never ``app`` or ``cloud``.
 from cablepin.cable.errors import (
     AlreadyExists,
     CableError,
+    InvalidAddress,
     InvalidPin,
     InvalidSession,
     Locked,
@@ -32,6 +33,7 @@ __all__ = [
     "DirectoryFlash",
     "Grant",
     "Identity",
+    "InvalidAddress",
     "InvalidPin",
     "InvalidSession",
     "Locked",

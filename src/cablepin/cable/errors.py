@@ -11,6 +11,7 @@
     ├── UnknownBond          "unknown_bond"       the bond was revoked or never existed (P4)
     ├── NotAuthenticated     "not_authenticated"  authenticate first (bond or PIN)
     ├── InvalidSession       "invalid_session"    a charging session with impossible values
+    ├── InvalidAddress       "invalid_address"    a link address that is not HOST:PORT
     ├── NotProvisioned       "not_provisioned"    the state directory holds no cable
     ├── AlreadyExists        "already_exists"     refusing to overwrite keys or a cable
     └── StoreError           "store_error"        the cable's flash is unreadable
@@ -26,6 +27,7 @@ from cablepin.errors import CablepinError
 __all__ = [
     "AlreadyExists",
     "CableError",
+    "InvalidAddress",
     "InvalidPin",
     "InvalidSession",
     "Locked",
@@ -104,6 +106,10 @@ class NotAuthenticated(CableError):
 
 class InvalidSession(CableError):
     code = "invalid_session"
+
+
+class InvalidAddress(CableError):
+    code = "invalid_address"
 
 
 class NotProvisioned(CableError):

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cablepin.cable.errors import InvalidAddress
 from cablepin.cable.firmware import Cable
 from cablepin.cable.session import CableSession
 from cablepin.cable.store import write_file_atomically
@@ -78,7 +79,13 @@ class CableServer:
         self._clock = clock
         self._random = random
         self._stop = threading.Event()
-        self._listener = socket.create_server((host, port))
+        try:
+            self._listener = socket.create_server((host, port))
+        except OSError as e:
+            raise InvalidAddress(
+                f"cannot listen on {host}:{port} ({e.strerror or e}); choose another address, "
+                "or port 0 for any free port"
+            ) from e
         self._listener.settimeout(ACCEPT_POLL_S)
         bound_host, bound_port = self._listener.getsockname()[:2]
         self.address = f"{bound_host}:{bound_port}"

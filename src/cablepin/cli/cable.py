@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from cablepin.cable.errors import InvalidAddress
 from cablepin.cable.firmware import lockout
 from cablepin.cable.provision import DEVICE_CERT, DEVICE_KEY, open_cable
 from cablepin.cable.simulator import CableServer
@@ -26,8 +27,8 @@ DEFAULT_SESSION_S = 3600
 
 def _split_listen(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit():
-        raise typer.BadParameter("write it as HOST:PORT, e.g. 127.0.0.1:0", param_hint="--listen")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise InvalidAddress(f"--listen {listen!r}: write it as HOST:PORT, e.g. 127.0.0.1:0")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
@@ -44,8 +45,8 @@ def run(
     as_json: JsonOption = False,
 ) -> None:
     """Serve the cable on a local link and advertise it, until SIGTERM or Ctrl-C."""
-    host, port = _split_listen(listen)
     with reporting(as_json=as_json):
+        host, port = _split_listen(listen)
         cable = open_cable(state)
         tls = cable_tls_context(state / DEVICE_CERT, state / DEVICE_KEY)
         server = CableServer(cable, tls, host=host, port=port, link_rate=link_rate)
