@@ -1,0 +1,57 @@
+"""The fleet portal and support console: server-rendered pages on the cloud service.
+
+``router`` is mounted by ``cablepin.cloud.create_app``. The portal is glue:
+pages read through ``queries`` (organisation-scoped, keyset-paged) and every
+action calls ``cablepin.cloud.services`` through ``backend``, so the portal
+and the JSON API keep one set of rules.
+
+**Invariant:** no page shows, asks for or stores a PIN (P7).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Response
+
+from cablepin.cloud.portal import (
+    audit_routes,
+    auth_routes,
+    driver_routes,
+    fleet_routes,
+    support_routes,
+)
+from cablepin.cloud.portal.web import PortalRoute, Refusal
+
+__all__ = ["STATIC", "router"]
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+_STATIC_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+
+router = APIRouter(route_class=PortalRoute, include_in_schema=False)
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    """The portal's few static files (no directory walking: names only)."""
+    path = STATIC / name
+    if (
+        "/" in name
+        or name.startswith(".")
+        or path.suffix not in _STATIC_TYPES
+        or not path.is_file()
+    ):
+        raise Refusal(404, "error.not_found.title", "error.not_found")
+    return Response(
+        path.read_bytes(),
+        media_type=_STATIC_TYPES[path.suffix],
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+for _module in (auth_routes, fleet_routes, driver_routes, audit_routes, support_routes):
+    router.include_router(_module.router)

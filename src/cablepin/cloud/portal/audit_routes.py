@@ -1,0 +1,141 @@
+"""The audit log page and its CSV export (R2).
+
+Fleet managers read their organisation's events (support actions on their
+cables included); support reads every organisation's, optionally narrowed
+to one. The page only reads: the chain is written by ``services.audit``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Response
+
+from cablepin.cloud.portal import queries
+from cablepin.cloud.portal.export import csv_stream
+from cablepin.cloud.portal.web import DISPLAY_TZ, Ctx, PortalRoute, UserCtx, render
+
+__all__ = ["router"]
+
+router = APIRouter(route_class=PortalRoute, include_in_schema=False)
+
+
+def _date(text: str) -> dt.datetime | None:
+    return dt.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=DISPLAY_TZ)
+
+
+def _filters(ctx: Ctx) -> tuple[queries.AuditFilter, dict[str, str], bool]:
+    params = ctx.request.query_params
+    values = {
+        name: (params.get(name) or "").strip()[:320]
+        for name in ("action", "target", "actor", "from", "to", "support", "org")
+    }
+    bad_date = False
+    since = until = None
+    try:
+        since = _date(values["from"]) if values["from"] else None
+        last = _date(values["to"]) if values["to"] else None
+        until = last + dt.timedelta(days=1) if last else None
+    except ValueError:
+        bad_date = True
+        since = until = None
+    org = int(values["org"]) if ctx.is_support and values["org"].isdigit() else None
+    return (
+        queries.AuditFilter(
+            action=values["action"],
+            target=values["target"],
+            actor=values["actor"],
+            support_only=values["support"] == "1",
+            org_id=org,
+            since=since,
+            until=until,
+        ),
+        values,
+        bad_date,
+    )
+
+
+def _scope(ctx: Ctx) -> int | None:
+    """Support reads all organisations; everyone else only their own."""
+    return None if ctx.is_support else ctx.org_id
+
+
+def _check_role(ctx: Ctx) -> None:
+    from cablepin.cloud.portal.web import not_found
+
+    assert ctx.user is not None
+    if ctx.user.role not in ("fleet_manager", "support"):
+        raise not_found()
+
+
+@router.get("/audit")
+def audit_page(ctx: UserCtx) -> Response:
+    _check_role(ctx)
+    f, values, bad_date = _filters(ctx)
+    before_text = ctx.request.query_params.get("before") or ""
+    before = int(before_text) if before_text.isdigit() else None
+    page = queries.audit_page(ctx.db, _scope(ctx), f, before=before)
+    return render(
+        ctx,
+        "portal/audit.html",
+        page=page,
+        values=values,
+        bad_date=bad_date,
+        actions=queries.audit_actions(ctx.db, _scope(ctx)),
+        organisations=queries.organisations(ctx.db) if ctx.is_support else [],
+        details=_details,
+    )
+
+
+def _details(text: str) -> dict[str, object]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+@router.get("/audit.csv")
+def audit_csv(ctx: UserCtx) -> Response:
+    _check_role(ctx)
+    f, _values, _bad = _filters(ctx)
+    org_names = dict(queries.organisations(ctx.db))
+    header = [
+        "seq",
+        "at_utc",
+        "actor_email",
+        "actor_role",
+        "organisation",
+        "action",
+        "target",
+        "reason",
+        "details",
+        "hash",
+    ]
+
+    def rows() -> Iterator[list[object]]:
+        for e in queries.audit_all(ctx.db, _scope(ctx), f):
+            yield [
+                e.seq,
+                e.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                e.actor_email,
+                e.actor_role,
+                org_names.get(e.org_id) if e.org_id is not None else None,
+                e.action,
+                e.target,
+                e.reason,
+                e.details,
+                e.hash,
+            ]
+
+    body = "".join(csv_stream(header, rows()))
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="audit.csv"',
+            "Cache-Control": "no-store",
+        },
+    )

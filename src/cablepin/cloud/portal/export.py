@@ -1,0 +1,84 @@
+"""CSV exports and the small server-rendered chart.
+
+Rules kept here:
+- CSV cells that a spreadsheet would run as a formula (``= + - @``, tab, CR)
+  are prefixed with ``'`` (OWASP "CSV injection"): names and reasons are typed
+  by people.
+- The chart is plain SVG built from numbers only (no user text inside), with
+  a text alternative; the page also shows the same numbers as a table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from cablepin.cloud.portal.queries import MonthTotal
+
+__all__ = ["bar_chart_svg", "csv_cell", "csv_stream"]
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return text
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def csv_stream(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
+    """UTF-8 CSV with a BOM (so spreadsheet programs read umlauts right), row by row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")
+    writer.writerow([csv_cell(h) for h in header])
+    yield buffer.getvalue()
+    for row in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([csv_cell(v) for v in row])
+        yield buffer.getvalue()
+
+
+def bar_chart_svg(months: Sequence[MonthTotal], *, title: str, width: int = 640) -> str:
+    """kWh per month as bars; labels are month numbers, values come from the data."""
+    height, top, bottom, left = 200, 16, 28, 8
+    plot_h = height - top - bottom
+    peak = max((m.kwh for m in months), default=0.0) or 1.0
+    slot = (width - 2 * left) / max(len(months), 1)
+    bar_w = max(slot * 0.7, 2)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-labelledby="chart-title" class="chart">',
+        f'<title id="chart-title">{_escape(title)}</title>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - left}" y2="{top + plot_h}" '
+        'class="axis"/>',
+    ]
+    for i, m in enumerate(months):
+        h = plot_h * (m.kwh / peak)
+        x = left + i * slot + (slot - bar_w) / 2
+        y = top + plot_h - h
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" class="bar">'
+            f"<title>{_escape(m.month)}: {m.kwh:.1f} kWh</title></rect>"
+        )
+        parts.append(
+            f'<text x="{x + bar_w / 2:.1f}" y="{height - 10}" text-anchor="middle" '
+            f'class="label">{_escape(m.month[5:])}</text>'
+        )
+        if m.wh:
+            parts.append(
+                f'<text x="{x + bar_w / 2:.1f}" y="{max(y - 4, 12):.1f}" text-anchor="middle" '
+                f'class="value">{m.kwh:.0f}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _escape(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )

@@ -1,0 +1,607 @@
+"""Read-only queries behind the portal's pages (lists, filters, counts, charts).
+
+Rules kept here:
+- Every query is scoped by organisation (``org_id``); only the support
+  console passes ``None`` to search across organisations.
+- Nothing here changes a row: every action goes through ``services``.
+- Lists page by key (``serial > after``, ``seq < before``), never by OFFSET,
+  so page 2,000 of 100,000 cables costs what page 1 costs
+  (``ix_cables_org_serial``, ``ix_audit_events_org_seq``).
+- A PIN permission whose time ran out is not "pending", even before a
+  service has marked it expired.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select
+from sqlalchemy.orm import Session
+
+from cablepin.cloud.models import (
+    Assignment,
+    AuditEvent,
+    Cable,
+    ChargingSession,
+    CommandRow,
+    Invitation,
+    Organisation,
+    User,
+)
+
+__all__ = [
+    "STALE_DAYS",
+    "AuditFilter",
+    "AuditPage",
+    "CableFilter",
+    "CablePage",
+    "CableRow",
+    "DriverRow",
+    "MonthTotal",
+    "Overview",
+    "audit_actions",
+    "audit_page",
+    "cable_history",
+    "cable_page",
+    "driver",
+    "driver_cables",
+    "driver_sessions",
+    "drivers",
+    "find_any_cable",
+    "org_name",
+    "overview",
+    "sessions_by_month",
+]
+
+STALE_DAYS = 14
+PAGE_SIZE = 50
+AUDIT_PAGE = 100
+OPEN = ("pending", "issued")
+WIPE = "wipe"
+ALLOW_PIN_SET = "allow_pin_set"
+SERIAL_LIKE = re.compile(r"^(CBL-?)?\d{1,8}$|^CBL-?$", re.IGNORECASE)
+MONTH_TZ = ZoneInfo("Europe/Berlin")
+
+
+class CableFilter(enum.StrEnum):
+    ALL = ""
+    DEFAULT_PIN = "default_pin"
+    PENDING = "pending"
+    PENDING_PIN = "pending_pin"
+    PENDING_HANDOVER = "pending_handover"
+    UNASSIGNED = "unassigned"
+    STALE = "stale"
+
+    @classmethod
+    def parse(cls, value: str | None) -> CableFilter:
+        try:
+            return cls(value or "")
+        except ValueError:
+            return cls.ALL
+
+
+def _open_pin(now: dt.datetime) -> ColumnElement[bool]:
+    return exists().where(
+        CommandRow.cable_id == Cable.id,
+        CommandRow.kind == ALLOW_PIN_SET,
+        CommandRow.state.in_(OPEN),
+        or_(CommandRow.expires_at.is_(None), CommandRow.expires_at > now),
+    )
+
+
+def _open_wipe() -> ColumnElement[bool]:
+    return exists().where(
+        CommandRow.cable_id == Cable.id, CommandRow.kind == WIPE, CommandRow.state.in_(OPEN)
+    )
+
+
+def _has_driver() -> ColumnElement[bool]:
+    return exists().where(Assignment.cable_id == Cable.id, Assignment.ended_at.is_(None))
+
+
+def _stale(now: dt.datetime) -> ColumnElement[bool]:
+    cutoff = now - dt.timedelta(days=STALE_DAYS)
+    return or_(
+        Cable.last_sync_at < cutoff,
+        and_(Cable.last_sync_at.is_(None), Cable.registered_at < cutoff),
+    )
+
+
+def _filter_clause(which: CableFilter, now: dt.datetime) -> ColumnElement[bool] | None:
+    match which:
+        case CableFilter.DEFAULT_PIN:
+            return Cable.pin_default.is_(True)
+        case CableFilter.PENDING:
+            return or_(_open_pin(now), _open_wipe())
+        case CableFilter.PENDING_PIN:
+            return _open_pin(now)
+        case CableFilter.PENDING_HANDOVER:
+            return _open_wipe()
+        case CableFilter.UNASSIGNED:
+            return not_(_has_driver())
+        case CableFilter.STALE:
+            return _stale(now)
+    return None
+
+
+@dataclass(frozen=True)
+class Overview:
+    total: int
+    default_pin: int
+    pending_pin: int
+    pending_handover: int
+    stale: int
+    unassigned: int
+
+
+def overview(db: Session, org_id: int, now: dt.datetime) -> Overview:
+    def count(clause: ColumnElement[bool] | None) -> int:
+        query = select(func.count()).select_from(Cable).where(Cable.org_id == org_id)
+        if clause is not None:
+            query = query.where(clause)
+        return int(db.scalar(query) or 0)
+
+    return Overview(
+        total=count(None),
+        default_pin=count(_filter_clause(CableFilter.DEFAULT_PIN, now)),
+        pending_pin=count(_filter_clause(CableFilter.PENDING_PIN, now)),
+        pending_handover=count(_filter_clause(CableFilter.PENDING_HANDOVER, now)),
+        stale=count(_filter_clause(CableFilter.STALE, now)),
+        unassigned=count(_filter_clause(CableFilter.UNASSIGNED, now)),
+    )
+
+
+@dataclass(frozen=True)
+class CableRow:
+    serial: str
+    org_name: str | None
+    driver_name: str | None
+    driver_email: str | None
+    pin_default: bool | None
+    last_sync_at: dt.datetime | None
+    last_seen_at: dt.datetime | None
+    pending: frozenset[str]  # purposes of open commands: pin_reset, handover, reset
+
+
+@dataclass(frozen=True)
+class CablePage:
+    rows: list[CableRow]
+    total: int
+    next_after: str | None
+
+
+def _search_clause(db: Session, org_id: int | None, q: str) -> ColumnElement[bool] | None:
+    q = q.strip()
+    if not q:
+        return None
+    if SERIAL_LIKE.match(q):
+        upper = q.upper()
+        if upper[0].isdigit():
+            upper = "CBL-" + upper
+        elif not upper.startswith("CBL-"):
+            upper = "CBL-" + upper[3:]
+        return Cable.serial.startswith(upper, autoescape=True)
+    pattern = f"%{q.lower()}%"
+    drivers = select(User.id).where(
+        User.role == "driver",
+        or_(func.lower(User.email).like(pattern), func.lower(User.name).like(pattern)),
+    )
+    if org_id is not None:
+        drivers = drivers.where(User.org_id == org_id)
+    return exists().where(
+        Assignment.cable_id == Cable.id,
+        Assignment.ended_at.is_(None),
+        Assignment.driver_id.in_(drivers.scalar_subquery()),
+    )
+
+
+def _scoped(org_id: int | None) -> Select[Cable]:
+    query = select(Cable)
+    if org_id is not None:
+        query = query.where(Cable.org_id == org_id)
+    return query
+
+
+def cable_page(
+    db: Session,
+    *,
+    org_id: int | None,
+    now: dt.datetime,
+    q: str = "",
+    which: CableFilter = CableFilter.ALL,
+    after: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> CablePage:
+    """One page of cables ordered by serial, with the total that matches."""
+    clauses = [
+        c for c in (_search_clause(db, org_id, q), _filter_clause(which, now)) if c is not None
+    ]
+    base = _scoped(org_id).where(*clauses)
+    total = int(db.scalar(base.with_only_columns(func.count()).order_by(None)) or 0)
+    query = base.order_by(Cable.serial).limit(limit + 1)
+    if after:
+        query = query.where(Cable.serial > after)
+    cables = list(db.scalars(query))
+    more = len(cables) > limit
+    cables = cables[:limit]
+    return CablePage(
+        rows=_rows(db, cables, now),
+        total=total,
+        next_after=cables[-1].serial if more and cables else None,
+    )
+
+
+def _rows(db: Session, cables: Sequence[Cable], now: dt.datetime) -> list[CableRow]:
+    if not cables:
+        return []
+    ids = [c.id for c in cables]
+    drivers: dict[int, tuple[str, str]] = {
+        cable_id: (name, email)
+        for cable_id, name, email in db.execute(
+            select(Assignment.cable_id, User.name, User.email)
+            .join(User, User.id == Assignment.driver_id)
+            .where(Assignment.cable_id.in_(ids), Assignment.ended_at.is_(None))
+        )
+        .tuples()
+        .all()
+    }
+    pending: dict[int, set[str]] = {}
+    for cable_id, purpose, kind, expires_at in db.execute(
+        select(
+            CommandRow.cable_id, CommandRow.purpose, CommandRow.kind, CommandRow.expires_at
+        ).where(CommandRow.cable_id.in_(ids), CommandRow.state.in_(OPEN))
+    ).tuples():
+        if kind == ALLOW_PIN_SET and expires_at is not None and expires_at <= now:
+            continue
+        pending.setdefault(cable_id, set()).add(purpose)
+    orgs = dict(
+        db.execute(
+            select(Organisation.id, Organisation.name).where(
+                Organisation.id.in_({c.org_id for c in cables})
+            )
+        )
+        .tuples()
+        .all()
+    )
+    return [
+        CableRow(
+            serial=c.serial,
+            org_name=orgs.get(c.org_id),
+            driver_name=drivers[c.id][0] if c.id in drivers else None,
+            driver_email=drivers[c.id][1] if c.id in drivers else None,
+            pin_default=c.pin_default,
+            last_sync_at=c.last_sync_at,
+            last_seen_at=c.last_seen_at,
+            pending=frozenset(pending.get(c.id, ())),
+        )
+        for c in cables
+    ]
+
+
+def find_any_cable(db: Session, serial: str) -> Cable | None:
+    """Support console: a cable by exact serial, in any organisation."""
+    return db.scalar(select(Cable).where(Cable.serial == serial.strip().upper()))
+
+
+def org_name(db: Session, org_id: int | None) -> str | None:
+    if org_id is None:
+        return None
+    return db.scalar(select(Organisation.name).where(Organisation.id == org_id))
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    driver_name: str
+    driver_email: str
+    driver_id: int
+    epoch: int
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+
+
+def cable_history(db: Session, cable_id: int, limit: int = 50) -> list[HistoryEntry]:
+    rows = (
+        db.execute(
+            select(Assignment, User)
+            .join(User, User.id == Assignment.driver_id)
+            .where(Assignment.cable_id == cable_id)
+            .order_by(Assignment.started_at.desc(), Assignment.id.desc())
+            .limit(limit)
+        )
+        .tuples()
+        .all()
+    )
+    return [
+        HistoryEntry(
+            driver_name=u.name,
+            driver_email=u.email,
+            driver_id=u.id,
+            epoch=a.epoch,
+            started_at=a.started_at,
+            ended_at=a.ended_at,
+        )
+        for a, u in rows
+    ]
+
+
+def org_name_for_cable(db: Session, cable_id: int) -> str | None:
+    return db.scalar(
+        select(Organisation.name)
+        .join(Cable, Cable.org_id == Organisation.id)
+        .where(Cable.id == cable_id)
+    )
+
+
+def cable_id_in_org(db: Session, serial: str, org_id: int | None) -> int | None:
+    query = select(Cable.id).where(Cable.serial == serial)
+    if org_id is not None:
+        query = query.where(Cable.org_id == org_id)
+    return db.scalar(query)
+
+
+# ---------------------------------------------------------------- drivers
+
+
+@dataclass(frozen=True)
+class DriverRow:
+    id: int
+    name: str
+    email: str
+    active: bool
+    invited: bool  # has not chosen a password yet
+    cables: int
+
+
+def drivers(db: Session, org_id: int, *, active_only: bool = False) -> list[DriverRow]:
+    cable_count = (
+        select(func.count())
+        .select_from(Assignment)
+        .where(Assignment.driver_id == User.id, Assignment.ended_at.is_(None))
+        .scalar_subquery()
+    )
+    query = (
+        select(User, cable_count)
+        .where(User.org_id == org_id, User.role == "driver")
+        .order_by(User.name, User.email)
+    )
+    if active_only:
+        query = query.where(User.active.is_(True))
+    return [
+        DriverRow(
+            id=u.id,
+            name=u.name,
+            email=u.email,
+            active=u.active,
+            invited=u.password_hash is None,
+            cables=int(n or 0),
+        )
+        for u, n in db.execute(query).tuples().all()
+    ]
+
+
+def driver(db: Session, org_id: int, driver_id: int) -> User | None:
+    return db.scalar(
+        select(User).where(User.id == driver_id, User.org_id == org_id, User.role == "driver")
+    )
+
+
+@dataclass(frozen=True)
+class DriverCable:
+    serial: str
+    epoch: int
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+
+
+def driver_cables(db: Session, driver_id: int, limit: int = 100) -> list[DriverCable]:
+    return [
+        DriverCable(serial=s, epoch=a.epoch, started_at=a.started_at, ended_at=a.ended_at)
+        for a, s in db.execute(
+            select(Assignment, Cable.serial)
+            .join(Cable, Cable.id == Assignment.cable_id)
+            .where(Assignment.driver_id == driver_id)
+            .order_by(Assignment.ended_at.is_not(None), Assignment.started_at.desc())
+            .limit(limit)
+        )
+        .tuples()
+        .all()
+    ]
+
+
+@dataclass(frozen=True)
+class MonthTotal:
+    month: str  # "YYYY-MM"
+    wh: int
+    count: int
+
+    @property
+    def kwh(self) -> float:
+        return self.wh / 1000
+
+
+def _month(start_s: int) -> str:
+    return dt.datetime.fromtimestamp(start_s, MONTH_TZ).strftime("%Y-%m")
+
+
+def sessions_by_month(
+    db: Session, driver_id: int, now: dt.datetime, months: int = 12
+) -> list[MonthTotal]:
+    """The last ``months`` calendar months (local time), oldest first, gaps filled with 0."""
+    local_now = now.astimezone(MONTH_TZ)
+    keys: list[str] = []
+    year, month = local_now.year, local_now.month
+    for _ in range(months):
+        keys.append(f"{year:04d}-{month:02d}")
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+    keys.reverse()
+    first = dt.datetime.strptime(keys[0] + "-01", "%Y-%m-%d").replace(tzinfo=MONTH_TZ)
+    totals = {k: [0, 0] for k in keys}
+    for start_s, wh in db.execute(
+        select(ChargingSession.start_s, ChargingSession.wh).where(
+            ChargingSession.driver_id == driver_id,
+            ChargingSession.start_s >= int(first.timestamp()),
+        )
+    ).tuples():
+        key = _month(start_s)
+        if key in totals:
+            totals[key][0] += wh
+            totals[key][1] += 1
+    return [MonthTotal(month=k, wh=totals[k][0], count=totals[k][1]) for k in keys]
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    serial: str
+    epoch: int
+    seq: int
+    start_s: int
+    end_s: int
+    wh: int
+    meter_start_wh: int
+    meter_end_wh: int
+
+
+def driver_sessions(
+    db: Session, driver_id: int, *, start_s: int | None = None, end_s: int | None = None
+) -> Iterable[SessionRow]:
+    query = (
+        select(ChargingSession, Cable.serial)
+        .join(Cable, Cable.id == ChargingSession.cable_id)
+        .where(ChargingSession.driver_id == driver_id)
+        .order_by(ChargingSession.start_s, ChargingSession.id)
+    )
+    if start_s is not None:
+        query = query.where(ChargingSession.start_s >= start_s)
+    if end_s is not None:
+        query = query.where(ChargingSession.start_s < end_s)
+    for s, serial in db.execute(query.execution_options(yield_per=1000)).tuples():
+        yield SessionRow(
+            serial=serial,
+            epoch=s.epoch,
+            seq=s.seq,
+            start_s=s.start_s,
+            end_s=s.end_s,
+            wh=s.wh,
+            meter_start_wh=s.meter_start_wh,
+            meter_end_wh=s.meter_end_wh,
+        )
+
+
+def pending_invitation(db: Session, user_id: int, now: dt.datetime) -> Invitation | None:
+    return db.scalar(
+        select(Invitation)
+        .where(
+            Invitation.user_id == user_id,
+            Invitation.used_at.is_(None),
+            Invitation.expires_at > now,
+        )
+        .order_by(Invitation.expires_at.desc())
+        .limit(1)
+    )
+
+
+# ---------------------------------------------------------------- audit
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    action: str = ""
+    target: str = ""
+    actor: str = ""
+    support_only: bool = False
+    org_id: int | None = None  # support only: narrow to one organisation
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    events: list[AuditEvent]
+    next_before: int | None
+    org_names: dict[int, str] = field(default_factory=dict)
+
+
+def _audit_query(org_id: int | None, f: AuditFilter) -> Select[AuditEvent]:
+    query = select(AuditEvent)
+    if org_id is not None:
+        query = query.where(AuditEvent.org_id == org_id)
+    elif f.org_id is not None:
+        query = query.where(AuditEvent.org_id == f.org_id)
+    if f.action:
+        if f.action.endswith("."):
+            query = query.where(AuditEvent.action.startswith(f.action, autoescape=True))
+        else:
+            query = query.where(AuditEvent.action == f.action)
+    if f.target:
+        query = query.where(
+            func.lower(AuditEvent.target).contains(f.target.strip().lower(), autoescape=True)
+        )
+    if f.actor:
+        query = query.where(
+            func.lower(AuditEvent.actor_email).contains(f.actor.strip().lower(), autoescape=True)
+        )
+    if f.support_only:
+        query = query.where(AuditEvent.actor_role == "support")
+    if f.since is not None:
+        query = query.where(AuditEvent.at >= f.since)
+    if f.until is not None:
+        query = query.where(AuditEvent.at < f.until)
+    return query
+
+
+def audit_page(
+    db: Session,
+    org_id: int | None,
+    f: AuditFilter,
+    *,
+    before: int | None = None,
+    limit: int = AUDIT_PAGE,
+) -> AuditPage:
+    """Newest first. ``org_id`` None (support) reads every organisation."""
+    query = _audit_query(org_id, f).order_by(AuditEvent.seq.desc()).limit(limit + 1)
+    if before is not None:
+        query = query.where(AuditEvent.seq < before)
+    events = list(db.scalars(query))
+    more = len(events) > limit
+    events = events[:limit]
+    ids = {e.org_id for e in events if e.org_id is not None}
+    names = (
+        dict(
+            db.execute(select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids)))
+            .tuples()
+            .all()
+        )
+        if ids
+        else {}
+    )
+    return AuditPage(
+        events=events, next_before=events[-1].seq if more and events else None, org_names=names
+    )
+
+
+def audit_all(db: Session, org_id: int | None, f: AuditFilter) -> Iterable[AuditEvent]:
+    """Every matching event, oldest first (CSV export)."""
+    query = _audit_query(org_id, f).order_by(AuditEvent.seq)
+    yield from db.scalars(query.execution_options(yield_per=1000))
+
+
+def audit_actions(db: Session, org_id: int | None) -> list[str]:
+    query = select(AuditEvent.action).distinct().order_by(AuditEvent.action)
+    if org_id is not None:
+        query = query.where(AuditEvent.org_id == org_id)
+    return list(db.scalars(query))
+
+
+def organisations(db: Session) -> list[tuple[int, str]]:
+    return list(
+        db.execute(select(Organisation.id, Organisation.name).order_by(Organisation.name))
+        .tuples()
+        .all()
+    )
