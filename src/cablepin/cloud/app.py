@@ -24,6 +24,7 @@ from cablepin.cloud.api.routes import router as api_router
 from cablepin.cloud.db import make_engine, make_sessionmaker
 from cablepin.cloud.domain.policy import check_complete
 from cablepin.cloud.keys import load_keys
+from cablepin.cloud.services import accounts
 from cablepin.cloud.settings import Settings
 
 __all__ = ["API_PREFIX", "app_from_env", "create_app", "utc_now"]
@@ -41,6 +42,9 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     keys = load_keys(settings.keys)
+    accounts.configure_password_hashing(
+        time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+    )
     engine = make_engine(settings.db_url())
 
     @asynccontextmanager

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     token_ttl_s: int = 14 * 24 * 3600
     # Attempts per e-mail address before login waits start (domain/throttle.py has the table).
     login_free_attempts: int = 5
+    # argon2id cost (argon2-cffi's defaults, RFC 9106's second recommendation); tests lower it.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
 
     def db_url(self) -> str:
         return normalise_db_url(self.db)

@@ -167,7 +167,15 @@ SUPPORT = "support@vendor.example"
 CABLE_A, CABLE_A2, CABLE_B = "CBL-00000001", "CBL-00000003", "CBL-00000002"
 
 
+FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
+
+
+def settings_for(url: str, keys: Keys) -> Settings:
+    return Settings(db=url, keys=keys.directory, **FAST_HASHING)
+
+
 def seed(url: str, keys: Keys, clock: Clock) -> dict[str, FakeCable]:
+    accounts.configure_password_hashing(time_cost=1, memory_kib=1024)
     engine = make_engine(url)
     made: dict[str, FakeCable] = {}
     with make_sessionmaker(engine)() as db:
@@ -199,7 +207,7 @@ def seed(url: str, keys: Keys, clock: Clock) -> dict[str, FakeCable]:
 def world(db_url: str, keys: Keys) -> Iterator[World]:
     clock = Clock()
     made = seed(db_url, keys, clock)
-    app = create_app(Settings(db=db_url, keys=keys.directory), clock=clock)
+    app = create_app(settings_for(db_url, keys), clock=clock)
     with TestClient(app) as client:
         w = World(client, db_url, keys, clock, cables=made)
         yield w

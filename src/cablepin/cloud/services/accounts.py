@@ -38,6 +38,7 @@ from cablepin.cloud.services._sql import dialect_insert
 __all__ = [
     "actor_for_token",
     "actor_for_user",
+    "configure_password_hashing",
     "create_org",
     "create_user",
     "hash_password",
@@ -50,6 +51,13 @@ __all__ = [
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("an unguessable string that is no one's password")
+
+
+def configure_password_hashing(*, time_cost: int, memory_kib: int) -> None:
+    """Set the argon2id cost for new hashes (old hashes carry their own parameters)."""
+    global _hasher, _DUMMY_HASH
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+    _DUMMY_HASH = _hasher.hash("an unguessable string that is no one's password")
 
 
 def hash_password(password: str) -> str:
