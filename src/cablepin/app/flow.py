@@ -237,24 +237,31 @@ class AppCore:
     def change_pin(
         self,
         serial: str,
-        current: str | None,
-        new: str,
+        current: str | None = None,
+        new: str | None = None,
         address: str | None = None,
     ) -> ChangeResult:
-        """P5: change the PIN; the current one is needed unless it is 0000 or a reset is allowed."""
-        check_pin_format(new)
+        """P5: change the PIN; the current one is needed unless it is 0000 or a reset is allowed.
+
+        A PIN not given is asked for (``pin_prompt``) at the moment it is needed: the
+        new one when the cable is ready to take it, the current one only if needed.
+        """
+        if new is not None:
+            check_pin_format(new)
         if current:
             check_pin_format(current)
-        with self._visit(serial, address, new_pin=lambda _ask: new) as visit:
-            if visit.allowed:
-                self._set_pin(visit, new, None)
+        chosen = (lambda _ask: new) if new is not None else self._ask_new
+        with self._visit(serial, address, new_pin=chosen) as visit:
+            if visit.allowed and visit.new_pin is not None:
+                self._set_pin(visit, visit.new_pin, None)
                 return ChangeResult(serial, visit.epoch, "allowed", visit.applied)
             if not visit.assigned:
                 raise self._not_assigned(visit)
             if not visit.pin_default and not current:
                 current = self._ask(visit, "current")
             auth = self._authenticate(visit, pin=current)
-            self._set_pin(visit, new, None if visit.pin_default else current)
+            fresh = new if new is not None else self._ask(visit, "new")
+            self._set_pin(visit, fresh, None if visit.pin_default else current)
             return ChangeResult(serial, visit.epoch, auth, visit.applied)
 
     def sessions(self) -> list[dict[str, Any]]:

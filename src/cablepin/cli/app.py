@@ -1,7 +1,364 @@
-"""`cablepin app ...` commands."""
+"""`cablepin app ...`: the driver's app on the command line (thin glue over ``cablepin.app``).
+
+Contract (DESIGN.md, "Command line"): every command takes ``--json`` and
+``--home DIR`` (or ``CABLEPIN_HOME``); failures exit non-zero with the
+error's code. PINs are read hidden from a terminal (getpass) or, for
+scripts, from stdin (``--pin-stdin``, ``--pins-stdin``); without either and
+without a terminal a connect that needs a PIN fails with ``pin_required``
+instead of waiting. Messages follow the system locale; ``--lang`` overrides.
+"""
 
 from __future__ import annotations
 
-import typer
+import datetime as dt
+import getpass
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
 
-cli = typer.Typer(no_args_is_help=True, help="app commands")
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from cablepin.app.cloud import CloudClient
+from cablepin.app.errors import AppError, NotLoggedIn
+from cablepin.app.flow import AppCore, PinAsk
+from cablepin.app.home import AppState, Home, default_home
+from cablepin.app.i18n import LANGUAGES, Translator, detect_language, explain
+from cablepin.app.link import CableLink
+from cablepin.app.scan import find, scan
+from cablepin.cli.output import emit, fail
+from cablepin.errors import CablepinError
+
+__all__ = ["cli"]
+
+cli = typer.Typer(no_args_is_help=True, help="The driver's app: log in, connect cables, sync.")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help="This app installation's folder (CABLEPIN_HOME, ~/.cablepin)."),
+]
+LangOption = Annotated[
+    str | None, typer.Option("--lang", help="de | en (default: the system locale).")
+]
+AddressOption = Annotated[
+    str | None, typer.Option("--address", help="HOST:PORT of the cable (skips the scan).")
+]
+
+
+def _translator(lang: str | None, state: AppState | None = None) -> Translator:
+    chosen = lang or (state.lang if state else None) or detect_language()
+    if chosen not in LANGUAGES:
+        raise typer.BadParameter(f"use one of {', '.join(LANGUAGES)}", param_hint="--lang")
+    return Translator(chosen)
+
+
+@contextmanager
+def _reporting(t: Translator, *, as_json: bool) -> Iterator[None]:
+    """Like ``cli.output.reporting``, with the driver's sentence in the driver's language."""
+    try:
+        yield
+    except CablepinError as error:
+        original = error.message
+        error.message = explain(error, t)
+        if error.code in ("link_failed", "cloud_unreachable") and original != error.message:
+            error.details.setdefault("cause", original)
+        fail(error, as_json=as_json)
+
+
+def _home(home: Path | None) -> Home:
+    return Home(home if home is not None else default_home())
+
+
+def _logged_in(home: Home) -> AppState:
+    state = home.load()
+    if not state.logged_in or not state.factory_ca_pem:
+        raise NotLoggedIn(
+            "you are not logged in; run: cablepin app login --server URL --email E --password-stdin"
+        )
+    return state
+
+
+def _open_link(ca_pem: bytes) -> Callable[[str, str | None], CableLink]:
+    def open_link(serial: str, address: str | None) -> CableLink:
+        return CableLink(address or find(serial).address, serial, ca_pem).open()
+
+    return open_link
+
+
+def _stdin_lines() -> list[str]:
+    return [line.strip() for line in sys.stdin.read().splitlines()]
+
+
+def _terminal_prompt(t: Translator) -> Callable[[PinAsk], str | None]:
+    def prompt(ask: PinAsk) -> str | None:
+        if ask.purpose == "new":
+            first = getpass.getpass(t("prompt_new_pin", serial=ask.serial))
+            if getpass.getpass(t("prompt_repeat_pin")) != first:
+                raise AppError(t("pins_differ"))
+            return first
+        key = "prompt_current_pin" if ask.purpose == "current" else "prompt_pin"
+        return getpass.getpass(t(key, serial=ask.serial))
+
+    return prompt
+
+
+def _no_terminal(ask: PinAsk) -> str | None:
+    return None
+
+
+def _notice_printer(t: Translator, serial: str, *, as_json: bool) -> Callable[[str], None]:
+    def notice(code: str) -> None:
+        if not as_json:
+            typer.echo(t(code, serial=serial), err=True)
+
+    return notice
+
+
+@contextmanager
+def _progress_bar(t: Translator, *, show: bool) -> Iterator[Callable[[int, int], None]]:
+    if not show:
+        yield lambda done, total: None
+        return
+    bar = Progress(
+        TextColumn(t("progress")),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("sync", total=None)
+    with bar:
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        yield update
+
+
+def _core(
+    home: Home,
+    state: AppState,
+    *,
+    prompt: Callable[[PinAsk], str | None],
+    progress: Callable[[int, int], None] | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> tuple[AppCore, CloudClient]:
+    assert state.server is not None
+    assert state.factory_ca_pem is not None
+    cloud = CloudClient(state.server, state.token)
+    core = AppCore(
+        home,
+        cloud,
+        _open_link(state.factory_ca_pem.encode("ascii")),
+        pin_prompt=prompt,
+        progress=progress or (lambda done, total: None),
+        notice=notice or (lambda code: None),
+    )
+    return core, cloud
+
+
+@cli.command("login")
+def login(
+    server: Annotated[str, typer.Option("--server", help="The cloud's URL.")],
+    email: Annotated[str, typer.Option("--email")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+    home: HomeOption = None,
+    lang: LangOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Log in; keeps the token and the factory CA (to check cables) in this app's home."""
+    t = _translator(lang)
+    with _reporting(t, as_json=as_json):
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        elif sys.stdin.isatty():
+            password = getpass.getpass("Password: ")
+        else:
+            raise AppError("give the password with --password-stdin (or run in a terminal)")
+        folder = _home(home)
+        with CloudClient(server) as cloud:
+            answer = cloud.login(email, password)
+        folder.update(
+            lambda s: AppState(
+                server=server.rstrip("/"),
+                token=answer.token,
+                email=answer.email,
+                role=answer.role,
+                factory_ca_pem=answer.factory_ca_pem,
+                lang=lang or s.lang,
+                bonds=s.bonds if s.server in (None, server.rstrip("/")) else {},
+            )
+        )
+        emit(
+            {
+                "email": answer.email,
+                "role": answer.role,
+                "server": server,
+                "home": str(folder.path),
+            },
+            as_json=as_json,
+            text=t("logged_in", email=answer.email, server=server),
+        )
+
+
+@cli.command("logout")
+def logout(home: HomeOption = None, lang: LangOption = None, as_json: JsonOption = False) -> None:
+    """Forget the login (the token is revoked at the cloud); bonds with cables stay."""
+    folder = _home(home)
+    t = _translator(lang)
+    with _reporting(t, as_json=as_json):
+        state = folder.load()
+        t = _translator(lang, state)
+        if state.logged_in and state.server:
+            with CloudClient(state.server, state.token) as cloud:
+                try:
+                    cloud.logout()
+                except AppError as e:
+                    if e.code != "unauthorized":  # an expired token is logged out already
+                        raise
+        folder.update(AppState.logged_out)
+        emit({"logged_out": True}, as_json=as_json, text=t("logged_out"))
+
+
+@cli.command("scan")
+def scan_cmd(lang: LangOption = None, as_json: JsonOption = False) -> None:
+    """List the cables in range."""
+    t = _translator(lang)
+    with _reporting(t, as_json=as_json):
+        cables = [{"serial": a.serial, "address": a.address} for a in scan()]
+        lines = "\n".join(f"{c['serial']}  {c['address']}" for c in cables)
+        emit({"cables": cables}, as_json=as_json, text=lines or t("no_cables"))
+
+
+@cli.command("connect")
+def connect(
+    serial: Annotated[str, typer.Argument(help="The cable's serial, e.g. CBL-00000001.")],
+    pin_stdin: Annotated[
+        bool, typer.Option("--pin-stdin", help="Read the PIN (or a new PIN) from stdin.")
+    ] = False,
+    address: AddressOption = None,
+    home: HomeOption = None,
+    lang: LangOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Connect a cable: relay the cloud's commands, authenticate, then sync its sessions."""
+    folder = _home(home)
+    t = _translator(lang)
+    with _reporting(t, as_json=as_json):
+        state = _logged_in(folder)
+        t = _translator(lang, state)
+        prompt = _prompt_for(pin_stdin, t)
+        show_bar = not as_json and sys.stderr.isatty()
+        with _progress_bar(t, show=show_bar) as progress:
+            core, cloud = _core(
+                folder,
+                state,
+                prompt=prompt,
+                progress=progress,
+                notice=_notice_printer(t, serial, as_json=as_json),
+            )
+            with cloud:
+                result = core.connect(serial, address)
+        if not result.assigned:
+            raise core.not_assigned_error(result)
+        out = result.to_dict()
+        out["messages"] = [t(code, serial=serial) for code in result.notices]
+        emit(out, as_json=as_json, text=t("connected", serial=serial, synced=result.synced))
+
+
+def _prompt_for(from_stdin: bool, t: Translator) -> Callable[[PinAsk], str | None]:
+    if from_stdin:
+        lines = _stdin_lines()
+        pin = lines[0] if lines and lines[0] else None
+        return lambda ask: pin
+    if sys.stdin.isatty():
+        return _terminal_prompt(t)
+    return _no_terminal
+
+
+@cli.command("change-pin")
+def change_pin(
+    serial: Annotated[str, typer.Argument(help="The cable's serial.")],
+    pins_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--pins-stdin",
+            help="Read two lines from stdin: the current PIN (empty if none is needed), "
+            "then the new PIN.",
+        ),
+    ] = False,
+    address: AddressOption = None,
+    home: HomeOption = None,
+    lang: LangOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change the cable's PIN (P5): the current PIN is needed unless it is 0000 or allowed."""
+    folder = _home(home)
+    t = _translator(lang)
+    with _reporting(t, as_json=as_json):
+        state = _logged_in(folder)
+        t = _translator(lang, state)
+        current: str | None = None
+        new: str | None = None
+        prompt: Callable[[PinAsk], str | None]
+        if pins_stdin:
+            lines = [*_stdin_lines(), "", ""]
+            current, new = lines[0] or None, lines[1] or None
+            prompt = _no_terminal
+        elif sys.stdin.isatty():
+            prompt = _terminal_prompt(t)
+        else:
+            prompt = _no_terminal
+        core, cloud = _core(
+            folder, state, prompt=prompt, notice=_notice_printer(t, serial, as_json=as_json)
+        )
+        with cloud:
+            result = core.change_pin(serial, current, new, address)
+        emit(result.to_dict(), as_json=as_json, text=t("pin_changed", serial=serial))
+
+
+@cli.command("sessions")
+def sessions(home: HomeOption = None, lang: LangOption = None, as_json: JsonOption = False) -> None:
+    """List your synced charging sessions (as the cloud has them)."""
+    folder = _home(home)
+    t = _translator(lang)
+    with _reporting(t, as_json=as_json):
+        state = _logged_in(folder)
+        t = _translator(lang, state)
+        with CloudClient(state.server or "", state.token) as cloud:
+            items = cloud.sessions()
+        if as_json:
+            emit({"sessions": items, "count": len(items)}, as_json=True)
+            return
+        if not items:
+            typer.echo(t("no_sessions"))
+            return
+        _print_sessions(items)
+
+
+def _when(value: Any) -> str:
+    if not isinstance(value, int):
+        return str(value)
+    return dt.datetime.fromtimestamp(value, dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _print_sessions(items: list[dict[str, Any]]) -> None:
+    table = Table("serial", "epoch", "seq", "start (UTC)", "end (UTC)", "Wh", "driver")
+    for item in items:
+        table.add_row(
+            str(item.get("serial", "")),
+            str(item.get("epoch", "")),
+            str(item.get("seq", "")),
+            _when(item.get("start")),
+            _when(item.get("end")),
+            str(item.get("wh", "")),
+            str(item.get("driver_email", "")),
+        )
+    Console().print(table)
