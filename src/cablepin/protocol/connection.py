@@ -5,8 +5,10 @@ Rules kept here:
 * States: HANDSHAKING -> OPEN -> CLOSED, and ERROR from anywhere on bad
   input. Which role may do what in which state is the ``_ALLOWED`` table.
 * The cable is the TLS server and only answers; the app is the client and
-  only asks. The app checks every response against the op it asked (ids are
-  tracked), so an unsolicited or mistyped response is a ``MessageError``.
+  only asks. A request the cable cannot read is answered with ``bad_message``
+  when its id is readable; a malformed frame ends the connection. The app
+  checks every response against the op it asked (ids are tracked), so an
+  unsolicited or mistyped response is a ``MessageError``.
 * The owner moves bytes: ``receive_data`` (b"" means the peer closed) and
   ``data_to_send``; ``next_event`` hands out what arrived. No sockets, no
   clock: the owner decides when to give up.
@@ -97,7 +99,9 @@ class _Connection:
                 self._events.append(HandshakeComplete(self._handshake_serial()))
             self._frames.feed(self._tls.receive())
             for message in self._frames.frames():
-                self._events.append(self._parse(message))
+                event = self._parse(message)
+                if event is not None:
+                    self._events.append(event)
         except ProtocolError:
             self.state = State.ERROR
             raise
@@ -127,7 +131,7 @@ class _Connection:
     def _handshake_serial(self) -> str | None:
         return None
 
-    def _parse(self, message: dict[str, Any]) -> Event:
+    def _parse(self, message: dict[str, Any]) -> Event | None:
         raise NotImplementedError
 
 
@@ -139,8 +143,19 @@ class CableConnection(_Connection):
     def __init__(self, context: ssl.SSLContext) -> None:
         super().__init__(TLSChannel(context, server_side=True))
 
-    def _parse(self, message: dict[str, Any]) -> Event:
-        return RequestReceived(parse_request(message))
+    def _parse(self, message: dict[str, Any]) -> Event | None:
+        try:
+            return RequestReceived(parse_request(message))
+        except MessageError as error:
+            # A well-framed request we cannot read (a newer app, a typo) is answered,
+            # not fatal, when its id is readable; a broken frame still ends the link.
+            request_id = message.get("id")
+            if not isinstance(request_id, int) or isinstance(request_id, bool):
+                raise
+            if not 0 <= request_id <= MAX_ID:
+                raise
+            self.send_error(request_id, error)
+            return None
 
     def send_response(self, request_id: int, **fields: Any) -> None:
         self._require("send_response")

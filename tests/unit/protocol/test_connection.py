@@ -92,3 +92,27 @@ def test_cannot_send_before_the_handshake(factory: Factory) -> None:
     pair = ConnectionPair(factory)
     with pytest.raises(ProtocolError, match="handshaking"):
         pair.app.send_request("hello")
+
+
+def test_unreadable_request_with_an_id_is_answered_not_fatal(pair: ConnectionPair) -> None:
+    drain(pair.app), drain(pair.cable)
+    # a newer app asks for an op this cable does not know
+    pair.app._pending[41] = "hello"
+    pair.app._send_frame({"op": "teleport", "id": 41})
+    pair.pump()
+    assert drain(pair.cable) == []
+    [answer] = drain(pair.app)
+    assert isinstance(answer, ResponseReceived)
+    assert answer.response.error == "bad_message"
+    assert "teleport" in answer.response.fields["message"]
+    # and the connection still works
+    rid = pair.app.send_request("hello")
+    pair.pump()
+    assert [e.request.id for e in drain(pair.cable)] == [rid]
+
+
+def test_request_without_readable_id_ends_the_connection(pair: ConnectionPair) -> None:
+    drain(pair.app), drain(pair.cable)
+    pair.app._send_frame({"op": "hello", "id": "x"})
+    with pytest.raises(MessageError):
+        pair.pump()
