@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import text
 
 from cablepin.cloud.api import errors
@@ -27,7 +27,7 @@ from cablepin.cloud.keys import load_keys
 from cablepin.cloud.services import accounts
 from cablepin.cloud.settings import Settings
 
-__all__ = ["API_PREFIX", "app_from_env", "create_app", "utc_now"]
+__all__ = ["API_PREFIX", "api_routes", "app_from_env", "create_app", "utc_now"]
 
 API_PREFIX = "/api/v1"
 PORTAL_MODULE = "cablepin.cloud.portal"
@@ -82,13 +82,19 @@ def create_app(
         if router is not None:
             app.include_router(router)
 
-    check_complete(
-        (method, route.path)
-        for route in app.routes
-        if isinstance(route, APIRoute) and route.path.startswith(API_PREFIX)
-        for method in route.methods or ()
-    )
+    check_complete(api_routes(app))
     return app
+
+
+def api_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every ``(method, path)`` under ``/api/v1``, however the routers were included."""
+    found = set()
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        path = context.path or ""
+        if isinstance(route, APIRoute) and path.startswith(API_PREFIX):
+            found.update((method, path) for method in route.methods or ())
+    return sorted(found)
 
 
 def app_from_env() -> FastAPI:

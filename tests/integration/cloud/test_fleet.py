@@ -33,24 +33,28 @@ def pin_commands(world: World, who: str) -> list[str]:
 
 def test_r1_assignment_only_when_cable_has_no_driver(world: World) -> None:
     r = world.call("PUT", f"{CABLE}/assignment", FM_A, json={"driver_email": DRIVER_A1})
-    assert r.status_code == 200 and r.json() == {
+    assert r.status_code == 200
+    assert r.json() == {
         "serial": CABLE_A,
         "driver_email": DRIVER_A1,
         "epoch": 0,
     }
     r = world.call("PUT", f"{CABLE}/assignment", FM_A, json={"driver_email": DRIVER_A2})
-    assert r.status_code == 409 and r.json()["error"] == "has_driver"
+    assert r.status_code == 409
+    assert r.json()["error"] == "has_driver"
     assert "handover" in r.json()["message"]
     r = world.call(
         "PUT", f"/api/v1/cables/{CABLE_B}/assignment", FM_B, json={"driver_email": DRIVER_A1}
     )
-    assert r.status_code == 404 and r.json()["error"] == "unknown_driver"
+    assert r.status_code == 404
+    assert r.json()["error"] == "unknown_driver"
 
 
 def test_r1_other_organisation_cable_is_unknown(world: World) -> None:
     for path in (f"/api/v1/cables/{CABLE_B}", "/api/v1/cables/CBL-99999999"):
         r = world.call("GET", path, FM_A)
-        assert r.status_code == 404 and r.json()["error"] == "unknown_cable"
+        assert r.status_code == 404
+        assert r.json()["error"] == "unknown_cable"
     listed = world.call("GET", "/api/v1/cables", FM_A).json()["items"]
     assert CABLE_B not in {c["serial"] for c in listed}
     everything = world.call("GET", "/api/v1/cables", SUPPORT).json()["items"]
@@ -64,7 +68,8 @@ def test_p8_pin_reset_is_single_use_and_only_for_the_assignee(world: World) -> N
     r = world.call("POST", f"{CABLE}/pin-reset", FM_A, json={})
     assert r.status_code == 200, r.text
     allowed = r.json()
-    assert allowed["driver_email"] == DRIVER_A1 and allowed["state"] == "pending"
+    assert allowed["driver_email"] == DRIVER_A1
+    assert allowed["state"] == "pending"
     expires = dt.datetime.fromisoformat(allowed["expires_at"])
     assert expires - world.clock() == dt.timedelta(days=7)
     assert world.call("GET", CABLE, FM_A).json()["pin_reset_pending"] is True
@@ -77,7 +82,8 @@ def test_p8_pin_reset_is_single_use_and_only_for_the_assignee(world: World) -> N
     r = world.call(
         "POST", f"/api/v1/app/cables/{CABLE_A}/receipts", DRIVER_A1, json={"receipt": receipt}
     )
-    assert r.status_code == 200 and r.json()["state"] == "done"
+    assert r.status_code == 200
+    assert r.json()["state"] == "done"
     again = world.call(
         "POST", f"/api/v1/app/cables/{CABLE_A}/receipts", DRIVER_A1, json={"receipt": receipt}
     )
@@ -85,7 +91,8 @@ def test_p8_pin_reset_is_single_use_and_only_for_the_assignee(world: World) -> N
     world.clock.advance(hours=1)
     assert pin_commands(world, DRIVER_A1) == []
     actions = [e["action"] for e in world.call("GET", "/api/v1/audit", FM_A).json()["items"]]
-    assert actions.count("pin_reset.used") == 1 and "pin_reset.allowed" in actions
+    assert actions.count("pin_reset.used") == 1
+    assert "pin_reset.allowed" in actions
 
 
 def test_p8_unused_lease_falls_back_to_pending(world: World) -> None:
@@ -99,16 +106,19 @@ def test_p8_unused_lease_falls_back_to_pending(world: World) -> None:
 def test_p8_permission_expires_and_can_be_revoked(world: World) -> None:
     assigned_world(world)
     r = world.call("POST", f"{CABLE}/pin-reset", FM_A, json={"expires_in_days": 31})
-    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
+    assert r.status_code == 422
+    assert r.json()["error"] == "invalid_request"
     world.call("POST", f"{CABLE}/pin-reset", FM_A, json={"expires_in_days": 1})
     r = world.call("POST", f"{CABLE}/pin-reset", FM_A, json={})
-    assert r.status_code == 409 and "revoke" in r.json()["message"]
+    assert r.status_code == 409
+    assert "revoke" in r.json()["message"]
     world.clock.advance(days=1, seconds=1)
     assert pin_commands(world, DRIVER_A1) == []
     assert world.call("GET", CABLE, FM_A).json()["pending_pin_reset"] is None
     world.call("POST", f"{CABLE}/pin-reset", FM_A, json={})
     r = world.call("DELETE", f"{CABLE}/pin-reset", FM_A)
-    assert r.status_code == 200 and r.json()["state"] == "cancelled"
+    assert r.status_code == 200
+    assert r.json()["state"] == "cancelled"
     assert pin_commands(world, DRIVER_A1) == []
     r = world.call("DELETE", f"{CABLE}/pin-reset", FM_A)
     assert r.status_code == 404
@@ -117,18 +127,21 @@ def test_p8_permission_expires_and_can_be_revoked(world: World) -> None:
 def test_p8_support_must_give_a_reason(world: World) -> None:
     assigned_world(world)
     r = world.call("POST", f"{CABLE}/pin-reset", SUPPORT, json={})
-    assert r.status_code == 422 and r.json()["error"] == "reason_required"
+    assert r.status_code == 422
+    assert r.json()["error"] == "reason_required"
     r = world.call(
         "POST", f"{CABLE}/pin-reset", SUPPORT, json={"reason": "driver called, ticket 7"}
     )
     assert r.status_code == 200
     events = world.call("GET", "/api/v1/audit", FM_A).json()["items"]
-    assert events[0]["actor_role"] == "support" and events[0]["reason"] == "driver called, ticket 7"
+    assert events[0]["actor_role"] == "support"
+    assert events[0]["reason"] == "driver called, ticket 7"
 
 
 def test_p8_no_pin_reset_without_driver(world: World) -> None:
     r = world.call("POST", f"{CABLE}/pin-reset", FM_A, json={})
-    assert r.status_code == 409 and r.json()["error"] == "no_driver"
+    assert r.status_code == 409
+    assert r.json()["error"] == "no_driver"
 
 
 def test_h1_h4_handover_pending_then_done(world: World) -> None:
@@ -140,28 +153,36 @@ def test_h1_h4_handover_pending_then_done(world: World) -> None:
     r = world.call("POST", f"{CABLE}/handover", FM_A, json={"driver_email": DRIVER_A2})
     assert r.status_code == 200, r.text
     handover = r.json()
-    assert handover["state"] == "pending" and handover["last_sync_at"] is not None
-    assert handover["from_driver_email"] == DRIVER_A1 and handover["to_driver_email"] == DRIVER_A2
+    assert handover["state"] == "pending"
+    assert handover["last_sync_at"] is not None
+    assert handover["from_driver_email"] == DRIVER_A1
+    assert handover["to_driver_email"] == DRIVER_A2
     detail = world.call("GET", CABLE, FM_A).json()
-    assert detail["driver_email"] is None and detail["handover_pending"] is True
+    assert detail["driver_email"] is None
+    assert detail["handover_pending"] is True
     assert detail["pending_pin_reset"] is None  # a handover voids the PIN permission
     assert detail["last_sync_at"] is not None
     r = world.call("POST", f"{CABLE}/handover", FM_A, json={"driver_email": None})
-    assert r.status_code == 409 and r.json()["error"] == "wipe_pending"
+    assert r.status_code == 409
+    assert r.json()["error"] == "wipe_pending"
     # H2: whoever's app connects first relays the wipe (here a third driver of the org).
     assert world.relay(DRIVER_A2, CABLE_A) == ["wipe"]
     detail = world.call("GET", CABLE, FM_A).json()
-    assert detail["driver_email"] == DRIVER_A2 and detail["epoch"] == 1
-    assert detail["pending_handover"] is None and detail["synced_seq"] == 0
+    assert detail["driver_email"] == DRIVER_A2
+    assert detail["epoch"] == 1
+    assert detail["pending_handover"] is None
+    assert detail["synced_seq"] == 0
     wipes = [c for c in detail["commands"] if c["kind"] == "wipe"]
-    assert [c["state"] for c in wipes] == ["done"] and wipes[0]["done_at"] is not None
+    assert [c["state"] for c in wipes] == ["done"]
+    assert wipes[0]["done_at"] is not None
 
 
 def test_h4_cancel_gives_the_cable_back(world: World) -> None:
     assigned_world(world)
     world.call("POST", f"{CABLE}/handover", FM_A, json={"driver_email": None})
     r = world.call("DELETE", f"{CABLE}/handover", FM_A)
-    assert r.status_code == 200 and r.json()["state"] == "cancelled"
+    assert r.status_code == 200
+    assert r.json()["state"] == "cancelled"
     assert world.call("GET", CABLE, FM_A).json()["driver_email"] == DRIVER_A1
     assert world.relay(DRIVER_A1, CABLE_A) == []
     r = world.call("DELETE", f"{CABLE}/handover", FM_A)
@@ -174,7 +195,8 @@ def test_h1_handover_to_pool_then_assign(world: World) -> None:
     assert world.relay(DRIVER_A1, CABLE_A) == ["wipe"]
     assert world.connect(DRIVER_A1, CABLE_A).json()["assigned"] is False
     r = world.call("PUT", f"{CABLE}/assignment", FM_A, json={"driver_email": DRIVER_A2})
-    assert r.status_code == 200 and r.json()["epoch"] == 1
+    assert r.status_code == 200
+    assert r.json()["epoch"] == 1
 
 
 def test_h1_support_reset_keeps_the_driver(world: World) -> None:
@@ -182,12 +204,15 @@ def test_h1_support_reset_keeps_the_driver(world: World) -> None:
     r = world.call("POST", f"{CABLE}/reset", SUPPORT, json={"reason": ""})
     assert r.status_code == 422
     r = world.call("POST", f"{CABLE}/reset", SUPPORT, json={"reason": "cable returned for repair"})
-    assert r.status_code == 200 and r.json()["purpose"] == "reset"
+    assert r.status_code == 200
+    assert r.json()["purpose"] == "reset"
     assert world.relay(DRIVER_A1, CABLE_A) == ["wipe"]
     detail = world.call("GET", CABLE, FM_A).json()
-    assert detail["driver_email"] == DRIVER_A1 and detail["epoch"] == 1
+    assert detail["driver_email"] == DRIVER_A1
+    assert detail["epoch"] == 1
     r = world.call("POST", f"{CABLE}/reset", FM_A, json={"reason": "x"})
-    assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    assert r.status_code == 403
+    assert r.json()["error"] == "forbidden"
 
 
 def test_s3_session_listing_scope(world: World) -> None:
@@ -217,25 +242,31 @@ def test_r2_audit_is_per_org_and_tamper_evident(world: World) -> None:
     world.call("POST", f"{CABLE}/handover", FM_A, json={"driver_email": DRIVER_A2})
     a = world.call("GET", "/api/v1/audit", FM_A).json()["items"]
     b = world.call("GET", "/api/v1/audit", FM_B).json()["items"]
-    assert {e["target"] for e in a} >= {CABLE_A} and CABLE_A not in {e["target"] for e in b}
+    assert {e["target"] for e in a} >= {CABLE_A}
+    assert CABLE_A not in {e["target"] for e in b}
     assert "handover.started" in [e["action"] for e in a]
     with world.session() as db:
         checked, broken = audit.verify(db)
-        assert broken is None and checked >= 5
+        assert broken is None
+        assert checked >= 5
         db.execute(text("UPDATE audit_events SET reason = 'nothing to see' WHERE seq = 3"))
         db.commit()
         _, broken = audit.verify(db)
-        assert broken is not None and broken.seq == 3
+        assert broken is not None
+        assert broken.seq == 3
 
 
 def test_r1_login_failures_are_throttled_in_the_database(world: World) -> None:
     for _ in range(4):
         r = world.client.post("/api/v1/auth/login", json={"email": FM_A, "password": "wrong!"})
-        assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+        assert r.status_code == 401
+        assert r.json()["error"] == "unauthorized"
     r = world.client.post("/api/v1/auth/login", json={"email": FM_A, "password": "wrong!"})
-    assert r.status_code == 401 and "wait" in r.json()["message"]
+    assert r.status_code == 401
+    assert "wait" in r.json()["message"]
     r = world.client.post("/api/v1/auth/login", json={"email": FM_A, "password": PASSWORD})
-    assert r.status_code == 429 and r.json()["retry_after_s"] == 30
+    assert r.status_code == 429
+    assert r.json()["retry_after_s"] == 30
     assert r.headers["Retry-After"] == "30"
     world.clock.advance(seconds=31)
     r = world.client.post("/api/v1/auth/login", json={"email": FM_A, "password": PASSWORD})
@@ -247,11 +278,15 @@ def test_r1_login_failures_are_throttled_in_the_database(world: World) -> None:
 def test_r1_logout_revokes_and_tokens_expire(world: World) -> None:
     token = world.token(DRIVER_A1)
     me = world.call("GET", "/api/v1/me", DRIVER_A1).json()
-    assert me["email"] == DRIVER_A1 and me["org"] == "Fleet A" and me["role"] == "driver"
+    assert me["email"] == DRIVER_A1
+    assert me["org"] == "Fleet A"
+    assert me["role"] == "driver"
     r = world.client.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 200 and r.json() == {"revoked": True}
+    assert r.status_code == 200
+    assert r.json() == {"revoked": True}
     r = world.call("GET", "/api/v1/me", DRIVER_A1)
-    assert r.status_code == 401 and "log in again" in r.json()["message"]
+    assert r.status_code == 401
+    assert "log in again" in r.json()["message"]
     del world.tokens[DRIVER_A1]
     world.token(DRIVER_A1)
     world.clock.advance(days=15)
@@ -260,11 +295,14 @@ def test_r1_logout_revokes_and_tokens_expire(world: World) -> None:
 
 def test_u2_errors_have_our_shape(world: World) -> None:
     r = world.client.post("/api/v1/auth/login", json={"email": FM_A})
-    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
+    assert r.status_code == 422
+    assert r.json()["error"] == "invalid_request"
     assert "password" in r.json()["message"]
     r = world.client.get("/api/v1/nothing-here")
-    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    assert r.status_code == 404
+    assert r.json()["error"] == "not_found"
     r = world.client.get("/api/v1/me")
-    assert r.status_code == 401 and "log in" in r.json()["message"]
+    assert r.status_code == 401
+    assert "log in" in r.json()["message"]
     assert world.client.get("/healthz").json()["status"] == "ok"
     assert "BEGIN CERTIFICATE" in world.client.get("/api/v1/factory-ca").json()["factory_ca_pem"]

@@ -1,0 +1,104 @@
+"""R1/S3 authorisation matrix: every /api/v1 route x every role x own/other organisation.
+
+The routes come from the app's route table, and each must have a rule in
+``domain/policy.py``: a new route without one fails here (and at start-up).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cablepin.cloud.app import api_routes as app_api_routes
+from cablepin.cloud.domain.policy import POLICY
+
+from .conftest import (
+    CABLE_A,
+    CABLE_B,
+    DRIVER_A1,
+    FM_A,
+    PASSWORD,
+    SUPPORT,
+    World,
+    assigned_world,
+)
+
+ROLES = {"anonymous": None, "driver": DRIVER_A1, "fleet_manager": FM_A, "support": SUPPORT}
+SCOPES = {"own": CABLE_A, "other": CABLE_B}
+CABLE = "/api/v1/cables/{serial}"
+APP = "/api/v1/app/cables/{serial}"
+# Valid bodies, so the organisation check (not validation) is what answers.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PUT", f"{CABLE}/assignment"): {"driver_email": DRIVER_A1},
+    ("POST", f"{CABLE}/handover"): {"driver_email": None, "reason": "matrix"},
+    ("POST", f"{CABLE}/reset"): {"reason": "matrix"},
+    ("POST", f"{CABLE}/pin-reset"): {"reason": "matrix"},
+    ("POST", f"{APP}/receipts"): {"receipt": "AA=="},
+    ("POST", f"{APP}/sessions"): {
+        "epoch": 0,
+        "records": [[1, 1, 2, 1, 0, 1, 1]],
+        "head_sig": "AA==",
+    },
+}
+
+
+def api_routes(world: World) -> list[tuple[str, str]]:
+    app: Any = world.client.app
+    return app_api_routes(app)
+
+
+def fresh_token(world: World, email: str) -> str:
+    r = world.client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    token: str = r.json()["token"]
+    return token
+
+
+def test_r1_every_route_has_a_policy_rule(world: World) -> None:
+    routes = api_routes(world)
+    assert len(routes) >= 17
+    assert [r for r in routes if r not in POLICY] == []
+
+
+def test_r1_s3_authorisation_matrix(world: World) -> None:
+    assigned_world(world)
+    problems: list[str] = []
+    for method, path in api_routes(world):
+        allowed = POLICY[(method, path)]
+        for role, email in ROLES.items():
+            for scope, serial in SCOPES.items():
+                url = path.replace("{serial}", serial)
+                headers = {}
+                if email is not None:
+                    token = (
+                        fresh_token(world, email)
+                        if path.endswith("/logout")
+                        else world.token(email)
+                    )
+                    headers["Authorization"] = f"Bearer {token}"
+                body = BODIES.get((method, path), {}) if method in ("POST", "PUT") else None
+                if path == f"{APP}/connect":
+                    body = world.cables[serial].hello()
+                r = world.client.request(method, url, headers=headers, json=body)
+                code = (
+                    r.json().get("error")
+                    if r.headers.get("content-type", "").startswith("application/json")
+                    else None
+                )
+                where = f"{method} {url} as {role} ({scope}): {r.status_code} {code}"
+                if r.status_code >= 500:
+                    problems.append(f"server error: {where}")
+                elif not allowed:
+                    if r.status_code in (401, 403):
+                        problems.append(f"public route refused: {where}")
+                elif email is None:
+                    if r.status_code != 401:
+                        problems.append(f"anonymous not refused with 401: {where}")
+                elif role not in allowed:
+                    if (r.status_code, code) != (403, "forbidden"):
+                        problems.append(f"role not refused with 403: {where}")
+                elif "{serial}" in path and scope == "other" and role != "support":
+                    if (r.status_code, code) != (404, "unknown_cable"):
+                        problems.append(f"other org's cable not hidden (404): {where}")
+                elif r.status_code in (401, 403) or code == "unknown_cable":
+                    problems.append(f"allowed caller refused: {where}")
+    assert problems == []
