@@ -1,0 +1,53 @@
+"""What every benchmark returns, and how the report is written."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Figure", "Section", "write_report"]
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    value: str
+    target: str = ""
+    met: bool | None = None
+
+    def row(self) -> str:
+        verdict = {True: "met", False: "**missed**", None: ""}[self.met]
+        return f"| {self.name} | {self.value} | {self.target} | {verdict} |"
+
+
+@dataclass
+class Section:
+    title: str
+    command: str
+    method: str
+    figures: list[Figure] = field(default_factory=list)
+    notes: str = ""
+
+    def markdown(self) -> str:
+        lines = [f"## {self.title}", "", f"Command: `{self.command}`", "", self.method, ""]
+        lines += ["| figure | measured | target | |", "| --- | --- | --- | --- |"]
+        lines += [f.row() for f in self.figures]
+        if self.notes:
+            lines += ["", self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def write_report(sections: list[Section], path: Path) -> None:
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    head = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m benchmarks`); do not edit by hand.",
+        f"Last run: {now} on {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}.",
+        "",
+    ]
+    path.write_text("\n".join(head) + "\n".join(s.markdown() for s in sections))
