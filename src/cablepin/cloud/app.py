@@ -88,7 +88,7 @@ def create_app(
 
 def api_routes(app: FastAPI) -> list[tuple[str, str]]:
     """Every ``(method, path)`` under ``/api/v1``, however the routers were included."""
-    found = set()
+    found: set[tuple[str, str]] = set()
     for context in iter_route_contexts(app.routes):
         route = context.original_route
         path = context.path or ""
