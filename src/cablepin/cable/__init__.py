@@ -20,7 +20,7 @@ from cablepin.cable.errors import (
     WeakPin,
     WrongPin,
 )
-from cablepin.cable.firmware import Cable, Grant, Identity, factory_state
+from cablepin.cable.firmware import Cable, Charge, Grant, Identity, factory_state
 from cablepin.cable.session import AuthState, CableSession
 from cablepin.cable.store import DirectoryFlash, PowerLost, SimulatedFlash
 
@@ -30,6 +30,7 @@ __all__ = [
     "Cable",
     "CableError",
     "CableSession",
+    "Charge",
     "DirectoryFlash",
     "Grant",
     "Identity",

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +59,17 @@ from cablepin.protocol.commands import (
 from cablepin.protocol.errors import MessageError, ProtocolError
 from cablepin.protocol.messages import MAX_READ_LIMIT
 
-__all__ = ["BOND_SIZE", "FW_VERSION", "Applied", "Cable", "Grant", "Identity", "factory_state"]
+__all__ = [
+    "BOND_SIZE",
+    "FW_VERSION",
+    "Applied",
+    "Cable",
+    "Charge",
+    "Grant",
+    "Identity",
+    "factory_state",
+    "lockout",
+]
 
 FW_VERSION = "cablepin-sim/0.1.0"
 BOND_SIZE = 32
@@ -95,6 +105,16 @@ class Grant:
         if state.epoch != self.epoch:
             return False
         return self.bond_hash is None or self.bond_hash in state.bonds
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One charging session as the hardware measured it (UTC epoch seconds, Wh, W)."""
+
+    start: int
+    end: int
+    wh: int
+    max_w: int
 
 
 @dataclass(frozen=True)
@@ -294,31 +314,30 @@ class Cable:
 
     def record_session(self, start: int, end: int, wh: int, max_w: int) -> Record:
         """Append one charging session to the chain; durable once this returns."""
+        return self.record_sessions([Charge(start, end, wh, max_w)])[0]
+
+    def record_sessions(self, charges: Sequence[Charge]) -> list[Record]:
+        """Append sessions in one atomic write: all of them are recorded, or none."""
         with self.flash.lock():
             state = load_state(self.flash)
-            values = [
-                state.head_seq + 1,
-                start,
-                end,
-                wh,
-                state.meter_wh,
-                state.meter_wh + wh,
-                max_w,
-            ]
-            try:
-                record = Record.from_wire(values)
-            except ProtocolError as e:
-                raise InvalidSession(
-                    f"cannot record this session ({e.message}); give non-negative whole numbers "
-                    "and an end after the start"
-                ) from e
-            entry = LoggedRecord(record, link(state.head_hash, record))
+            entries: list[LoggedRecord] = []
+            seq, head_hash, meter = state.head_seq, state.head_hash, state.meter_wh
+            for charge in charges:
+                values = [seq + 1, charge.start, charge.end, charge.wh, meter, meter + charge.wh]
+                try:
+                    record = Record.from_wire([*values, charge.max_w])
+                except ProtocolError as e:
+                    raise InvalidSession(
+                        f"cannot record this session ({e.message}); give non-negative whole "
+                        "numbers and an end after the start"
+                    ) from e
+                head_hash = link(head_hash, record)
+                entries.append(LoggedRecord(record, head_hash))
+                seq, meter = record.seq, record.meter_end_wh
             save_state(
                 self.flash,
                 state.evolve(
-                    sessions=(*state.sessions, entry),
-                    head_hash=entry.hash,
-                    meter_wh=record.meter_end_wh,
+                    sessions=(*state.sessions, *entries), head_hash=head_hash, meter_wh=meter
                 ),
             )
-        return record
+        return [entry.record for entry in entries]

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from cablepin.cable.errors import InvalidAddress
-from cablepin.cable.firmware import lockout
+from cablepin.cable.firmware import Charge, lockout
 from cablepin.cable.provision import DEVICE_CERT, DEVICE_KEY, open_cable
 from cablepin.cable.simulator import CableServer
 from cablepin.cli.output import emit, reporting
@@ -81,13 +81,14 @@ def charge(
     with reporting(as_json=as_json):
         cable = open_cable(state)
         now = int(time.time())
-        records = []
+        charges = []
         for i in range(count):
             session_end = end if end is not None else now - (count - 1 - i) * DEFAULT_SESSION_S
             session_start = start if start is not None else session_end - DEFAULT_SESSION_S + 600
             duration = max(session_end - session_start, 1)
             max_w = -(-wh * 3600 // duration)  # at least the average power
-            records.append(cable.record_session(session_start, session_end, wh, max_w))
+            charges.append(Charge(session_start, session_end, wh, max_w))
+        records = cable.record_sessions(charges)  # one atomic write for all of them
         emit(
             {
                 "serial": cable.serial,

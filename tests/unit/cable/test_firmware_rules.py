@@ -16,7 +16,7 @@ from cablepin.cable.errors import (
     WeakPin,
     WrongPin,
 )
-from cablepin.cable.firmware import Cable
+from cablepin.cable.firmware import Cable, Charge
 from cablepin.cable.session import AuthState
 from cablepin.protocol.chain import Record, genesis, verify_batch
 from cablepin.protocol.commands import CommandKind, open_receipt
@@ -469,3 +469,13 @@ def test_sessions_with_impossible_values_are_refused(cable: Cable) -> None:
     with pytest.raises(InvalidSession, match="end after the start"):
         cable.record_session(NOW, NOW - 1, 100, 100)
     assert cable.state().sessions == ()
+
+
+def test_a_batch_of_sessions_is_recorded_whole_or_not_at_all(cable: Cable) -> None:
+    good, bad = Charge(NOW, NOW + 60, 100, 6000), Charge(NOW, NOW - 60, 100, 6000)
+    with pytest.raises(InvalidSession):
+        cable.record_sessions([good, bad, good])
+    assert cable.state().sessions == ()
+    records = cable.record_sessions([good, good, good])
+    assert [r.seq for r in records] == [1, 2, 3]
+    assert [r.meter_end_wh for r in records] == [100, 200, 300]

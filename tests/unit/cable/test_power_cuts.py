@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cablepin.cable.errors import CableError, UnknownBond, WrongPin
-from cablepin.cable.firmware import Cable
+from cablepin.cable.firmware import Cable, Charge
 from cablepin.cable.state import CableState
 from cablepin.cable.store import PowerLost, SimulatedFlash
 from cablepin.protocol.chain import genesis
@@ -193,3 +193,19 @@ def test_simulated_flash_tears_unsynced_writes(keys: Keys) -> None:
     flash.fsync("b")
     flash.rename("b", "a")
     assert flash.reboot().read("a") == b"0123456789"  # the rename was not durable yet
+
+
+def test_power_cut_while_recording_a_batch_keeps_all_or_none(keys: Keys) -> None:
+    base, _ = prepared(keys, sessions=1)
+    batch = [Charge(NOW + 1000 * i, NOW + 1000 * i + 500, 300, 4000) for i in range(1, 6)]
+
+    def record(cable: Cable) -> None:
+        cable.record_sessions(batch)
+
+    def check(before: CableState, after: CableState, completed: bool) -> None:
+        grown = after.head_seq - before.head_seq
+        assert grown in (0, 5)
+        if completed:
+            assert grown == 5
+
+    cut_everywhere(base, keys, record, check)
