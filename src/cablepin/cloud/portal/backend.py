@@ -117,7 +117,7 @@ def invitation_user(db: Session, token: str, *, now: dt.datetime) -> User | None
     ).first()
     if row is None:
         return None
-    invitation, user = row.tuple()
+    invitation, user = row
     if invitation.used_at is not None or invitation.expires_at <= now or not user.active:
         return None
     return user

@@ -82,7 +82,7 @@ def load_session(db: Session, token: str | None, now: dt.datetime) -> ActiveSess
     ).first()
     if row is None:
         return None
-    web_session, user = row.tuple()
+    web_session, user = row
     if web_session.expires_at <= now or not user.active:
         return None
     if web_session.expires_at - now < SESSION_TTL / 2:

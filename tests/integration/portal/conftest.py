@@ -1,0 +1,59 @@
+"""The real cloud app (``create_app``) on a fresh copy of the seeded SQLite fleet per test."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cablepin.cloud import Settings, create_app
+
+from . import seed
+
+
+@pytest.fixture(scope="session")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> seed.Fleet:
+    return seed.build(tmp_path_factory.mktemp("portal-seed"))
+
+
+@pytest.fixture
+def fleet(seeded: seed.Fleet, tmp_path: Path) -> seed.Fleet:
+    source = Path(seeded.db_url.removeprefix("sqlite:///"))
+    shutil.copy(source, tmp_path / "cloud.db")
+    return seed.Fleet(
+        db_url=f"sqlite:///{tmp_path / 'cloud.db'}",
+        keys_dir=seeded.keys_dir,
+        now=seeded.now,
+        serials_a=seeded.serials_a,
+        serials_b=seeded.serials_b,
+        device_keys=seeded.device_keys,
+    )
+
+
+@pytest.fixture
+def client(fleet: seed.Fleet) -> Iterator[TestClient]:
+    app = create_app(Settings(db=fleet.db_url, keys=fleet.keys_dir), clock=lambda: fleet.now)
+    with TestClient(app, follow_redirects=False) as c:
+        yield c
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    match = CSRF.search(html)
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
+def sign_in(client: TestClient, email: str, password: str = seed.PASSWORD) -> None:
+    page = client.get("/signin")
+    response = client.post(
+        "/signin",
+        data={"email": email, "password": password, "csrf_token": csrf_of(page.text), "next": "/"},
+    )
+    assert response.status_code == 303, response.text
