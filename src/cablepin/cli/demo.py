@@ -1,8 +1,66 @@
-"""`cablepin demo`: the whole system on one machine."""
+"""`cablepin demo`: the whole system on one machine (glue over ``cablepin.demo``)."""
 
 from __future__ import annotations
 
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
 
-def demo() -> None:
-    """Start cloud, portal and simulated cables on SQLite."""
-    raise SystemExit("not built yet")
+import typer
+
+from cablepin.cli.output import emit, reporting
+from cablepin.demo import DemoError, banner, demo_running
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(_signum: int, _frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="The demo folder (reused when complete).")
+    ] = Path("demo-state"),
+    port: Annotated[int, typer.Option("--port", help="Port of the cloud (API + portal).")] = 8000,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Delete the demo folder and build it again.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Seed an organisation, a fleet manager, two drivers, support and three cables; run the
+    cloud and the simulated cables; print URLs and logins; Ctrl-C stops everything."""
+    signal.signal(signal.SIGTERM, _raise_stop)
+    with reporting(as_json=as_json):
+        try:
+            with demo_running(directory.resolve(), port=port, host=host, fresh=fresh) as (
+                running,
+                layout,
+                how,
+            ):
+                emit(
+                    {
+                        "dir": str(layout.root),
+                        "folder": how,
+                        "url": running.url,
+                        "cables": running.addresses,
+                    },
+                    as_json=as_json,
+                    text=lambda: banner(running, layout, how),
+                )
+                while True:
+                    dead = running.dead()
+                    if dead:
+                        raise DemoError(
+                            f"{', '.join(dead)} stopped unexpectedly; stopping the demo "
+                            f"(see {layout.root / 'cloud.log'}); run `cablepin demo` again"
+                        )
+                    time.sleep(0.5)
+        except (KeyboardInterrupt, _Stop):
+            if not as_json:
+                typer.echo("\nstopped the cloud and the cables.", err=True)

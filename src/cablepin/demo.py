@@ -1,0 +1,480 @@
+"""The whole system on one machine, built with the real command line (``cablepin demo``).
+
+Rules kept here:
+
+* Everything is made by running the ``cablepin`` commands a newcomer would
+  run (keys, database, organisation, users, cables), so the demo doubles as
+  proof that they work; the end-to-end tests build their world the same way.
+* A demo folder is *complete* once ``demo.json`` exists (written last). A
+  re-run reuses a complete folder and recreates an incomplete one from
+  scratch; ``fresh=True`` always recreates. The caller is told which.
+* Every process the demo starts is a child it tracks by pid and stops on
+  exit (SIGTERM, then SIGKILL after a grace period); nothing else is touched.
+* Cables advertise on the default radio (``CABLEPIN_RADIO`` if set), so the
+  printed ``cablepin app`` commands work as printed in another terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket  # noqa: TID251 - the demo probes its port like the other drivers
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+from cablepin.app.cloud import CloudClient
+from cablepin.errors import CablepinError
+
+__all__ = [
+    "DEFAULT_SPEC",
+    "CableSpec",
+    "DemoError",
+    "DemoSpec",
+    "Person",
+    "Running",
+    "assign_all",
+    "cablepin_command",
+    "prepare",
+    "run_cli",
+    "seed",
+    "start",
+]
+
+MARKER: Final = "demo.json"
+STOP_GRACE_S: Final = 5.0
+READY_TIMEOUT_S: Final = 30.0
+
+
+class DemoError(CablepinError):
+    code = "demo_failed"
+
+
+@dataclass(frozen=True)
+class Person:
+    email: str
+    name: str
+    role: str  # driver | fleet_manager | support
+    password: str
+
+
+@dataclass(frozen=True)
+class CableSpec:
+    serial: str
+    driver: str | None  # e-mail of the assigned driver; None: the pool
+    sessions: int
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    org: str
+    people: tuple[Person, ...]
+    cables: tuple[CableSpec, ...]
+
+    def person(self, role: str, index: int = 0) -> Person:
+        return [p for p in self.people if p.role == role][index]
+
+
+DEFAULT_SPEC: Final = DemoSpec(
+    org="Demo Fleet GmbH",
+    people=(
+        Person("fleet@demo.test", "Fiona Fleet", "fleet_manager", "demo-fleet-2024"),
+        Person("anna@demo.test", "Anna Driver", "driver", "demo-anna-2024"),
+        Person("ben@demo.test", "Ben Driver", "driver", "demo-ben-2024"),
+        Person("support@vendor.test", "Sam Support", "support", "demo-support-2024"),
+    ),
+    cables=(
+        CableSpec("CBL-00000001", "anna@demo.test", 3),
+        CableSpec("CBL-00000002", "ben@demo.test", 2),
+        CableSpec("CBL-00000003", None, 4),
+    ),
+)
+
+
+def cablepin_command() -> list[str]:
+    """How to run ``cablepin`` from this interpreter (the script next to it, else -c)."""
+    script = Path(sys.executable).with_name("cablepin")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from cablepin.cli import main; main()"]
+
+
+def _shown_command() -> str:
+    """``cablepin`` if that is what the shell finds, else the full path of ours."""
+    ours = cablepin_command()
+    if len(ours) == 1:
+        found = shutil.which("cablepin")
+        if found and Path(found).resolve() == Path(ours[0]).resolve():
+            return "cablepin"
+        return ours[0]
+    return "cablepin"
+
+
+def run_cli(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
+    check: bool = True,
+    timeout: float = 60.0,
+) -> dict[str, Any]:
+    """Run one ``cablepin ... --json`` command; return its JSON (raise ``DemoError`` on failure)."""
+    done = subprocess.run(  # noqa: S603 - our own CLI, arguments are ours
+        [*cablepin_command(), *args, "--json"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=dict(env) if env is not None else None,
+        timeout=timeout,
+        check=False,
+    )
+    try:
+        answer = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+    except json.JSONDecodeError:
+        answer = {"raw": done.stdout}
+    if check and done.returncode != 0:
+        raise DemoError(
+            f"`cablepin {' '.join(args)}` failed: {answer.get('message') or done.stderr.strip()}",
+        )
+    return dict(answer) if isinstance(answer, dict) else {"value": answer}
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{(self.root / 'cablepin.db').resolve()}"
+
+    @property
+    def marker(self) -> Path:
+        return self.root / MARKER
+
+    def cable(self, serial: str) -> Path:
+        return self.root / "cables" / serial
+
+    def app_home(self, email: str) -> Path:
+        return self.root / "apps" / email.split("@")[0]
+
+
+def seed(root: Path, spec: DemoSpec, env: Mapping[str, str] | None = None) -> Layout:
+    """Keys, database, organisation, users and charged cables, via the real CLI."""
+    layout = Layout(root)
+    root.mkdir(parents=True, exist_ok=True)
+    base = {**(env if env is not None else os.environ)}
+    db = ["--db", layout.db_url]
+    run_cli(["keys", "init", "--dir", str(layout.keys)], env=base)
+    run_cli(["admin", "migrate", *db], env=base)
+    run_cli(["admin", "create-org", spec.org, *db], env=base)
+    for person in spec.people:
+        org = [] if person.role == "support" else ["--org", spec.org]
+        run_cli(
+            [
+                "admin",
+                "create-user",
+                *org,
+                "--role",
+                person.role,
+                "--email",
+                person.email,
+                "--name",
+                person.name,
+                "--password-stdin",
+                *db,
+            ],
+            env=base,
+            stdin=person.password + "\n",
+        )
+    for cable in spec.cables:
+        add_cable(layout, spec.org, cable, env=base)
+    return layout
+
+
+def add_cable(
+    layout: Layout, org: str, cable: CableSpec, *, env: Mapping[str, str] | None = None
+) -> Path:
+    """Provision a cable, register it with the cloud and record its sessions."""
+    state = layout.cable(cable.serial)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    keys = ["--keys", str(layout.keys)]
+    run_cli(
+        ["factory", "provision", "--serial", cable.serial, *keys, "--state", str(state)], env=env
+    )
+    run_cli(
+        [
+            "admin",
+            "register-cable",
+            "--state",
+            str(state),
+            "--org",
+            org,
+            *keys,
+            "--db",
+            layout.db_url,
+        ],
+        env=env,
+    )
+    if cable.sessions:
+        charge(state, cable.sessions, env=env)
+    return state
+
+
+def charge(
+    state: Path, count: int, *, wh: int = 7400, env: Mapping[str, str] | None = None
+) -> None:
+    run_cli(
+        ["cable", "charge", "--state", str(state), "--wh", str(wh), "--count", str(count)], env=env
+    )
+
+
+@dataclass
+class Running:
+    """The cloud and the cables as child processes; ``stop()`` ends exactly those."""
+
+    url: str
+    env: dict[str, str]
+    layout: Layout
+    cloud: subprocess.Popen[str] | None = None
+    cables: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
+    addresses: dict[str, str] = field(default_factory=dict)
+    cloud_log: Path | None = None
+
+    def start_cable(self, serial: str) -> str:
+        process = subprocess.Popen(  # noqa: S603
+            [
+                *cablepin_command(),
+                "cable",
+                "run",
+                "--state",
+                str(self.layout.cable(serial)),
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=self.env,
+        )
+        self.cables[serial] = process
+        line = _first_line(process, f"cable {serial}")
+        self.addresses[serial] = str(json.loads(line)["address"])
+        return self.addresses[serial]
+
+    def stop_cable(self, serial: str) -> None:
+        process = self.cables.pop(serial, None)
+        if process is not None:
+            _stop(process)
+
+    def stop(self) -> None:
+        for serial in list(self.cables):
+            self.stop_cable(serial)
+        if self.cloud is not None:
+            _stop(self.cloud)
+            self.cloud = None
+
+    def dead(self) -> list[str]:
+        """Names of children that exited on their own."""
+        gone = [f"cable {s}" for s, p in self.cables.items() if p.poll() is not None]
+        if self.cloud is not None and self.cloud.poll() is not None:
+            gone.append("cloud")
+        return gone
+
+
+def _first_line(process: subprocess.Popen[str], what: str) -> str:
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        process.wait(timeout=10)
+        raise DemoError(f"{what} did not start (exit code {process.returncode})")
+    return line
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def start(
+    layout: Layout,
+    spec: DemoSpec,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    env: Mapping[str, str] | None = None,
+    cloud_log: Path | None = None,
+) -> Running:
+    """Start ``cablepin serve`` and one ``cablepin cable run`` per cable; wait until ready."""
+    if not port_free(host, port):
+        raise DemoError(f"port {port} on {host} is in use; stop what runs there or pass --port")
+    child_env = {**(env if env is not None else os.environ)}
+    url = f"http://{host}:{port}"
+    running = Running(url=url, env=child_env, layout=layout, cloud_log=cloud_log)
+    try:
+        log: IO[str] | int = open(cloud_log, "a") if cloud_log else subprocess.DEVNULL  # noqa: SIM115
+        running.cloud = subprocess.Popen(  # noqa: S603
+            [
+                *cablepin_command(),
+                "serve",
+                "--db",
+                layout.db_url,
+                "--keys",
+                str(layout.keys),
+                "--host",
+                host,
+                "--port",
+                str(port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=child_env,
+        )
+        if not isinstance(log, int):
+            log.close()  # the child holds its own copy
+        for cable in spec.cables:
+            running.start_cable(cable.serial)
+        _wait_healthy(running)
+    except BaseException:
+        running.stop()
+        raise
+    return running
+
+
+def _wait_healthy(running: Running) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    with CloudClient(running.url, timeout=2.0) as cloud:
+        while True:
+            if running.cloud is not None and running.cloud.poll() is not None:
+                raise DemoError(
+                    f"the cloud stopped at start (exit code {running.cloud.returncode}); "
+                    f"see {running.cloud_log or 'its output'}"
+                )
+            with contextlib.suppress(CablepinError):
+                cloud.request("GET", "/healthz")
+                return
+            if time.monotonic() > deadline:
+                raise DemoError(f"the cloud did not answer at {running.url} within 30 s")
+            time.sleep(0.2)
+
+
+def assign_all(url: str, spec: DemoSpec) -> None:
+    """The fleet manager assigns each cable to its driver (through the API, like the portal)."""
+    manager = spec.person("fleet_manager")
+    with CloudClient(url) as cloud:
+        cloud.login(manager.email, manager.password)
+        for cable in spec.cables:
+            if cable.driver is not None:
+                cloud.request(
+                    "PUT",
+                    f"/api/v1/cables/{cable.serial}/assignment",
+                    {"driver_email": cable.driver},
+                )
+
+
+def prepare(root: Path, spec: DemoSpec, *, fresh: bool) -> tuple[Layout, str]:
+    """Reuse a complete demo folder or build a new one; says which ("reused" | "created" | ...)."""
+    layout = Layout(root)
+    if layout.marker.exists() and not fresh:
+        return layout, "reused"
+    how = "recreated" if root.exists() and any(root.iterdir()) else "created"
+    if root.exists():
+        shutil.rmtree(root)
+    seed(root, spec)
+    return layout, how
+
+
+def mark_complete(layout: Layout, spec: DemoSpec) -> None:
+    data = {
+        "org": spec.org,
+        "users": [{"email": p.email, "role": p.role} for p in spec.people],
+        "cables": [{"serial": c.serial, "driver": c.driver} for c in spec.cables],
+    }
+    layout.marker.write_text(json.dumps(data, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def demo_running(
+    root: Path, *, port: int, host: str = "127.0.0.1", fresh: bool = False
+) -> Iterator[tuple[Running, Layout, str]]:
+    """Prepare the folder, start everything, assign cables on first run; stop on exit."""
+    spec = DEFAULT_SPEC
+    layout, how = prepare(root, spec, fresh=fresh)
+    running = start(layout, spec, host=host, port=port, cloud_log=root / "cloud.log")
+    try:
+        if how != "reused":
+            assign_all(running.url, spec)
+            mark_complete(layout, spec)
+        yield running, layout, how
+    finally:
+        running.stop()
+
+
+def banner(running: Running, layout: Layout, how: str, spec: DemoSpec = DEFAULT_SPEC) -> str:
+    """What the demo prints: URLs, logins and app commands that work as printed."""
+    anna, ben = spec.person("driver", 0), spec.person("driver", 1)
+    home = layout.app_home(anna.email)
+    server = running.url
+    exe = _shown_command()
+    advice = {
+        "reused": "kept from the last run; `cablepin demo --fresh` starts over",
+        "recreated": "the old folder was incomplete or --fresh was given, so it was rebuilt",
+        "created": "new",
+    }[how]
+    lines = [
+        f"cablepin demo: {how} {layout.root} ({advice})",
+        "",
+        f"  portal   {server}/",
+        f"  API      {server}/api/v1   (OpenAPI: {server}/openapi.json)",
+        "",
+        "  logins (portal and app):",
+    ]
+    for person in spec.people:
+        lines.append(f"    {person.role:<14} {person.email:<22} password: {person.password}")
+    lines += ["", "  cables:"]
+    for cable in spec.cables:
+        owner = cable.driver or "pool (unassigned)"
+        lines.append(f"    {cable.serial}  {running.addresses.get(cable.serial, '?'):<22} {owner}")
+    lines += [
+        "",
+        "  try the driver's app in another terminal:",
+        f"    echo {anna.password} | {exe} app login --server {server} "
+        f"--email {anna.email} --password-stdin --home {home}",
+        f"    {exe} app connect {spec.cables[0].serial} --home {home}",
+        f"    {exe} app sessions --home {home}",
+        "",
+        f"  then change the PIN ({exe} app change-pin {spec.cables[0].serial} --home {home}),",
+        f"  or hand the cable over to {ben.email} in the portal as "
+        f"{spec.person('fleet_manager').email}.",
+        "",
+        "  Ctrl-C stops the cloud and the cables.",
+    ]
+    return "\n".join(lines)
