@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from cablepin.cable.provision import provision
+from cablepin.cable.provision import init_keys, provision
 
 SERIAL = "CBL-00004711"
 
@@ -73,7 +73,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     root = tmp_path_factory.mktemp("deployment")
     env = {**os.environ, "CABLEPIN_RADIO": str(root / "radio")}
     keys = root / "keys"
-    cablepin("keys", "init", "--dir", str(keys), env=env)  # the CLI path, once
+    init_keys(keys, dt.datetime.now(dt.UTC))  # the CLI path is tested on its own
     return Deployment(root, keys, env)
 
 

@@ -148,6 +148,8 @@ def test_link_errors_say_what_to_do(deployment: Deployment) -> None:
 def test_cli_refuses_to_overwrite_keys_or_cables(
     deployment: Deployment, running: RunningCable
 ) -> None:
+    fresh = cablepin("keys", "init", "--dir", str(deployment.root / "k2"), env=deployment.env)
+    assert fresh["files"] == ["factory-ca.pem", "factory-ca.key", "command.pem", "command.key"]
     again = cablepin("keys", "init", "--dir", str(deployment.keys), env=deployment.env, check=False)
     assert again["_rc"] != 0
     assert again["error"] == "already_exists"
