@@ -86,6 +86,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("pg_database")
+    empty_pg(url)
+    return url
+
+
+def empty_pg(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
@@ -93,7 +98,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
             text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64}
         )
     engine.dispose()
-    return url
 
 
 @pytest.fixture(scope="session")
