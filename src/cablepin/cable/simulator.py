@@ -18,7 +18,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cablepin.cable.errors import InvalidAddress
@@ -32,11 +32,32 @@ from cablepin.protocol.errors import ProtocolError
 from cablepin.protocol.events import RequestReceived
 from cablepin.protocol.messages import NONCE_SIZE
 
-__all__ = ["CableServer", "LinkPacer"]
+__all__ = ["CLOCK_OFFSET_ENV", "CableServer", "LinkPacer", "simulated_clock"]
+
+#: names a file holding seconds to add to the cable's clock, re-read at every request, so
+#: end-to-end tests can let a lockout wait pass without sleeping (missing or garbled = 0).
+CLOCK_OFFSET_ENV = "CABLEPIN_CLOCK_OFFSET_FILE"
 
 IDLE_TIMEOUT_S = 120.0
 RECV_SIZE = 64 * 1024
 ACCEPT_POLL_S = 0.2
+
+
+def simulated_clock(environ: Mapping[str, str] = os.environ) -> Callable[[], float]:
+    """The simulated cable's clock: the host's, plus the offset of ``CLOCK_OFFSET_ENV``."""
+    configured = environ.get(CLOCK_OFFSET_ENV)
+    if not configured:
+        return time.time
+    path = Path(configured)
+
+    def clock() -> float:
+        try:
+            offset = int(path.read_text().strip() or 0)
+        except (OSError, ValueError):
+            offset = 0
+        return time.time() + offset
+
+    return clock
 
 
 class LinkPacer:

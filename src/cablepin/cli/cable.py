@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import time
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -14,7 +13,7 @@ import typer
 from cablepin.cable.errors import InvalidAddress
 from cablepin.cable.firmware import Charge, lockout
 from cablepin.cable.provision import DEVICE_CERT, DEVICE_KEY, open_cable
-from cablepin.cable.simulator import CableServer
+from cablepin.cable.simulator import CableServer, simulated_clock
 from cablepin.cli.output import emit, reporting
 from cablepin.protocol.tls import cable_tls_context
 
@@ -49,7 +48,9 @@ def run(
         host, port = _split_listen(listen)
         cable = open_cable(state)
         tls = cable_tls_context(state / DEVICE_CERT, state / DEVICE_KEY)
-        server = CableServer(cable, tls, host=host, port=port, link_rate=link_rate)
+        server = CableServer(
+            cable, tls, host=host, port=port, link_rate=link_rate, clock=simulated_clock()
+        )
 
         def stop(_signum: int, _frame: FrameType | None) -> None:
             server.close()
@@ -80,7 +81,7 @@ def charge(
     """Record charging sessions (safe while `cable run` serves the same cable)."""
     with reporting(as_json=as_json):
         cable = open_cable(state)
-        now = int(time.time())
+        now = int(simulated_clock()())
         charges = []
         for i in range(count):
             session_end = end if end is not None else now - (count - 1 - i) * DEFAULT_SESSION_S
@@ -106,7 +107,7 @@ def status(state: StateOption, as_json: JsonOption = False) -> None:
     with reporting(as_json=as_json):
         cable = open_cable(state)
         current = cable.state()
-        wait_s, locked = lockout(current, int(time.time()))
+        wait_s, locked = lockout(current, int(simulated_clock()()))
         result = {
             "serial": cable.serial,
             "epoch": current.epoch,

@@ -71,7 +71,11 @@ class Deployment:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     root = tmp_path_factory.mktemp("deployment")
-    env = {**os.environ, "CABLEPIN_RADIO": str(root / "radio")}
+    env = {
+        **os.environ,
+        "CABLEPIN_RADIO": str(root / "radio"),
+        "CABLEPIN_CLOCK_OFFSET_FILE": str(root / "clock-offset"),
+    }
     keys = root / "keys"
     init_keys(keys, dt.datetime.now(dt.UTC))  # the CLI path is tested on its own
     return Deployment(root, keys, env)

@@ -86,6 +86,31 @@ def test_p9_wrong_pin_over_the_wire_says_how_long_to_wait(
     assert "5927" not in str(status)
 
 
+def test_p9_waits_pass_on_the_simulated_clock(deployment: Deployment) -> None:
+    serial = "CBL-00000079"
+    cable = RunningCable(deployment.provision(serial), deployment.env)
+    offset = Path(deployment.env["CABLEPIN_CLOCK_OFFSET_FILE"])
+    try:
+        with CableLink(cable.address, serial, deployment.ca_pem) as link:
+            link.request("auth", pin="0000")
+            link.request("set_pin", new="5927")
+            waits = []
+            for _ in range(5):
+                with pytest.raises(CableRefused) as wrong:
+                    link.request("auth", pin="1111")
+                waits.append(wrong.value.details["wait_s"])
+            assert waits == [0, 0, 0, 0, 60]
+            with pytest.raises(CableRefused) as locked:
+                link.request("auth", pin="5927")
+            assert locked.value.code == "locked"
+            offset.write_text("61")
+            assert link.request("hello")["wait_s"] == 0
+            assert link.request("auth", pin="5927")["via"] == "pin"
+    finally:
+        offset.write_text("0")
+        assert cable.stop() == 0
+
+
 def test_h2_a_cloud_signed_wipe_over_the_wire(deployment: Deployment) -> None:
     serial = "CBL-00000077"
     state = deployment.provision(serial)
