@@ -3,27 +3,28 @@
 Thin glue over ``cablepin.cloud.services``; each command migrates the
 database first, so a fresh database just works. Support users may be created
 without ``--org``: support staff act across organisations.
+
+The cloud (SQLAlchemy, Alembic, FastAPI) is imported inside the command
+bodies: every ``cablepin`` start loads this module, and a cable or app
+command should not pay a second for a database it never opens.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
 from cablepin.cli.output import emit, reporting
-from cablepin.cloud.app import utc_now
-from cablepin.cloud.db import make_engine, make_sessionmaker, migrate
 from cablepin.cloud.errors import CloudError, ConfigError, InvalidRequest
-from cablepin.cloud.keys import load_factory_ca
-from cablepin.cloud.services import accounts, audit, cables
-from cablepin.cloud.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 cli = typer.Typer(no_args_is_help=True, help="Operate the cloud database (orgs, users, cables).")
 
@@ -37,16 +38,26 @@ class AuditBroken(CloudError):
     code = "audit_broken"
 
 
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def _url(db: str | None) -> str:
+    from cablepin.cloud.settings import Settings
+
     return Settings().db_url() if db is None else Settings(db=db).db_url()
 
 
 def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 
 @contextmanager
 def _session(db: str | None) -> Iterator[Session]:
+    from cablepin.cloud.db import make_engine, make_sessionmaker, migrate
+
     url = _url(db)
     migrate(url)
     engine = make_engine(url)
@@ -60,6 +71,8 @@ def _session(db: str | None) -> Iterator[Session]:
 @cli.command("migrate")
 def migrate_cmd(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Bring the database to the newest schema."""
+    from cablepin.cloud.db import migrate
+
     with reporting(as_json=as_json):
         url = _url(db)
         migrate(url)
@@ -69,6 +82,8 @@ def migrate_cmd(db: DbOption = None, as_json: JsonOption = False) -> None:
 @cli.command("create-org")
 def create_org(name: str, db: DbOption = None, as_json: JsonOption = False) -> None:
     """Create an organisation (a fleet)."""
+    from cablepin.cloud.services import accounts
+
     with reporting(as_json=as_json), _session(db) as session:
         org = accounts.create_org(session, name, now=utc_now())
         emit({"org": org.name, "id": org.id}, as_json=as_json, text=f"created {org.name}")
@@ -87,6 +102,8 @@ def create_user(
     as_json: JsonOption = False,
 ) -> None:
     """Create a user; without --password-stdin the account has no password yet."""
+    from cablepin.cloud.services import accounts
+
     with reporting(as_json=as_json):
         password = None
         if password_stdin:
@@ -121,6 +138,10 @@ def register_cable(
     as_json: JsonOption = False,
 ) -> None:
     """Register a cable: its certificate (DIR/device.pem) must chain to the factory CA."""
+    from cablepin.cloud.keys import load_factory_ca
+    from cablepin.cloud.services import cables
+    from cablepin.cloud.settings import Settings
+
     with reporting(as_json=as_json):
         ca = load_factory_ca(keys if keys is not None else Settings().keys)
         try:
@@ -144,6 +165,8 @@ def register_cable(
 @cli.command("verify-audit")
 def verify_audit(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Check the audit chain; name the first broken link."""
+    from cablepin.cloud.services import audit
+
     with reporting(as_json=as_json), _session(db) as session:
         checked, broken = audit.verify(session)
         if broken is not None:

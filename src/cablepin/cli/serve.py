@@ -7,12 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from cablepin.cli.output import emit, reporting
-from cablepin.cloud.db import migrate
-from cablepin.cloud.keys import load_keys
-from cablepin.cloud.settings import Settings
 
 
 def serve(
@@ -26,6 +22,13 @@ def serve(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Run the cloud service (API and portal)."""
+    # Imported here so that other `cablepin` commands start without loading the cloud.
+    import uvicorn
+
+    from cablepin.cloud.db import migrate
+    from cablepin.cloud.keys import load_keys
+    from cablepin.cloud.settings import Settings
+
     with reporting(as_json=as_json):
         # The workers build their app from the environment (uvicorn factory), so put the
         # options there; then every worker and this process agree on the settings.
