@@ -9,19 +9,16 @@ pages go to ``docs/screenshots/``.
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from cablepin.cloud import Settings, create_app
 from integration.portal import seed
+from integration.portal.server import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -45,21 +42,8 @@ class Portal:
 def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     fleet = seed.build(tmp_path_factory.mktemp("browser-fleet"))
     app = create_app(Settings(db=fleet.db_url, keys=fleet.keys_dir), clock=lambda: fleet.now)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the portal server did not start within 15 s")
-        time.sleep(0.02)
-    yield Portal(url=f"http://127.0.0.1:{port}", fleet=fleet)
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serving(app) as url:
+        yield Portal(url=url, fleet=fleet)
 
 
 @pytest.fixture(scope="session")

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
-import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from cablepin.cloud import Settings, create_app
 
 from . import seed
+from .server import serving
 
 
 @pytest.fixture(scope="session")
@@ -22,8 +23,11 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> seed.Fleet:
 
 @pytest.fixture
 def fleet(seeded: seed.Fleet, tmp_path: Path) -> seed.Fleet:
-    source = Path(seeded.db_url.removeprefix("sqlite:///"))
-    shutil.copy(source, tmp_path / "cloud.db")
+    source = sqlite3.connect(seeded.db_url.removeprefix("sqlite:///"))
+    target = sqlite3.connect(tmp_path / "cloud.db")
+    source.backup(target)  # consistent even with a WAL file next to the source
+    source.close()
+    target.close()
     return seed.Fleet(
         db_url=f"sqlite:///{tmp_path / 'cloud.db'}",
         keys_dir=seeded.keys_dir,
@@ -35,9 +39,10 @@ def fleet(seeded: seed.Fleet, tmp_path: Path) -> seed.Fleet:
 
 
 @pytest.fixture
-def client(fleet: seed.Fleet) -> Iterator[TestClient]:
+def client(fleet: seed.Fleet) -> Iterator[httpx.Client]:
+    """An httpx client against the real app served by uvicorn on a real port."""
     app = create_app(Settings(db=fleet.db_url, keys=fleet.keys_dir), clock=lambda: fleet.now)
-    with TestClient(app, follow_redirects=False) as c:
+    with serving(app) as url, httpx.Client(base_url=url, follow_redirects=False) as c:
         yield c
 
 
@@ -50,7 +55,7 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-def sign_in(client: TestClient, email: str, password: str = seed.PASSWORD) -> None:
+def sign_in(client: httpx.Client, email: str, password: str = seed.PASSWORD) -> None:
     page = client.get("/signin")
     response = client.post(
         "/signin",

@@ -87,6 +87,10 @@ def signin(ctx: PortalCtx, form: CsrfForm) -> Response:
         return again(401, "signin.failed")
     if user.role == Role.DRIVER:
         return again(403, "signin.driver")
+    # The language chosen on the sign-in page is the user's latest choice (U1).
+    chosen = i18n.normalise_locale(ctx.request.cookies.get(LOCALE_COOKIE))
+    if chosen is not None and chosen != user.locale:
+        set_locale(ctx.db, user, chosen)
     # A new session at every sign-in: a cookie planted before sign-in is worthless after.
     end_session(ctx.db, ctx.request.cookies.get(COOKIE))
     token = start_session(ctx.db, user, ctx.now)

@@ -285,6 +285,11 @@ CATALOG: dict[str, tuple[str, str]] = {
         "Verbindung des Kabels ausgeführt.",
         "Handover to {driver} is pending (since {since}). It runs at the cable's next connection.",
     ),
+    "reset.pending": (
+        "Zurücksetzen durch den Support ist offen (seit {since}). Es wird bei der nächsten "
+        "Verbindung des Kabels ausgeführt.",
+        "A reset by support is pending (since {since}). It runs at the cable's next connection.",
+    ),
     "handover.cancel": ("Übergabe abbrechen", "Cancel handover"),
     "handover.same_driver": (
         "Das Kabel gehört bereits diesem Fahrer. Wählen Sie einen anderen Fahrer oder den Pool.",

@@ -186,10 +186,13 @@ def _search_clause(db: Session, org_id: int | None, q: str) -> ColumnElement[boo
         elif not upper.startswith("CBL-"):
             upper = "CBL-" + upper[3:]
         return Cable.serial.startswith(upper, autoescape=True)
-    pattern = f"%{q.lower()}%"
+    needle = q.lower()
     drivers = select(User.id).where(
         User.role == "driver",
-        or_(func.lower(User.email).like(pattern), func.lower(User.name).like(pattern)),
+        or_(
+            func.lower(User.email).contains(needle, autoescape=True),
+            func.lower(User.name).contains(needle, autoescape=True),
+        ),
     )
     if org_id is not None:
         drivers = drivers.where(User.org_id == org_id)
@@ -246,16 +249,14 @@ def _rows(db: Session, cables: Sequence[Cable], now: dt.datetime) -> list[CableR
             select(Assignment.cable_id, User.name, User.email)
             .join(User, User.id == Assignment.driver_id)
             .where(Assignment.cable_id.in_(ids), Assignment.ended_at.is_(None))
-        )
-        .tuples()
-        .all()
+        ).all()
     }
     pending: dict[int, set[str]] = {}
     for cable_id, purpose, kind, expires_at in db.execute(
         select(
             CommandRow.cable_id, CommandRow.purpose, CommandRow.kind, CommandRow.expires_at
         ).where(CommandRow.cable_id.in_(ids), CommandRow.state.in_(OPEN))
-    ).tuples():
+    ):
         if kind == ALLOW_PIN_SET and expires_at is not None and expires_at <= now:
             continue
         pending.setdefault(cable_id, set()).add(purpose)
@@ -264,9 +265,7 @@ def _rows(db: Session, cables: Sequence[Cable], now: dt.datetime) -> list[CableR
             select(Organisation.id, Organisation.name).where(
                 Organisation.id.in_({c.org_id for c in cables})
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     return [
         CableRow(
@@ -305,17 +304,13 @@ class HistoryEntry:
 
 
 def cable_history(db: Session, cable_id: int, limit: int = 50) -> list[HistoryEntry]:
-    rows = (
-        db.execute(
-            select(Assignment, User)
-            .join(User, User.id == Assignment.driver_id)
-            .where(Assignment.cable_id == cable_id)
-            .order_by(Assignment.started_at.desc(), Assignment.id.desc())
-            .limit(limit)
-        )
-        .tuples()
-        .all()
-    )
+    rows = db.execute(
+        select(Assignment, User)
+        .join(User, User.id == Assignment.driver_id)
+        .where(Assignment.cable_id == cable_id)
+        .order_by(Assignment.started_at.desc(), Assignment.id.desc())
+        .limit(limit)
+    ).all()
     return [
         HistoryEntry(
             driver_name=u.name,
@@ -380,7 +375,7 @@ def drivers(db: Session, org_id: int, *, active_only: bool = False) -> list[Driv
             invited=u.password_hash is None,
             cables=int(n or 0),
         )
-        for u, n in db.execute(query).tuples().all()
+        for u, n in db.execute(query).all()
     ]
 
 
@@ -407,9 +402,7 @@ def driver_cables(db: Session, driver_id: int, limit: int = 100) -> list[DriverC
             .where(Assignment.driver_id == driver_id)
             .order_by(Assignment.ended_at.is_not(None), Assignment.started_at.desc())
             .limit(limit)
-        )
-        .tuples()
-        .all()
+        ).all()
     ]
 
 
@@ -448,7 +441,7 @@ def sessions_by_month(
             ChargingSession.driver_id == driver_id,
             ChargingSession.start_s >= int(first.timestamp()),
         )
-    ).tuples():
+    ):
         key = _month(start_s)
         if key in totals:
             totals[key][0] += wh
@@ -481,7 +474,7 @@ def driver_sessions(
         query = query.where(ChargingSession.start_s >= start_s)
     if end_s is not None:
         query = query.where(ChargingSession.start_s < end_s)
-    for s, serial in db.execute(query.execution_options(yield_per=1000)).tuples():
+    for s, serial in db.execute(query.execution_options(yield_per=1000)):
         yield SessionRow(
             serial=serial,
             epoch=s.epoch,
@@ -574,9 +567,9 @@ def audit_page(
     ids = {e.org_id for e in events if e.org_id is not None}
     names = (
         dict(
-            db.execute(select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids)))
-            .tuples()
-            .all()
+            db.execute(
+                select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids))
+            ).all()
         )
         if ids
         else {}
@@ -601,7 +594,5 @@ def audit_actions(db: Session, org_id: int | None) -> list[str]:
 
 def organisations(db: Session) -> list[tuple[int, str]]:
     return list(
-        db.execute(select(Organisation.id, Organisation.name).order_by(Organisation.name))
-        .tuples()
-        .all()
+        db.execute(select(Organisation.id, Organisation.name).order_by(Organisation.name)).all()
     )

@@ -1,0 +1,525 @@
+"""The portal over HTTP: httpx against the real app served by uvicorn on a real port."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import sqlite3
+
+import httpx
+import pytest
+
+from cablepin.cloud.portal import (
+    audit_routes,
+    auth_routes,
+    driver_routes,
+    fleet_routes,
+    support_routes,
+)
+from cablepin.cloud.portal.web import PortalRoute
+from cablepin.cloud.portal.websession import COOKIE
+
+from . import seed
+from .conftest import csrf_of, sign_in
+
+
+def _db(fleet: seed.Fleet) -> sqlite3.Connection:
+    return sqlite3.connect(fleet.db_url.removeprefix("sqlite:///"))
+
+
+def _portal_posts() -> list[str]:
+    """Every POST route the portal defines, from its routers' tables."""
+    modules = (auth_routes, fleet_routes, driver_routes, audit_routes, support_routes)
+    paths = [
+        route.path
+        for module in modules
+        for route in module.router.routes
+        if isinstance(route, PortalRoute) and "POST" in (route.methods or ())
+    ]
+    assert len(paths) >= 10, paths
+    return paths
+
+
+# ---------------------------------------------------------------- sign-in and session
+
+
+def test_r1_sign_in_sets_a_hardened_cookie_stored_hashed(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    page = client.get("/signin")
+    response = client.post(
+        "/signin",
+        data={"email": seed.FM_A, "password": seed.PASSWORD, "csrf_token": csrf_of(page.text)},
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith(f"{COOKIE}="))
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie or "samesite=lax" in cookie.lower()
+    assert "Secure" not in cookie  # plain http in this test
+    token = cookie.split(";")[0].split("=", 1)[1]
+    rows = [r[0] for r in _db(fleet).execute("SELECT id_hash FROM web_sessions")]
+    assert rows == [hashlib.sha256(token.encode()).hexdigest()]
+    assert token not in rows
+    assert client.get("/").status_code == 200
+
+
+def test_r1_cookie_is_secure_behind_https(client: httpx.Client) -> None:
+    # uvicorn trusts X-Forwarded-Proto from 127.0.0.1, as behind a local TLS proxy.
+    page = client.get("/signin", headers={"X-Forwarded-Proto": "https"})
+    presession = page.headers["set-cookie"]
+    assert "Secure" in presession
+    value = presession.split(";")[0]
+    response = client.post(
+        "/signin",
+        headers={"X-Forwarded-Proto": "https", "Cookie": value},
+        data={"email": seed.FM_A, "password": seed.PASSWORD, "csrf_token": csrf_of(page.text)},
+    )
+    assert response.status_code == 303
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith(f"{COOKIE}="))
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
+
+
+def test_r1_u2_failed_sign_ins_are_throttled_by_the_shared_database_throttle(
+    client: httpx.Client,
+) -> None:
+    page = client.get("/signin")
+    token = csrf_of(page.text)
+    statuses = []
+    for _ in range(6):
+        response = client.post(
+            "/signin", data={"email": seed.FM_B, "password": "wrong", "csrf_token": token}
+        )
+        statuses.append(response.status_code)
+    assert statuses[:5] == [401] * 5
+    assert statuses[5] == 429
+    assert "Warten Sie" in response.text
+    assert int(response.headers["retry-after"]) > 0
+    # The e-mail address typed is still there; the password is not echoed.
+    assert f'value="{seed.FM_B}"' in response.text
+    # The API's login sees the same throttle (one table for every process).
+    api = client.post("/api/v1/auth/login", json={"email": seed.FM_B, "password": seed.PASSWORD})
+    assert api.status_code == 429
+
+
+def test_r1_drivers_cannot_use_the_portal(client: httpx.Client) -> None:
+    page = client.get("/signin")
+    response = client.post(
+        "/signin",
+        data={
+            "email": seed.DRIVERS_A[0][1],
+            "password": seed.PASSWORD,
+            "csrf_token": csrf_of(page.text),
+        },
+    )
+    assert response.status_code == 403
+    assert "cablepin-App" in response.text
+    assert COOKIE not in response.headers.get("set-cookie", "")
+
+
+def test_r1_expired_session_redirects_to_sign_in_with_a_message(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    sign_in(client, seed.FM_A)
+    fleet.now += dt.timedelta(hours=9)
+    response = client.get("/cables?filter=stale")
+    assert response.status_code == 303
+    location = response.headers["location"]
+    assert location.startswith("/signin?")
+    assert "expired=1" in location
+    page = client.get(location)
+    assert "Ihre Sitzung ist abgelaufen" in page.text
+    # Signing in again returns to the page that was asked for.
+    response = client.post(
+        "/signin",
+        data={
+            "email": seed.FM_A,
+            "password": seed.PASSWORD,
+            "csrf_token": csrf_of(page.text),
+            "next": re.search(r'name="next" value="([^"]+)"', page.text).group(1),  # type: ignore[union-attr]
+        },
+    )
+    assert response.headers["location"] == "/cables?filter=stale"
+
+
+def test_r1_sign_out_ends_the_session_in_the_database(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    sign_in(client, seed.FM_A)
+    page = client.get("/")
+    response = client.post("/signout", data={"csrf_token": csrf_of(page.text)})
+    assert response.headers["location"] == "/signin?out=1"
+    assert _db(fleet).execute("SELECT count(*) FROM web_sessions").fetchone() == (0,)
+    assert client.get("/").status_code == 303
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil"])
+def test_r1_sign_in_never_redirects_off_site(client: httpx.Client, target: str) -> None:
+    page = client.get("/signin", params={"next": target})
+    response = client.post(
+        "/signin",
+        data={
+            "email": seed.FM_A,
+            "password": seed.PASSWORD,
+            "csrf_token": csrf_of(page.text),
+            "next": target,
+        },
+    )
+    assert response.headers["location"] == "/"
+
+
+# ---------------------------------------------------------------- CSRF
+
+
+@pytest.mark.parametrize("who", [seed.FM_A, seed.SUPPORT])
+def test_r1_every_portal_post_without_csrf_token_is_refused(
+    client: httpx.Client, fleet: seed.Fleet, who: str
+) -> None:
+    sign_in(client, who)
+    before = _db(fleet).execute("SELECT count(*) FROM audit_events").fetchone()
+    values = {
+        "serial": fleet.serials_a[0],
+        "driver_id": "1",
+        "token": "x" * 43,
+        "code": "en",
+    }
+    support_only = who == seed.SUPPORT
+    for path in _portal_posts():
+        if path.startswith("/support") != support_only and not path.startswith(
+            ("/signin", "/signout", "/invite")
+        ):
+            continue
+        url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+        for data in ({}, {"csrf_token": "forged"}):
+            response = client.post(url, data={**data, "reason": "x", "days": "7", "to": "pool"})
+            assert response.status_code == 403, (url, response.status_code)
+            assert "Nichts wurde geändert" in response.text
+    assert _db(fleet).execute("SELECT count(*) FROM audit_events").fetchone() == before
+
+
+def test_r1_sign_in_form_is_csrf_protected_too(client: httpx.Client) -> None:
+    client.get("/signin")
+    response = client.post(
+        "/signin", data={"email": seed.FM_A, "password": seed.PASSWORD, "csrf_token": "guess"}
+    )
+    assert response.status_code == 403
+
+
+# ---------------------------------------------------------------- organisations and roles
+
+
+def test_r1_fleet_manager_of_another_org_gets_404_everywhere(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    sign_in(client, seed.FM_B)
+    serial = fleet.serials_a[0]
+    token = csrf_of(client.get("/").text)
+    for url in [
+        f"/cables/{serial}",
+        f"/cables/{serial}/handover?to=pool",
+        "/cables/CBL-99999999",
+        "/support",
+        f"/support/cables/{serial}",
+    ]:
+        assert client.get(url).status_code == 404, url
+    for url in [f"/cables/{serial}/pin-reset", f"/cables/{serial}/handover"]:
+        response = client.post(url, data={"csrf_token": token, "to": "pool", "days": "7"})
+        assert response.status_code == 404, url
+    anna = (
+        _db(fleet)
+        .execute("SELECT id FROM users WHERE email = ?", (seed.DRIVERS_A[0][1],))
+        .fetchone()[0]
+    )
+    assert client.get(f"/drivers/{anna}").status_code == 404
+    assert client.get(f"/drivers/{anna}/sessions.csv").status_code == 404
+    # Nothing of organisation A leaks into B's lists or audit log.
+    assert serial not in client.get("/cables").text
+    assert serial not in client.get("/audit").text
+    assert serial not in client.get("/audit.csv").text
+
+
+def test_r1_support_works_in_the_support_console(client: httpx.Client, fleet: seed.Fleet) -> None:
+    sign_in(client, seed.SUPPORT)
+    assert client.get("/").headers["location"] == "/support"
+    page = client.get("/support", params={"q": fleet.serials_b[0]})
+    assert seed.ORG_B in page.text
+    assert "Support-Modus ist aktiv" in page.text
+    page = client.get(f"/support/cables/{fleet.serials_a[1]}")
+    assert page.status_code == 200
+    assert seed.ORG_A in page.text
+
+
+# ---------------------------------------------------------------- P7: no PIN anywhere
+
+
+PIN_FIELD = re.compile(r"<input[^>]*name=\"[^\"]*pin[^\"]*\"", re.IGNORECASE)
+FOUR_DIGIT_INPUT = re.compile(r"<input[^>]*(maxlength=\"4\"|pattern=\"[^\"]*\{4\})", re.IGNORECASE)
+
+
+def _pages(fleet: seed.Fleet, anna: int) -> list[str]:
+    serial = fleet.serials_a[0]
+    return [
+        "/",
+        "/cables",
+        "/cables?filter=default_pin",
+        f"/cables/{serial}",
+        f"/cables/{serial}/handover?to=pool",
+        "/drivers",
+        f"/drivers/{anna}",
+        "/audit",
+    ]
+
+
+def test_p7_no_page_asks_for_or_shows_a_pin(client: httpx.Client, fleet: seed.Fleet) -> None:
+    anna = (
+        _db(fleet)
+        .execute("SELECT id FROM users WHERE email = ?", (seed.DRIVERS_A[0][1],))
+        .fetchone()[0]
+    )
+    sign_in(client, seed.FM_A)
+    token = csrf_of(client.get("/").text)
+    client.post(f"/cables/{fleet.serials_a[0]}/pin-reset", data={"csrf_token": token})
+    pages = [client.get(url) for url in _pages(fleet, anna)]
+    pages.append(client.get(f"/drivers/{anna}/sessions.csv"))
+    pages.append(client.get("/audit.csv"))
+    client.post("/signout", data={"csrf_token": token})
+    pages.append(client.get("/signin"))
+    sign_in(client, seed.SUPPORT)
+    pages.append(client.get(f"/support/cables/{fleet.serials_a[0]}"))
+    for response in pages:
+        assert response.status_code == 200, response.url
+        assert not PIN_FIELD.search(response.text), response.url
+        assert not FOUR_DIGIT_INPUT.search(response.text), response.url
+        passwords = re.findall(r'<input[^>]*type="password"[^>]*>', response.text)
+        assert all('name="password' in p for p in passwords), response.url
+
+
+# ---------------------------------------------------------------- overview, filters, search
+
+
+def _serials(html: str) -> list[str]:
+    return re.findall(r'<th scope="row"><a href="/(?:support/)?cables/(CBL-\d{8})">', html)
+
+
+def test_p6_overview_counts_link_to_their_filtered_lists(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    sign_in(client, seed.FM_A)
+    page = client.get("/").text
+    expected = {
+        "": 12,
+        "default_pin": 2,
+        "pending_pin": 0,
+        "pending_handover": 0,
+        "stale": 10,
+        "unassigned": 8,
+    }
+    for which, count in expected.items():
+        link = "/cables" + (f"?filter={which}" if which else "")
+        assert re.search(rf'<a href="{re.escape(link)}"><span class="num">{count}</span>', page), (
+            which
+        )
+        listed = client.get(link).text
+        assert len(_serials(listed)) == count, which
+    assert _serials(client.get("/cables?filter=default_pin").text) == fleet.serials_a[1:3]
+
+
+def test_h4_pending_filters_follow_the_actions(client: httpx.Client, fleet: seed.Fleet) -> None:
+    sign_in(client, seed.FM_A)
+    token = csrf_of(client.get("/").text)
+    client.post(f"/cables/{fleet.serials_a[0]}/pin-reset", data={"csrf_token": token, "days": "7"})
+    client.post(f"/cables/{fleet.serials_a[1]}/handover", data={"csrf_token": token, "to": "pool"})
+    assert _serials(client.get("/cables?filter=pending_pin").text) == [fleet.serials_a[0]]
+    assert _serials(client.get("/cables?filter=pending_handover").text) == [fleet.serials_a[1]]
+    assert _serials(client.get("/cables?filter=pending").text) == fleet.serials_a[:2]
+    # A permission whose time ran out is no longer pending.
+    fleet.now += dt.timedelta(days=8)
+    sign_in(client, seed.FM_A)
+    assert _serials(client.get("/cables?filter=pending_pin").text) == []
+
+
+def test_search_by_serial_prefix_digits_or_driver(client: httpx.Client, fleet: seed.Fleet) -> None:
+    sign_in(client, seed.FM_A)
+    assert _serials(client.get("/cables", params={"q": "cbl-0000101"}).text) == fleet.serials_a[9:]
+    assert _serials(client.get("/cables", params={"q": "00001003"}).text) == [fleet.serials_a[2]]
+    assert _serials(client.get("/cables", params={"q": "Müller"}).text) == [fleet.serials_a[1]]
+    assert _serials(client.get("/cables", params={"q": "clara@"}).text) == [fleet.serials_a[2]]
+    assert _serials(client.get("/cables", params={"q": "%"}).text) == []
+    # Another organisation's driver is not found by name either.
+    assert _serials(client.get("/cables", params={"q": "Eva"}).text) == []
+
+
+def test_pagination_is_keyset_and_indexed_with_100000_cables(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    db = _db(fleet)
+    org = db.execute("SELECT id FROM organisations WHERE name = ?", (seed.ORG_A,)).fetchone()[0]
+    db.executemany(
+        "INSERT INTO cables (serial, org_id, cert_pem, registered_at, epoch, head_seq, head_hash)"
+        " VALUES (?, ?, '', '2026-01-01 00:00:00', 0, 0, x'00')",
+        ((f"CBL-{n:08d}", org) for n in range(10_000_000, 10_100_000)),
+    )
+    db.commit()
+    sign_in(client, seed.FM_A)
+    url = "/cables?q=CBL-1"
+    seen: list[str] = []
+    for _ in range(3):
+        page = client.get(url)
+        assert "100.000" in page.text or "100000" in page.text
+        serials = _serials(page.text)
+        assert len(serials) == 50
+        seen += serials
+        url = re.search(r'href="([^"]+)" rel="next"', page.text).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+    assert seen == [f"CBL-{n:08d}" for n in range(10_000_000, 10_000_150)]
+    # The page query walks the (org_id, serial) index from the key; it never sorts or skips.
+    plan = " ".join(
+        row[-1]
+        for row in db.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM cables WHERE org_id = ? AND serial >= 'CBL-1' "
+            "AND serial < 'CBL-2' AND serial > 'CBL-10050000' ORDER BY serial LIMIT 51",
+            (org,),
+        )
+    )
+    assert "USING INDEX" in plan
+    assert "TEMP B-TREE" not in plan
+
+
+# ---------------------------------------------------------------- actions and U2
+
+
+def test_u2_refusals_keep_what_was_typed(client: httpx.Client, fleet: seed.Fleet) -> None:
+    sign_in(client, seed.FM_A)
+    token = csrf_of(client.get("/").text)
+    response = client.post(
+        f"/cables/{fleet.serials_a[0]}/pin-reset",
+        data={"csrf_token": token, "days": "99", "reason": "Fahrer hat PIN vergessen"},
+    )
+    assert response.status_code == 422
+    assert "1 bis 30" in response.text
+    assert 'value="Fahrer hat PIN vergessen"' in response.text
+    response = client.post(
+        "/drivers", data={"csrf_token": token, "name": "Neue Fahrerin", "email": "kaputt"}
+    )
+    assert response.status_code == 422
+    assert 'value="Neue Fahrerin"' in response.text
+    assert "gültige E-Mail-Adresse" in response.text
+    # A pool cable cannot get a PIN permission: the service refuses, the page explains.
+    response = client.post(f"/cables/{fleet.serials_a[6]}/pin-reset", data={"csrf_token": token})
+    assert response.status_code == 409
+    assert "Weisen Sie zuerst einen Fahrer zu" in response.text
+
+
+def test_r2_support_action_needs_a_reason_and_shows_in_the_org_audit_csv(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    serial = fleet.serials_a[3]
+    sign_in(client, seed.SUPPORT)
+    token = csrf_of(client.get("/support").text)
+    response = client.post(
+        f"/support/cables/{serial}/pin-reset", data={"csrf_token": token, "reason": " "}
+    )
+    assert response.status_code == 422
+    assert "Bitte geben Sie einen Grund an" in response.text
+    reason = '=HYPERLINK("http://x") Ticket 12'
+    response = client.post(
+        f"/support/cables/{serial}/pin-reset", data={"csrf_token": token, "reason": reason}
+    )
+    assert response.status_code == 303
+    client.post("/signout", data={"csrf_token": token})
+    sign_in(client, seed.FM_A)
+    audit = client.get("/audit", params={"support": "1"}).text
+    assert "pin_reset.allowed" in audit
+    assert seed.SUPPORT in audit
+    csv_text = client.get("/audit.csv", params={"target": serial}).text
+    line = next(row for row in csv_text.splitlines() if "pin_reset.allowed" in row)
+    assert "\"'=HYPERLINK" in line  # a spreadsheet shows the text, it does not run it
+
+
+def test_r1_invitation_link_sets_a_password_once_and_expires_after_four_weeks(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    sign_in(client, seed.FM_A)
+    token = csrf_of(client.get("/drivers").text)
+    response = client.post(
+        "/drivers",
+        data={"csrf_token": token, "name": "Nina Neu", "email": "nina@musterstadt.example"},
+    )
+    assert response.status_code == 200
+    link = re.search(r'value="(http://[^"]+/invite/[^"]+)"', response.text).group(1)  # type: ignore[union-attr]
+    path = httpx.URL(link).path
+    assert "nina@musterstadt.example" in client.get("/drivers").text
+    stored = [r[0] for r in _db(fleet).execute("SELECT token_hash FROM invitations")]
+    assert path.rsplit("/", 1)[1] not in stored  # only the hash is kept
+    guest = httpx.Client(base_url=str(client.base_url))
+    page = guest.get(path)
+    assert "Nina Neu" in page.text
+    short = guest.post(
+        path, data={"csrf_token": csrf_of(page.text), "password": "kurz", "password2": "kurz"}
+    )
+    assert "zu kurz" in short.text
+    done = guest.post(
+        path,
+        data={
+            "csrf_token": csrf_of(page.text),
+            "password": "ein gutes passwort",
+            "password2": "ein gutes passwort",
+        },
+    )
+    assert "Passwort ist gespeichert" in done.text
+    login = guest.post(
+        "/api/v1/auth/login",
+        json={"email": "nina@musterstadt.example", "password": "ein gutes passwort"},
+    )
+    assert login.status_code == 200
+    assert "ungültig" in guest.get(path).text  # used once
+    # A second invitation, not used for four weeks, stops working.
+    client.post(
+        "/drivers",
+        data={"csrf_token": token, "name": "Olaf Alt", "email": "olaf@musterstadt.example"},
+    )
+    late = re.search(r'value="(http://[^"]+/invite/[^"]+)"', client.get("/drivers").text)
+    assert late is None  # the link is shown only once
+    fleet.now += dt.timedelta(weeks=4, seconds=1)
+    assert all(
+        row[0] <= fleet.now.strftime("%Y-%m-%d %H:%M:%S")
+        for row in _db(fleet).execute("SELECT expires_at FROM invitations WHERE used_at IS NULL")
+    )
+
+
+def test_s3_driver_csv_for_reimbursement(client: httpx.Client, fleet: seed.Fleet) -> None:
+    anna = (
+        _db(fleet)
+        .execute("SELECT id FROM users WHERE email = ?", (seed.DRIVERS_A[0][1],))
+        .fetchone()[0]
+    )
+    sign_in(client, seed.FM_A)
+    page = client.get(f"/drivers/{anna}")
+    assert "<svg" in page.text
+    assert 'role="img"' in page.text
+    everything = client.get(f"/drivers/{anna}/sessions.csv")
+    assert everything.headers["content-type"].startswith("text/csv")
+    assert "attachment" in everything.headers["content-disposition"]
+    rows = everything.text.lstrip("\ufeff").splitlines()
+    assert len(rows) == 1 + 35
+    october = client.get(
+        f"/drivers/{anna}/sessions.csv", params={"start": "2026-10", "end": "2026-10"}
+    )
+    months = {row.split(",")[5][:7] for row in october.text.lstrip("\ufeff").splitlines()[1:]}
+    assert months == {"2026-10"}
+
+
+def test_u1_language_choice_sticks_to_the_user(client: httpx.Client, fleet: seed.Fleet) -> None:
+    page = client.get("/signin")
+    assert '<html lang="de">' in page.text
+    assert client.get("/lang/en", params={"next": "/signin"}).status_code == 303
+    assert "Sign in" in client.get("/signin").text
+    sign_in(client, seed.FM_B)
+    assert "Fleet overview" in client.get("/").text
+    locale = _db(fleet).execute("SELECT locale FROM users WHERE email = ?", (seed.FM_B,))
+    assert locale.fetchone() == ("en",)
+    # A new browser (no cookie) gets the user's choice after sign-in.
+    other = httpx.Client(base_url=str(client.base_url))
+    sign_in(other, seed.FM_B)
+    assert "Fleet overview" in other.get("/").text
