@@ -1,0 +1,50 @@
+"""U1: every portal string exists in German and English with the same placeholders."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+from cablepin.cloud.portal.i18n import CATALOG, translator
+from cablepin.cloud.portal.queries import CableFilter
+from cablepin.cloud.portal.web import TEMPLATES
+
+KEY_USE = re.compile(r"""\bt\(\s*'([a-z_.]+)'""")
+
+
+def _fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_u1_both_languages_have_every_key_with_the_same_placeholders() -> None:
+    for key, (german, english) in CATALOG.items():
+        assert german.strip(), key
+        assert english.strip(), key
+        assert _fields(german) == _fields(english), key
+
+
+def test_u1_every_key_a_template_uses_is_in_the_catalog() -> None:
+    used = {
+        key
+        for path in Path(TEMPLATES).rglob("*.html")
+        for key in KEY_USE.findall(path.read_text(encoding="utf-8"))
+    }
+    assert used, "the templates use the catalog"
+    static = {key for key in used if not key.endswith(".")}
+    assert sorted(static - CATALOG.keys()) == []
+    # Keys built from a prefix and a value: every value the data can take has words.
+    dynamic = {
+        "state.": ["pending", "issued", "done", "cancelled", "expired"],
+        "purpose.": ["pin_reset", "handover", "reset"],
+        "cables.filter.": [f.value or "all" for f in CableFilter],
+    }
+    assert {key for key in used if key.endswith(".")} <= dynamic.keys()
+    for prefix, values in dynamic.items():
+        for value in values:
+            assert prefix + value in CATALOG, prefix + value
+
+
+def test_u1_german_is_the_default() -> None:
+    assert translator("xx")("signin.title") == "Anmelden"
+    assert translator("en")("signin.title") == "Sign in"
