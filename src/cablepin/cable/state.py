@@ -26,6 +26,10 @@ from cablepin.protocol.errors import ProtocolError
 __all__ = ["CableState", "LoggedRecord", "decode_state", "encode_state", "load_state", "save_state"]
 
 VERSION = 1
+# The whole state, session log included, is one file. It is read from our own
+# flash, not from a peer, so it gets its own bound: 64 MiB is about a million
+# sessions, decades of charging.
+MAX_STATE_BYTES = 64 * 1024 * 1024
 MAX_BONDS = 16
 
 
@@ -85,7 +89,7 @@ def _get(raw: dict[str, Any], name: str, kind: type) -> Any:
 
 def decode_state(data: bytes) -> CableState:
     try:
-        raw = cbor_loads(data)
+        raw = cbor_loads(data, max_size=MAX_STATE_BYTES)
     except ProtocolError as e:
         raise StoreError("the cable's state is unreadable; provision the cable again") from e
     if not isinstance(raw, dict) or raw.get("v") != VERSION:
@@ -128,4 +132,9 @@ def load_state(flash: Flash) -> CableState:
 
 
 def save_state(flash: Flash, state: CableState) -> None:
-    atomic_replace(flash, STATE_FILE, encode_state(state))
+    data = encode_state(state)
+    if len(data) > MAX_STATE_BYTES:  # never write a state this firmware could not read back
+        raise StoreError(
+            "the cable's memory is full; nothing was recorded. Contact support to have it reset"
+        )
+    atomic_replace(flash, STATE_FILE, data)

@@ -60,10 +60,14 @@ def _check_plain(value: Any, depth: int = 0) -> None:
     raise FrameError(f"CBOR value of type {type(value).__name__} is not allowed")
 
 
-def cbor_loads(data: bytes) -> Any:
-    """Decode exactly one plain CBOR item; raise ``FrameError`` on anything else."""
-    if len(data) > MAX_FRAME:
-        raise FrameError(f"CBOR item of {len(data)} bytes exceeds the {MAX_FRAME}-byte limit")
+def cbor_loads(data: bytes, *, max_size: int = MAX_FRAME) -> Any:
+    """Decode exactly one plain CBOR item; raise ``FrameError`` on anything else.
+
+    ``max_size`` defaults to the frame limit: what arrives from a peer. Local
+    data with its own, larger bound (the cable's state file) passes its own.
+    """
+    if len(data) > max_size:
+        raise FrameError(f"CBOR item of {len(data)} bytes exceeds the {max_size}-byte limit")
     stream = io.BytesIO(data)
     try:
         value = cbor2.CBORDecoder(stream, tag_hook=_refuse_tag).decode()
