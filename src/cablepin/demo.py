@@ -251,25 +251,64 @@ class Running:
     addresses: dict[str, str] = field(default_factory=dict)
     cloud_log: Path | None = None
 
-    def start_cable(self, serial: str) -> str:
-        process = subprocess.Popen(  # noqa: S603
+    def start_cables(self, serials: Sequence[str]) -> dict[str, str]:
+        """Start ``cablepin cable run`` for each serial (all at once); return their addresses."""
+        for serial in serials:
+            self.cables[serial] = subprocess.Popen(  # noqa: S603
+                [
+                    *cablepin_command(),
+                    "cable",
+                    "run",
+                    "--state",
+                    str(self.layout.cable(serial)),
+                    "--json",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env=self.env,
+            )
+        for serial in serials:
+            line = _first_line(self.cables[serial], f"cable {serial}")
+            self.addresses[serial] = str(json.loads(line)["address"])
+        return {serial: self.addresses[serial] for serial in serials}
+
+    def start_cloud(self) -> None:
+        """Start ``cablepin serve`` on this URL's port and wait until it answers."""
+        host, _, port = self.url.removeprefix("http://").rpartition(":")
+        if not port_free(host, int(port)):
+            raise DemoError(f"port {port} on {host} is in use; stop what runs there or pass --port")
+        log: IO[str] | int = (
+            open(self.cloud_log, "a")  # noqa: SIM115 - the child keeps its own copy
+            if self.cloud_log
+            else subprocess.DEVNULL
+        )
+        self.cloud = subprocess.Popen(  # noqa: S603
             [
                 *cablepin_command(),
-                "cable",
-                "run",
-                "--state",
-                str(self.layout.cable(serial)),
-                "--json",
+                "serve",
+                "--db",
+                self.layout.db_url,
+                "--keys",
+                str(self.layout.keys),
+                "--host",
+                host,
+                "--port",
+                port,
             ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             text=True,
             env=self.env,
         )
-        self.cables[serial] = process
-        line = _first_line(process, f"cable {serial}")
-        self.addresses[serial] = str(json.loads(line)["address"])
-        return self.addresses[serial]
+        if not isinstance(log, int):
+            log.close()
+        _wait_healthy(self)
+
+    def stop_cloud(self) -> None:
+        if self.cloud is not None:
+            _stop(self.cloud)
+            self.cloud = None
 
     def stop_cable(self, serial: str) -> None:
         process = self.cables.pop(serial, None)
@@ -279,9 +318,7 @@ class Running:
     def stop(self) -> None:
         for serial in list(self.cables):
             self.stop_cable(serial)
-        if self.cloud is not None:
-            _stop(self.cloud)
-            self.cloud = None
+        self.stop_cloud()
 
     def dead(self) -> list[str]:
         """Names of children that exited on their own."""
@@ -339,30 +376,8 @@ def start(
     url = f"http://{host}:{port}"
     running = Running(url=url, env=child_env, layout=layout, cloud_log=cloud_log)
     try:
-        log: IO[str] | int = open(cloud_log, "a") if cloud_log else subprocess.DEVNULL  # noqa: SIM115
-        running.cloud = subprocess.Popen(  # noqa: S603
-            [
-                *cablepin_command(),
-                "serve",
-                "--db",
-                layout.db_url,
-                "--keys",
-                str(layout.keys),
-                "--host",
-                host,
-                "--port",
-                str(port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=child_env,
-        )
-        if not isinstance(log, int):
-            log.close()  # the child holds its own copy
-        for cable in spec.cables:
-            running.start_cable(cable.serial)
-        _wait_healthy(running)
+        running.start_cables([cable.serial for cable in spec.cables])
+        running.start_cloud()
     except BaseException:
         running.stop()
         raise

@@ -1,0 +1,209 @@
+"""The whole system as real processes: `cablepin serve`, `cablepin cable run`, `cablepin app ...`.
+
+One world per test module (cloud start-up and seeding cost seconds): keys,
+SQLite database, organisation, fleet manager, two drivers and support, all
+made with the real CLI (``cablepin.demo.seed``, the same code as ``cablepin
+demo``), and a pool of cables provisioned, registered and running before the
+first test. Each test takes fresh cables from the pool, so tests do not
+share a cable's PIN or history; only the database is shared.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cablepin.app.cloud import CloudClient
+from cablepin.demo import (
+    CableSpec,
+    DemoSpec,
+    Layout,
+    Person,
+    Running,
+    add_cable,
+    cablepin_command,
+    charge,
+    run_cli,
+    seed,
+    start,
+)
+
+pytestmark = pytest.mark.slow
+
+ORG = "E2E Fleet AG"
+FLEET = Person("fleet@e2e.test", "Fiona Fleet", "fleet_manager", "fleet-pass-1")
+ANNA = Person("anna@e2e.test", "Anna Driver", "driver", "anna-pass-1")
+BEN = Person("ben@e2e.test", "Ben Driver", "driver", "ben-pass-1")
+SUPPORT = Person("support@vendor.test", "Sam Support", "support", "support-pass-1")
+POOL = 10  # cables prepared per module; tests take them in order
+PINS_USED: set[str] = set()  # every PIN any test typed (P7 searches the cloud for them)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Result:
+    rc: int
+    out: dict[str, Any]
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+@dataclass
+class World:
+    root: Path
+    layout: Layout
+    running: Running
+    env: dict[str, str]
+    pool: list[str]
+    clients: dict[str, CloudClient] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.running.url
+
+    def home(self, name: str) -> Path:
+        return self.root / "apps" / name
+
+    def app(
+        self,
+        *args: str,
+        home: str,
+        stdin: str = "",
+        json_out: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> Result:
+        """Run `cablepin app ARGS --home ...` as the driver would (stdin is never a terminal)."""
+        argv = [*cablepin_command(), "app", *args, "--home", str(self.home(home))]
+        if json_out:
+            argv.append("--json")
+        done = subprocess.run(
+            argv,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env={**self.env, **(env or {})},
+            timeout=60,
+            check=False,
+        )
+        out: dict[str, Any] = {}
+        if json_out and done.stdout.strip():
+            out = json.loads(done.stdout.strip().splitlines()[-1])
+        return Result(done.returncode, out, done.stderr)
+
+    def login(self, home: str, person: Person) -> None:
+        result = self.app(
+            "login",
+            "--server",
+            self.url,
+            "--email",
+            person.email,
+            "--password-stdin",
+            home=home,
+            stdin=person.password + "\n",
+        )
+        assert result.ok, result
+
+    def cable(self, driver: Person | None, sessions: int = 0) -> str:
+        """A fresh running cable from the pool, assigned to ``driver`` (None: the pool)."""
+        serial = self.pool.pop(0)
+        if driver is not None:
+            self.as_(FLEET).request(
+                "PUT", f"/api/v1/cables/{serial}/assignment", {"driver_email": driver.email}
+            )
+        if sessions:
+            self.charge(serial, sessions)
+        return serial
+
+    def charge(self, serial: str, count: int, wh: int = 7400) -> None:
+        charge(self.layout.cable(serial), count, wh=wh, env=self.env)
+
+    def as_(self, person: Person) -> CloudClient:
+        """The cloud API, logged in as ``person`` (fleet manager, support, or a driver)."""
+        if person.email not in self.clients:
+            client = CloudClient(self.url)
+            client.login(person.email, person.password)
+            self.clients[person.email] = client
+        return self.clients[person.email]
+
+    def sessions_of(self, driver: Person, serial: str) -> list[tuple[int, int]]:
+        items = self.as_(FLEET).request(
+            "GET", "/api/v1/sessions", params={"driver_email": driver.email, "serial": serial}
+        )["items"]
+        return sorted((int(i["epoch"]), int(i["seq"])) for i in items)
+
+    def all_sessions(self, serial: str) -> list[tuple[int, int, str]]:
+        items = self.as_(FLEET).request(
+            "GET", "/api/v1/sessions", params={"serial": serial, "limit": 500}
+        )["items"]
+        return sorted((int(i["epoch"]), int(i["seq"]), str(i["driver_email"])) for i in items)
+
+    def stored_sessions(self, serial: str) -> list[tuple[int, int, str]]:
+        """Every stored row of the cable, straight from the database (no paging, no filter)."""
+        query = (
+            "SELECT s.epoch, s.seq, u.email FROM charging_sessions s "
+            "JOIN cables c ON s.cable_id = c.id JOIN users u ON s.driver_id = u.id "
+            "WHERE c.serial = ? ORDER BY s.epoch, s.seq"
+        )
+        with sqlite3.connect(self.layout.db_url.removeprefix("sqlite:///")) as db:
+            return [(int(e), int(q), str(m)) for e, q, m in db.execute(query, (serial,))]
+
+    def detail(self, serial: str) -> dict[str, Any]:
+        return dict(self.as_(FLEET).request("GET", f"/api/v1/cables/{serial}"))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("e2e")
+    env = {
+        **os.environ,
+        "CABLEPIN_RADIO": str(root / "radio"),
+        "CABLEPIN_ARGON2_TIME_COST": "1",
+        "CABLEPIN_ARGON2_MEMORY_KIB": "8192",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "",
+        "LC_MESSAGES": "",
+    }
+    env.pop("CABLEPIN_HOME", None)
+    spec = DemoSpec(org=ORG, people=(FLEET, ANNA, BEN, SUPPORT), cables=())
+    layout = seed(root / "deploy", spec, env)
+    counter = itertools.count(1)
+    base = 10_000_000
+    serials = [f"CBL-{base + next(counter):08d}" for _ in range(POOL)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda s: add_cable(layout, ORG, CableSpec(s, None, 0), env=env), serials))
+    running = start(
+        layout,
+        DemoSpec(ORG, spec.people, tuple(CableSpec(s, None, 0) for s in serials)),
+        port=free_port(),
+        env=env,
+        cloud_log=root / "cloud.log",
+    )
+    world = World(root, layout, running, env, serials)
+    try:
+        yield world
+    finally:
+        for client in world.clients.values():
+            client.close()
+        running.stop()
+
+
+__all__ = ["ANNA", "BEN", "FLEET", "PINS_USED", "SUPPORT", "Result", "World", "run_cli"]
