@@ -25,9 +25,11 @@ from cablepin.cloud.domain import throttle
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import (
     AlreadyExists,
+    Forbidden,
     InvalidRequest,
     TooManyAttempts,
     Unauthorized,
+    UnknownDriver,
     UnknownOrg,
 )
 from cablepin.cloud.models import ApiToken, LoginThrottle, Organisation, User
@@ -38,9 +40,11 @@ from cablepin.cloud.services._sql import dialect_insert
 __all__ = [
     "actor_for_token",
     "actor_for_user",
+    "authenticate",
     "configure_password_hashing",
     "create_org",
     "create_user",
+    "deactivate_user",
     "hash_password",
     "hash_token",
     "login",
@@ -200,16 +204,19 @@ def _record_failure(db: Session, email: str, now: dt.datetime, free: int) -> int
     return wait
 
 
-def login(
+def authenticate(
     db: Session,
     email: str,
     password: str,
     *,
     now: dt.datetime,
-    ttl_s: int,
     free_attempts: int = 5,
-) -> tuple[str, dt.datetime, Actor]:
-    """Check the password; return ``(token, expires_at, actor)``."""
+) -> User:
+    """Check a password under the shared throttle; return the user (no token minted).
+
+    The API's ``login`` and the portal's sign-in both go through here, so they
+    share one throttle and one set of refusals.
+    """
     email = normalise_email(email)
     blocked_until = db.scalar(
         select(LoginThrottle.blocked_until).where(LoginThrottle.email == email)
@@ -228,6 +235,21 @@ def login(
         raise Unauthorized(f"wrong e-mail or password; check both and try again{hint}")
     assert user is not None
     db.execute(delete(LoginThrottle).where(LoginThrottle.email == email))
+    db.commit()
+    return user
+
+
+def login(
+    db: Session,
+    email: str,
+    password: str,
+    *,
+    now: dt.datetime,
+    ttl_s: int,
+    free_attempts: int = 5,
+) -> tuple[str, dt.datetime, Actor]:
+    """Check the password; return ``(token, expires_at, actor)``."""
+    user = authenticate(db, email, password, now=now, free_attempts=free_attempts)
     token = secrets.token_urlsafe(32)
     expires_at = now + dt.timedelta(seconds=ttl_s)
     db.add(
@@ -263,3 +285,40 @@ def logout(db: Session, token: str, *, now: dt.datetime) -> bool:
     )
     db.commit()
     return bool(getattr(result, "rowcount", 0))
+
+
+def deactivate_user(db: Session, actor: Actor, user_id: int, *, now: dt.datetime) -> User:
+    """A fleet manager deactivates a driver of their organisation.
+
+    The driver can no longer sign in, and every token is revoked at once, so
+    their app can no longer sync. Their cable assignments stay as they are on
+    purpose: ending one without a wipe would leave the previous driver's
+    sessions on a pool cable for the next driver (H3). The fleet manager
+    hands the cables over, which wipes them.
+    """
+    if actor.role is not Role.FLEET_MANAGER or actor.org_id is None:
+        raise Forbidden("only a fleet manager can deactivate drivers of their organisation")
+    user = db.scalar(
+        select(User).where(
+            User.id == user_id, User.org_id == actor.org_id, User.role == Role.DRIVER.value
+        )
+    )
+    if user is None:
+        raise UnknownDriver("no such driver in your organisation; check the drivers list")
+    if user.active:
+        user.active = False
+        db.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        audit.append(
+            db,
+            now=now,
+            action="driver.deactivated",
+            actor=actor,
+            org_id=user.org_id,
+            target=user.email,
+        )
+    db.commit()
+    return user
