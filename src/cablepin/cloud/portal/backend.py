@@ -63,9 +63,17 @@ def authenticate(
     """
     settings = getattr(request.app.state, "settings", None)
     free = settings.login_free_attempts if isinstance(settings, Settings) else 5
-    token, _expires, who = accounts.login(db, email, password, now=now, ttl_s=1, free_attempts=free)
-    accounts.logout(db, token, now=now)
-    user = db.scalar(select(User).where(User.id == who.id))
+    token_free = getattr(accounts, "authenticate", None)  # the service asked for in notes-portal.md
+    if token_free is not None:
+        checked = token_free(db, email, password, now=now, free_attempts=free)
+        user_id = checked.id if isinstance(checked, User) else None
+    else:
+        token, _expires, who = accounts.login(
+            db, email, password, now=now, ttl_s=1, free_attempts=free
+        )
+        accounts.logout(db, token, now=now)
+        user_id = who.id
+    user = db.scalar(select(User).where(User.id == user_id))
     if user is None or not user.active:
         raise Unauthorized("this account is deactivated; ask your fleet manager")
     return user
