@@ -1,0 +1,102 @@
+"""The app core and its cloud client against the real cloud app, in-process.
+
+The client talks to the FastAPI app through an httpx transport (no port, no
+hand-written fake server); the cable is the real firmware on a real state
+folder, reached through the same in-memory link the unit tests use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+with warnings.catch_warnings():
+    # starlette 1.x nudges towards httpx2; plain httpx is what the lock file has.
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from cablepin.app.cloud import CloudClient
+from cablepin.app.errors import CloudRefused, NotLoggedIn
+from cablepin.app.flow import AppCore
+from cablepin.app.home import Home
+from cablepin.cable.provision import init_keys, open_cable, provision
+from cablepin.cloud import Settings, create_app, migrate
+from cablepin.cloud.db import make_engine, make_sessionmaker
+from cablepin.cloud.services import accounts, cables
+from cablepin.protocol import pki
+from unit.app.conftest import Clock, SessionLink
+
+SERIAL = "CBL-00000042"
+PASSWORD = "driver-pass-1"
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
+    now = dt.datetime.now(dt.UTC)
+    keys = tmp_path / "keys"
+    init_keys(keys, now)
+    provision(SERIAL, keys, tmp_path / "cable", now)
+    url = f"sqlite:///{tmp_path / 'cloud.db'}"
+    migrate(url)
+    accounts.configure_password_hashing(time_cost=1, memory_kib=1024)
+    with make_sessionmaker(make_engine(url))() as db:
+        accounts.create_org(db, "Org", now=now)
+        for email, role in (("fm@org.test", "fleet_manager"), ("d@org.test", "driver")):
+            accounts.create_user(
+                db, email=email, name=email, role=role, org_name="Org", password=PASSWORD, now=now
+            )
+        ca = pki.load_certificate((keys / "factory-ca.pem").read_bytes())
+        cert = (tmp_path / "cable" / "device.pem").read_bytes()
+        cables.register_cable(db, cert_pem=cert, org_name="Org", factory_ca=ca, now=now)
+        db.commit()
+    settings = Settings(db=url, keys=keys, argon2_time_cost=1, argon2_memory_kib=1024)
+    with TestClient(create_app(settings)) as client:
+        yield client, tmp_path
+
+
+def client_for(test_client: TestClient, token: str | None = None) -> CloudClient:
+    # TestClient is an httpx.Client; its transport runs the ASGI app in-process.
+    return CloudClient("http://testserver", token, transport=test_client._transport)
+
+
+def test_s1_app_core_syncs_through_the_real_cloud(setup: tuple[TestClient, Path]) -> None:
+    test_client, tmp = setup
+    fm = client_for(test_client)
+    fm.login("fm@org.test", PASSWORD)
+    fm.request("PUT", f"/api/v1/cables/{SERIAL}/assignment", {"driver_email": "d@org.test"})
+    cable = open_cable(tmp / "cable")
+    for i in range(7):
+        cable.record_session(1_750_000_000 + i * 100, 1_750_000_050 + i * 100, 500, 11_000)
+    driver = client_for(test_client)
+    login = driver.login("d@org.test", PASSWORD)
+    assert "BEGIN CERTIFICATE" in login.factory_ca_pem
+    clock, events = Clock(), []
+    clock.now = int(dt.datetime.now(dt.UTC).timestamp())
+
+    def open_link(serial: str, address: str | None) -> SessionLink:
+        return SessionLink(cable, clock, events, None)
+
+    core = AppCore(Home(tmp / "home"), driver, open_link, batch=3)
+    result = core.connect(SERIAL)
+    assert (result.auth, result.synced, result.assigned) == ("default", 7, True)
+    assert len(core.sessions()) == 7
+    assert core.connect(SERIAL).synced == 0
+
+
+def test_cloud_errors_keep_the_cloud_code(setup: tuple[TestClient, Path]) -> None:
+    test_client, _ = setup
+    anonymous = client_for(test_client)
+    with pytest.raises(NotLoggedIn):
+        anonymous.sessions()
+    with pytest.raises(CloudRefused) as bad:
+        anonymous.login("d@org.test", "wrong password")
+    assert bad.value.code == "unauthorized"
+    driver = client_for(test_client)
+    driver.login("d@org.test", PASSWORD)
+    with pytest.raises(CloudRefused) as unknown:
+        driver.upload_sessions("CBL-00000099", 0, [[1, 1, 2, 1, 0, 1, 1]], b"\0" * 64)
+    assert unknown.value.code == "unknown_cable"
