@@ -522,3 +522,25 @@ def test_u1_language_choice_sticks_to_the_user(client: httpx.Client, fleet: seed
     other = httpx.Client(base_url=str(client.base_url))
     sign_in(other, seed.FM_B)
     assert "Fleet overview" in other.get("/").text
+
+
+def test_r1_deactivating_a_driver_locks_their_app_out_and_keeps_their_cable(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    anna_email = seed.DRIVERS_A[0][1]
+    anna = _db(fleet).execute("SELECT id FROM users WHERE email = ?", (anna_email,)).fetchone()[0]
+    app_login = client.post(
+        "/api/v1/auth/login", json={"email": anna_email, "password": seed.PASSWORD}
+    )
+    app_token = app_login.json()["token"]
+    sign_in(client, seed.FM_A)
+    token = csrf_of(client.get(f"/drivers/{anna}").text)
+    unconfirmed = client.post(f"/drivers/{anna}/deactivate", data={"csrf_token": token})
+    assert unconfirmed.status_code == 422
+    assert "Häkchen" in unconfirmed.text
+    done = client.post(f"/drivers/{anna}/deactivate", data={"csrf_token": token, "confirm": "yes"})
+    assert done.status_code == 303
+    assert "Fahrer deaktiviert" in client.get(done.headers["location"]).text
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {app_token}"})
+    assert me.status_code == 401  # the app's token stopped working at once
+    assert client.get(f"/cables/{fleet.serials_a[0]}").text.count(anna_email) >= 1

@@ -124,8 +124,6 @@ def driver_deactivate(ctx: FleetCtx, driver_id: int, form: CsrfForm) -> Response
         return _driver_page(ctx, driver_id, status=422, error=ctx.t("driver.deactivate_missing"))
     try:
         backend.deactivate_driver(ctx.db, backend.actor(ctx.db, _me(ctx)), user.id, now=ctx.now)
-    except NotImplementedError:
-        return _driver_page(ctx, driver_id, status=503, error=ctx.t("error.unavailable"))
     except CloudError as e:
         ctx.db.rollback()
         return _driver_page(ctx, driver_id, status=e.status, error=refusal_text(ctx.locale, e))

@@ -386,8 +386,10 @@ CATALOG: dict[str, tuple[str, str]] = {
     "driver.deactivate": ("Fahrer deaktivieren", "Deactivate driver"),
     "driver.deactivate_explain": (
         "Der Fahrer kann sich danach nicht mehr anmelden und nicht mehr synchronisieren. "
-        "Seine Ladevorgänge bleiben erhalten.",
-        "The driver can no longer sign in or sync. Their sessions are kept.",
+        "Seine Ladevorgänge bleiben erhalten. Seine Kabel bleiben ihm zugeordnet, bis Sie "
+        "sie übergeben; dabei werden sie zurückgesetzt.",
+        "The driver can no longer sign in or sync. Their sessions are kept. Their cables "
+        "stay assigned to them until you hand them over, which resets them.",
     ),
     "driver.deactivate_confirm": (
         "Ja, diesen Fahrer deaktivieren",

@@ -1,0 +1,101 @@
+"""Invitations: how a new driver gets into the fleet without anyone else knowing a password.
+
+Rules kept here:
+
+* Only a fleet manager invites, and only into their own organisation. The
+  driver is created without a password.
+* The link's token is 32 random bytes; only its SHA-256 is stored. It works
+  once (a conditional ``UPDATE ... WHERE used_at IS NULL``, so two tabs cannot
+  both use it) and expires after ``INVITATION_TTL`` (4 weeks).
+* Every step is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from cablepin.cloud.domain.actor import Actor, Role
+from cablepin.cloud.errors import Forbidden, InvalidRequest
+from cablepin.cloud.models import Invitation, User
+from cablepin.cloud.services import audit
+from cablepin.cloud.services.accounts import create_user, hash_password, hash_token
+
+__all__ = ["INVITATION_TTL", "accept_invitation", "invitation_user", "invite_driver"]
+
+INVITATION_TTL = dt.timedelta(weeks=4)
+MAX_TOKEN_LENGTH = 128
+
+
+def invite_driver(
+    db: Session, who: Actor, *, email: str, name: str, now: dt.datetime
+) -> tuple[User, str, dt.datetime]:
+    """A new driver of the fleet manager's organisation, and the one-time link token."""
+    if who.role is not Role.FLEET_MANAGER or who.org_id is None:
+        raise Forbidden("only a fleet manager can add drivers to their organisation")
+    user = create_user(
+        db,
+        email=email,
+        name=name,
+        role=Role.DRIVER.value,
+        org_name=who.org_name,
+        password=None,
+        now=now,
+    )
+    token = secrets.token_urlsafe(32)
+    expires_at = now + INVITATION_TTL
+    db.add(
+        Invitation(
+            token_hash=hash_token(token), user_id=user.id, created_by=who.id, expires_at=expires_at
+        )
+    )
+    audit.append(
+        db,
+        now=now,
+        action="driver.invited",
+        actor=who,
+        org_id=who.org_id,
+        target=user.email,
+        details={"expires_at": expires_at.isoformat()},
+    )
+    db.commit()
+    return user, token, expires_at
+
+
+def invitation_user(db: Session, token: str, *, now: dt.datetime) -> User | None:
+    """The driver an unused, unexpired invitation belongs to, or ``None``."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    row = db.execute(
+        select(Invitation, User)
+        .join(User, User.id == Invitation.user_id)
+        .where(Invitation.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    invitation, user = row
+    if invitation.used_at is not None or invitation.expires_at <= now or not user.active:
+        return None
+    return user
+
+
+def accept_invitation(db: Session, token: str, password: str, *, now: dt.datetime) -> User:
+    user = invitation_user(db, token, now=now)
+    if user is None:
+        raise InvalidRequest("this invitation link is invalid, used or expired; ask for a new one")
+    used = db.execute(
+        update(Invitation)
+        .where(Invitation.token_hash == hash_token(token), Invitation.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if not getattr(used, "rowcount", 0):
+        raise InvalidRequest("this invitation link was used a moment ago; sign in instead")
+    user.password_hash = hash_password(password)
+    audit.append(
+        db, now=now, action="driver.activated", actor=None, org_id=user.org_id, target=user.email
+    )
+    db.commit()
+    return user
