@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from cablepin.app.cloud import CloudClient
+from cablepin.cable.simulator import CLOCK_OFFSET_ENV
 from cablepin.demo import (
     CableSpec,
     DemoSpec,
@@ -166,6 +167,10 @@ class World:
         with sqlite3.connect(self.layout.db_url.removeprefix("sqlite:///")) as db:
             return [(int(e), int(q), str(m)) for e, q, m in db.execute(query, (serial,))]
 
+    def set_cable_clock(self, offset_s: int) -> None:
+        """Move every simulated cable's clock ``offset_s`` seconds ahead of the host's."""
+        Path(self.env[CLOCK_OFFSET_ENV]).write_text(f"{offset_s}\n")
+
     def detail(self, serial: str) -> dict[str, Any]:
         return dict(self.as_(FLEET).request("GET", f"/api/v1/cables/{serial}"))
 
@@ -176,6 +181,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     env = {
         **os.environ,
         "CABLEPIN_RADIO": str(root / "radio"),
+        # The simulated cables' clock (P9 waits pass without sleeping for hours).
+        CLOCK_OFFSET_ENV: str(root / "cable-clock-offset"),
         "CABLEPIN_ARGON2_TIME_COST": "1",
         "CABLEPIN_ARGON2_MEMORY_KIB": "8192",
         "LANG": "C.UTF-8",

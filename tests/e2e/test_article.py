@@ -141,6 +141,46 @@ def test_p8_p9_forgotten_pin_fleet_manager_allows_a_new_one_once(world: World) -
     assert old_pin.out["error"] == "wrong_pin"
 
 
+def test_p9_ten_wrong_pins_lock_the_cable_until_the_fleet_manager_allows_a_new_pin(
+    world: World,
+) -> None:
+    serial = world.cable(ANNA, sessions=1)
+    assert world.app("change-pin", serial, "--pins-stdin", home="anna", stdin=pins("", "4826")).ok
+    guesses = ["1357", "2468", "3579", "9753", "8642", "1470", "2581", "3692", "7410", "8520"]
+    waits, offset = [], 0
+    try:
+        for guess in guesses:
+            answer = world.app(
+                "connect", serial, "--pin-stdin", home="anna-tablet", stdin=pins(guess)
+            ).out
+            waits.append((answer["error"], answer.get("wait_s", 0)))
+            offset += int(answer.get("wait_s") or 0) + 1  # let the wait pass on the cable's clock
+            world.set_cable_clock(offset)
+        # The schedule of DESIGN.md: 4 free tries, then 1 min, 5 min, 15 min, 15 min, 1 h,
+        # and the 10th wrong PIN locks the cable for good.
+        assert waits == [
+            *[("wrong_pin", 0)] * 4,
+            *[("wrong_pin", s) for s in (60, 300, 900, 900, 3600)],
+            ("locked", 0),
+        ]
+        right = world.app("connect", serial, "--pin-stdin", home="anna-tablet", stdin=pins("4826"))
+        assert right.out["error"] == "locked", right
+        assert right.out.get("reason") == "permanent"
+        assert "fleet manager" in right.out["message"]
+    finally:
+        world.set_cable_clock(0)  # cloud-signed commands live 10 minutes on the real clock
+    still = world.app("connect", serial, "--pin-stdin", home="anna-tablet", stdin=pins("4826"))
+    assert still.out["error"] == "locked"  # turning the clock back buys no guesses
+
+    world.as_(FLEET).request("POST", f"/api/v1/cables/{serial}/pin-reset", {})
+    fresh = world.app(
+        "change-pin", serial, "--pins-stdin", home="anna-tablet", stdin=pins("", "5937")
+    )
+    assert (fresh.out["auth"], fresh.out["commands"]) == ("allowed", ["allow_pin_set"]), fresh
+    synced = world.app("connect", serial, home="anna-tablet")
+    assert (synced.out["auth"], synced.out["synced"]) == ("bond", 1)  # P8: sessions intact
+
+
 # -- "Übergabe eines Kabels an einen anderen Nutzer" ----------------------------------------------
 
 
