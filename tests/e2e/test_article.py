@@ -62,6 +62,11 @@ def test_p3_p4_changed_pin_is_asked_counted_and_bonds(world: World) -> None:
     serial = world.cable(ANNA, sessions=1)
     assert world.app("change-pin", serial, "--pins-stdin", home="anna", stdin=pins("", "4826")).ok
 
+    def bonded_in_scan(home: str) -> bool:
+        found = {c["serial"]: c for c in world.app("scan", home=home).out["cables"]}
+        return bool(found[serial]["bonded"])  # the cable is in range: its advert is found
+
+    assert not bonded_in_scan("anna-tablet")
     unknown = world.app("connect", serial, home="anna-tablet")
     assert (unknown.rc, unknown.out["error"]) == (1, "pin_required")
 
@@ -77,6 +82,7 @@ def test_p3_p4_changed_pin_is_asked_counted_and_bonds(world: World) -> None:
 
     right = world.app("connect", serial, "--pin-stdin", home="anna-tablet", stdin=pins("4826"))
     assert (right.out["auth"], right.out["synced"]) == ("pin", 1), right
+    assert bonded_in_scan("anna-tablet")
     again = world.app("connect", serial, home="anna-tablet")
     assert again.out["auth"] == "bond"
     assert world.app("connect", serial, home="anna").out["auth"] == "bond"  # the changer's bond

@@ -188,6 +188,10 @@ CATALOG: Final[Mapping[str, Mapping[str, str]]] = {
         "en": "Logged out. Bonds with cables stay on this phone.",
         "de": "Abgemeldet. Die Kopplungen mit Kabeln bleiben auf diesem Telefon.",
     },
+    "bonded": {
+        "en": "known: connects without the PIN",
+        "de": "bekannt: verbindet ohne PIN",
+    },
     "no_cables": {
         "en": "No cable in range. Plug one in and try again.",
         "de": "Kein Kabel in Reichweite. Stecken Sie eines ein und versuchen Sie es erneut.",

@@ -228,12 +228,19 @@ def logout(home: HomeOption = None, lang: LangOption = None, as_json: JsonOption
 
 
 @cli.command("scan")
-def scan_cmd(lang: LangOption = None, as_json: JsonOption = False) -> None:
-    """List the cables in range."""
-    t = _translator(lang)
+def scan_cmd(home: HomeOption = None, lang: LangOption = None, as_json: JsonOption = False) -> None:
+    """List the cables in range; "bonded" ones connect without asking for the PIN."""
+    state = _home(home).load()
+    t = _translator(lang, state)
     with _reporting(t, as_json=as_json):
-        cables = [{"serial": a.serial, "address": a.address} for a in scan()]
-        lines = "\n".join(f"{c['serial']}  {c['address']}" for c in cables)
+        cables = [
+            {"serial": a.serial, "address": a.address, "bonded": a.serial in state.bonds}
+            for a in scan()
+        ]
+        lines = "\n".join(
+            f"{c['serial']}  {c['address']}" + (f"  ({t('bonded')})" if c["bonded"] else "")
+            for c in cables
+        )
         emit({"cables": cables}, as_json=as_json, text=lines or t("no_cables"))
 
 
