@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from cryptography import x509
 from sqlalchemy import select, update
@@ -530,6 +532,49 @@ def revoke_pin_reset(
     return _pin_reset_out(db, cable, cmd)
 
 
+def _schedule_wipe(
+    db: Session,
+    actor: Actor,
+    cable: Cable,
+    *,
+    purpose: str,
+    next_driver_id: int | None,
+    previous_driver_id: int | None,
+    reason: str | None,
+    now: dt.datetime,
+    details: Callable[[HandoverOut], dict[str, Any]],
+) -> HandoverOut:
+    """Both roads to a wipe (a handover, a support reset): one pending command, audited.
+
+    An open PIN permission is voided: it was bound to the epoch the wipe ends.
+    """
+    void_pin_resets(db, cable, actor, now, why=purpose)
+    cmd = _new_command(
+        db,
+        cable,
+        actor,
+        kind=CommandKind.WIPE,
+        purpose=purpose,
+        now=now,
+        driver_id=next_driver_id,
+        previous_driver_id=previous_driver_id,
+        reason=reason,
+    )
+    view = _handover_out(db, cable, cmd)
+    audit.append(
+        db,
+        now=now,
+        action=f"{purpose}.started",
+        actor=actor,
+        org_id=cable.org_id,
+        target=cable.serial,
+        reason=reason,
+        details={"command_id": cmd.id, "epoch": cable.epoch, **details(view)},
+    )
+    db.commit()
+    return view
+
+
 def start_handover(
     db: Session,
     actor: Actor,
@@ -543,7 +588,7 @@ def start_handover(
 
     ``driver_email`` None hands the cable back to the pool. The old driver
     cannot sync from this moment; the new one can once the wipe's receipt
-    arrives (H3). An open PIN permission is voided.
+    arrives (H3).
     """
     reason = permissions.require_reason(actor, reason)
     cable = find_cable(db, actor, serial, lock=True)
@@ -555,37 +600,22 @@ def start_handover(
         raise Conflict(f"{serial} is already assigned to {target.email}; nothing to hand over")
     if current is not None:
         current.ended_at = now
-    void_pin_resets(db, cable, actor, now, why="handover")
-    cmd = _new_command(
+    last_sync = cable.last_sync_at.isoformat() if cable.last_sync_at else None
+    return _schedule_wipe(
         db,
-        cable,
         actor,
-        kind=CommandKind.WIPE,
+        cable,
         purpose="handover",
-        now=now,
-        driver_id=target.id if target else None,
+        next_driver_id=target.id if target else None,
         previous_driver_id=current.driver_id if current else None,
         reason=reason,
-    )
-    view = _handover_out(db, cable, cmd)
-    audit.append(
-        db,
         now=now,
-        action="handover.started",
-        actor=actor,
-        org_id=cable.org_id,
-        target=serial,
-        reason=reason,
-        details={
-            "command_id": cmd.id,
+        details=lambda view: {
             "from_driver_email": view.from_driver_email,
             "to_driver_email": view.to_driver_email,
-            "epoch": cable.epoch,
-            "last_sync_at": cable.last_sync_at.isoformat() if cable.last_sync_at else None,
+            "last_sync_at": last_sync,
         },
     )
-    db.commit()
-    return view
 
 
 def cancel_handover(
@@ -640,28 +670,14 @@ def reset_cable(
         raise _wipe_pending_error(cable)
     current = active_assignment(db, cable.id)
     driver_id = current.driver_id if current else None
-    void_pin_resets(db, cable, actor, now, why="reset")
-    cmd = _new_command(
+    return _schedule_wipe(
         db,
-        cable,
         actor,
-        kind=CommandKind.WIPE,
+        cable,
         purpose="reset",
-        now=now,
-        driver_id=driver_id,
+        next_driver_id=driver_id,
         previous_driver_id=driver_id,
         reason=reason,
-    )
-    view = _handover_out(db, cable, cmd)
-    audit.append(
-        db,
         now=now,
-        action="reset.started",
-        actor=actor,
-        org_id=cable.org_id,
-        target=serial,
-        reason=reason,
-        details={"command_id": cmd.id, "driver_email": view.to_driver_email, "epoch": cable.epoch},
+        details=lambda view: {"driver_email": view.to_driver_email},
     )
-    db.commit()
-    return view
