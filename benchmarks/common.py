@@ -50,4 +50,4 @@ def write_report(sections: list[Section], path: Path) -> None:
         f"Python {platform.python_version()}.",
         "",
     ]
-    path.write_text("\n".join(head) + "\n".join(s.markdown() for s in sections))
+    path.write_text("\n".join(head) + "\n" + "\n".join(s.markdown() for s in sections))
