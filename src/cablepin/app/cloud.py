@@ -154,7 +154,9 @@ class CloudClient:
             "head": {"seq": hello["head"]["seq"], "hash": b64(hello["head"]["hash"])},
             "pin_default": hello["pin_default"],
             "wait_s": hello["wait_s"],
+            "locked": hello["locked"],
             "fw": hello["fw"],
+            "sig": b64(hello["sig"]),  # the cable's signature over all of the above
         }
         if hello.get("receipt"):
             body["receipt"] = b64(hello["receipt"])

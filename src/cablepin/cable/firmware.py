@@ -57,6 +57,7 @@ from cablepin.protocol.commands import (
     sign_receipt,
 )
 from cablepin.protocol.errors import MessageError, ProtocolError
+from cablepin.protocol.hello import sign_hello
 from cablepin.protocol.messages import MAX_READ_LIMIT
 
 __all__ = [
@@ -180,6 +181,8 @@ class Cable:
             "wait_s": wait_s,
             "locked": locked,
         }
+        # Signed with this connection's nonce: the cloud believes these facts only so.
+        fields["sig"] = sign_hello(fields, self.identity.device_key)
         if state.last_receipt is not None:
             fields["receipt"] = state.last_receipt
         return fields

@@ -213,6 +213,9 @@ class ConnectRequest(Strict):
     pin_default: bool
     wait_s: int = Field(default=0, ge=0, le=MAX_INT)
     fw: str = Field(default="", max_length=64)
+    locked: bool = False
+    # The cable's signature over the hello fields (protocol/hello.py), base64.
+    sig: str | None = Field(default=None, max_length=100)
     receipt: str | None = Field(default=None, max_length=4096)
 
 

@@ -34,6 +34,7 @@ from cablepin.protocol.events import (
     RequestReceived,
     ResponseReceived,
 )
+from cablepin.protocol.hello import sign_hello, verify_hello
 from cablepin.protocol.messages import MAX_READ_LIMIT, NONCE_SIZE, Request, Response
 from cablepin.protocol.tls import app_tls_context, cable_tls_context
 
@@ -71,6 +72,8 @@ __all__ = [
     "open_receipt",
     "sign_command",
     "sign_head",
+    "sign_hello",
     "sign_receipt",
     "verify_batch",
+    "verify_hello",
 ]

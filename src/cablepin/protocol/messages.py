@@ -82,6 +82,7 @@ RESPONSE_FIELDS: Final[Mapping[str, Mapping[str, Spec]]] = {
         "head": _req(dict),
         "wait_s": _req(int),
         "locked": _req(bool),
+        "sig": _SIG,
         "receipt": _opt(bytes, min_len=1, max_len=1024),
     },
     "command": {"receipt": _req(bytes, min_len=1, max_len=1024), "kind": _req(str, max_len=32)},
