@@ -7,6 +7,8 @@ Rules kept here:
 * The link's token is 32 random bytes; only its SHA-256 is stored. It works
   once (a conditional ``UPDATE ... WHERE used_at IS NULL``, so two tabs cannot
   both use it) and expires after ``INVITATION_TTL`` (4 weeks).
+* A new link for the same driver voids every older one (a lost link must
+  not stay usable next to its replacement).
 * Every step is audited.
 """
 
@@ -19,32 +21,31 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cablepin.cloud.domain.actor import Actor, Role
-from cablepin.cloud.errors import Forbidden, InvalidRequest
+from cablepin.cloud.errors import Conflict, Forbidden, InvalidRequest, UnknownDriver
 from cablepin.cloud.models import Invitation, User
 from cablepin.cloud.services import audit
 from cablepin.cloud.services.accounts import create_user, hash_password, hash_token
 
-__all__ = ["INVITATION_TTL", "accept_invitation", "invitation_user", "invite_driver"]
+__all__ = [
+    "INVITATION_TTL",
+    "accept_invitation",
+    "invitation_user",
+    "invite_driver",
+    "reissue_invitation",
+]
 
 INVITATION_TTL = dt.timedelta(weeks=4)
 MAX_TOKEN_LENGTH = 128
 
 
-def invite_driver(
-    db: Session, who: Actor, *, email: str, name: str, now: dt.datetime
-) -> tuple[User, str, dt.datetime]:
-    """A new driver of the fleet manager's organisation, and the one-time link token."""
+def _require_fleet_manager(who: Actor) -> None:
     if who.role is not Role.FLEET_MANAGER or who.org_id is None:
-        raise Forbidden("only a fleet manager can add drivers to their organisation")
-    user = create_user(
-        db,
-        email=email,
-        name=name,
-        role=Role.DRIVER.value,
-        org_name=who.org_name,
-        password=None,
-        now=now,
-    )
+        raise Forbidden("only a fleet manager can invite drivers to their organisation")
+
+
+def _new_link(
+    db: Session, who: Actor, user: User, *, now: dt.datetime, action: str
+) -> tuple[str, dt.datetime]:
     token = secrets.token_urlsafe(32)
     expires_at = now + INVITATION_TTL
     db.add(
@@ -55,13 +56,56 @@ def invite_driver(
     audit.append(
         db,
         now=now,
-        action="driver.invited",
+        action=action,
         actor=who,
         org_id=who.org_id,
         target=user.email,
         details={"expires_at": expires_at.isoformat()},
     )
     db.commit()
+    return token, expires_at
+
+
+def invite_driver(
+    db: Session, who: Actor, *, email: str, name: str, now: dt.datetime
+) -> tuple[User, str, dt.datetime]:
+    """A new driver of the fleet manager's organisation, and the one-time link token."""
+    _require_fleet_manager(who)
+    user = create_user(
+        db,
+        email=email,
+        name=name,
+        role=Role.DRIVER.value,
+        org_name=who.org_name,
+        password=None,
+        now=now,
+    )
+    token, expires_at = _new_link(db, who, user, now=now, action="driver.invited")
+    return user, token, expires_at
+
+
+def reissue_invitation(
+    db: Session, who: Actor, user_id: int, *, now: dt.datetime
+) -> tuple[User, str, dt.datetime]:
+    """A fresh link for an invited driver who has not chosen a password yet."""
+    _require_fleet_manager(who)
+    user = db.scalar(
+        select(User).where(
+            User.id == user_id, User.org_id == who.org_id, User.role == Role.DRIVER.value
+        )
+    )
+    if user is None:
+        raise UnknownDriver("no such driver in your organisation; check the drivers list")
+    if not user.active:
+        raise Conflict(f"{user.email} is deactivated; an invitation would not let them in")
+    if user.password_hash is not None:
+        raise Conflict(f"{user.email} has already chosen a password; they can sign in")
+    db.execute(
+        update(Invitation)
+        .where(Invitation.user_id == user.id, Invitation.used_at.is_(None))
+        .values(expires_at=now)
+    )
+    token, expires_at = _new_link(db, who, user, now=now, action="driver.reinvited")
     return user, token, expires_at
 
 
