@@ -46,7 +46,14 @@ from cablepin.cable.errors import (
     UnknownBond,
     WrongPin,
 )
-from cablepin.cable.state import MAX_BONDS, CableState, LoggedRecord, load_state, save_state
+from cablepin.cable.state import (
+    MAX_APPLIED,
+    MAX_BONDS,
+    CableState,
+    LoggedRecord,
+    load_state,
+    save_state,
+)
 from cablepin.cable.store import Flash
 from cablepin.protocol.chain import Head, Record, genesis, link, sign_head
 from cablepin.protocol.commands import (
@@ -56,7 +63,7 @@ from cablepin.protocol.commands import (
     open_command,
     sign_receipt,
 )
-from cablepin.protocol.errors import MessageError, ProtocolError
+from cablepin.protocol.errors import CommandRejected, MessageError, ProtocolError
 from cablepin.protocol.hello import sign_hello
 from cablepin.protocol.messages import MAX_READ_LIMIT
 
@@ -289,11 +296,19 @@ class Cable:
         with self.flash.lock():
             state = load_state(self.flash)
             check_binding(command, serial=self.serial, nonce=nonce, epoch=state.epoch, now=now)
+            if command.id in state.applied:
+                # P8: a permission is single-use even if an app withholds its receipt and
+                # the cloud signs it again for a later connection.
+                raise CommandRejected(
+                    "this command was already carried out on this cable; nothing more to do",
+                    reason="replayed",
+                )
             if command.kind is CommandKind.WIPE:
-                after = self._wiped(state)
+                after = self._wiped(state)  # a new epoch: older commands cannot bind to it
                 grant: Grant | None = None
             else:
-                after = state.evolve(failures=0, locked_until=0)
+                applied = (*state.applied, command.id)[-MAX_APPLIED:]
+                after = state.evolve(failures=0, locked_until=0, applied=applied)
                 grant = Grant(state.epoch, None, allowed=True)
             receipt = sign_receipt(
                 Receipt(command.id, command.kind, self.serial, nonce, "done", after.epoch),

@@ -21,8 +21,6 @@ from typing import Any, Final
 
 from cablepin.cable.errors import NotAuthenticated, PinRequired
 from cablepin.cable.firmware import Cable, Grant
-from cablepin.protocol.commands import open_command
-from cablepin.protocol.errors import CommandRejected
 from cablepin.protocol.messages import NONCE_SIZE, Request
 
 __all__ = ["HANDLERS", "AuthState", "CableSession"]
@@ -46,7 +44,6 @@ class CableSession:
         self.cable = cable
         self.nonce = nonce
         self.grant: Grant | None = None
-        self._applied: set[str] = set()
 
     @property
     def auth_state(self) -> AuthState:
@@ -74,15 +71,7 @@ class CableSession:
         return self.cable.hello(self.nonce, now)
 
     def _command(self, fields: dict[str, Any], now: int) -> dict[str, Any]:
-        blob: bytes = fields["cmd"]
-        command_id = open_command(blob, self.cable.identity.command_key).id
-        if command_id in self._applied:
-            raise CommandRejected(
-                "this command was already applied on this connection; nothing more to do",
-                reason="replayed",
-            )
-        applied = self.cable.apply_command(blob, self.nonce, now)
-        self._applied.add(command_id)
+        applied = self.cable.apply_command(fields["cmd"], self.nonce, now)
         self.grant = applied.grant
         return {"receipt": applied.receipt, "kind": str(applied.kind)}
 

@@ -31,6 +31,9 @@ VERSION = 1
 # sessions, decades of charging.
 MAX_STATE_BYTES = 64 * 1024 * 1024
 MAX_BONDS = 16
+# Command ids applied in this epoch. A wipe starts a new epoch (and commands are
+# bound to the epoch), so only the last few permissions need remembering.
+MAX_APPLIED = 32
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class CableState:
     sessions: tuple[LoggedRecord, ...] = ()
     meter_wh: int = 0
     last_receipt: bytes | None = None
+    applied: tuple[str, ...] = ()
 
     @property
     def head_seq(self) -> int:
@@ -74,6 +78,7 @@ def encode_state(state: CableState) -> bytes:
             "sessions": [[*s.record.to_wire(), s.hash] for s in state.sessions],
             "meter_wh": state.meter_wh,
             "last_receipt": state.last_receipt,
+            "applied": list(state.applied),
         }
     )
 
@@ -102,6 +107,9 @@ def decode_state(data: bytes) -> CableState:
             sessions.append(LoggedRecord(Record.from_wire(item[:7]), item[7]))
         except ProtocolError as e:
             raise StoreError("the cable's session log is damaged") from e
+    applied = raw.get("applied", [])
+    if not isinstance(applied, list) or not all(isinstance(a, str) for a in applied):
+        raise StoreError("the cable's state is damaged (applied commands)")
     receipt = raw.get("last_receipt")
     if receipt is not None and not isinstance(receipt, bytes):
         raise StoreError("the cable's state is damaged (last receipt)")
@@ -119,6 +127,7 @@ def decode_state(data: bytes) -> CableState:
         sessions=tuple(sessions),
         meter_wh=_get(raw, "meter_wh", int),
         last_receipt=receipt,
+        applied=tuple(applied),
     )
 
 

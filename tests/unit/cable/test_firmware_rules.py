@@ -408,6 +408,23 @@ def test_h5_a_command_is_applied_once_per_connection(cable: Cable, keys: Keys) -
     assert again.value.details["reason"] == "replayed"
 
 
+def test_p8_a_permission_signed_again_for_a_later_connection_is_refused(
+    cable: Cable, keys: Keys
+) -> None:
+    # An app that withholds the receipt makes the cloud's lease run out; the cloud then signs
+    # the same permission for a new connection. The cable remembers it (across a reboot).
+    Conn(cable, nonce=b"a" * 16)(
+        "command", cmd=keys.command(CommandKind.ALLOW_PIN_SET, nonce=b"a" * 16)
+    )
+    later = Conn(reboot(cable), nonce=b"b" * 16)
+    with pytest.raises(CommandRejected) as again:
+        later("command", cmd=keys.command(CommandKind.ALLOW_PIN_SET, nonce=b"b" * 16))
+    assert again.value.details["reason"] == "replayed"
+    assert later("hello")["pin_default"] is True  # nothing changed
+    fresh = keys.command(CommandKind.ALLOW_PIN_SET, nonce=b"b" * 16, command_id="c-2")
+    later("command", cmd=fresh)  # a new permission (a new id) still works
+
+
 def test_h5_a_wipe_cannot_be_replayed_on_a_later_connection(cable: Cable, keys: Keys) -> None:
 
     blob = keys.command(CommandKind.WIPE)
