@@ -10,6 +10,7 @@
     ├── NotLoggedIn          "unauthorized"  no login in this app's home; log in first
     ├── PinNeeded            "pin_required"  a PIN is needed and nobody can be asked (purpose)
     ├── InvalidPinEntry      "invalid_pin"   what was typed is not four digits (costs no attempt)
+    ├── WeakPinEntry         "weak_pin"      the new PIN is too easy to guess (nothing was sent)
     ├── NotAssignedToYou     "not_assigned"  the cloud will not take this cable's sessions from you
     ├── CableNotFound        "cable_not_found"  no cable with this serial is in range
     └── HomeError            "home_error"    the app's local state folder is unreadable
@@ -37,6 +38,7 @@ __all__ = [
     "NotAssignedToYou",
     "NotLoggedIn",
     "PinNeeded",
+    "WeakPinEntry",
 ]
 
 
@@ -104,6 +106,10 @@ class PinNeeded(AppError):
 
 class InvalidPinEntry(AppError):
     code = "invalid_pin"
+
+
+class WeakPinEntry(AppError):
+    code = "weak_pin"
 
 
 class NotAssignedToYou(AppError):

@@ -48,8 +48,10 @@ from cablepin.app.errors import (
     LinkError,
     NotAssignedToYou,
     PinNeeded,
+    WeakPinEntry,
 )
 from cablepin.app.home import Home
+from cablepin.protocol.pin_policy import is_pin, is_weak
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -59,6 +61,7 @@ __all__ = [
     "ConnectResult",
     "Link",
     "PinAsk",
+    "check_new_pin",
     "check_pin_format",
 ]
 
@@ -156,8 +159,19 @@ class ChangeResult:
 
 def check_pin_format(pin: str) -> str:
     """P2, checked before the PIN reaches the cable, so a typo costs no attempt."""
-    if len(pin) != 4 or not pin.isascii() or not pin.isdigit():
+    if not is_pin(pin):
         raise InvalidPinEntry("a PIN is exactly four digits 0-9 (for example 4711); enter it again")
+    return pin
+
+
+def check_new_pin(pin: str) -> str:
+    """A PIN the driver may choose, checked before anything is sent: a weak choice must
+    not use up a fleet manager's permission (P8) nor cost an attempt (U2)."""
+    if is_weak(check_pin_format(pin)):
+        raise WeakPinEntry(
+            f"{pin} is too easy to guess; choose four digits that are not a run, a repeat "
+            "or a common pick"
+        )
     return pin
 
 
@@ -247,7 +261,7 @@ class AppCore:
         new one when the cable is ready to take it, the current one only if needed.
         """
         if new is not None:
-            check_pin_format(new)
+            check_new_pin(new)
         if current:
             check_pin_format(current)
         chosen = (lambda _ask: new) if new is not None else self._ask_new
@@ -298,7 +312,7 @@ class AppCore:
                     if chosen is None:
                         self._notice(visit, "pin_set_allowed")  # keep it for later
                         continue
-                    visit.new_pin = check_pin_format(chosen)
+                    visit.new_pin = check_new_pin(chosen)
                 answer = visit.link.request("command", cmd=command.blob)
                 self.cloud.post_receipt(visit.serial, answer["receipt"])
                 visit.applied.append(command.kind)
@@ -340,7 +354,7 @@ class AppCore:
         self.home.save_bond(visit.serial, answer["bond"])
 
     def _set_pin(self, visit: _Visit, new: str, current: str | None) -> None:
-        fields: dict[str, Any] = {"new": check_pin_format(new)}
+        fields: dict[str, Any] = {"new": check_new_pin(new)}
         if current is not None:
             fields["current"] = current
         answer = visit.link.request("set_pin", **fields)

@@ -2,9 +2,9 @@
 
 Rules kept here (and only here):
 
-* P2: a PIN is exactly four ASCII digits ``0-9``.
-* P1: the factory PIN is ``0000``; it is refused as a *new* PIN, as is every
-  PIN in ``WEAK_PINS``.
+* P1/P2: what a PIN is and which ones a driver may choose come from
+  ``protocol.pin_policy`` (shared with the app, which checks first); this
+  module turns a refusal into the cable's wire error.
 * P9: the lockout schedule is ``LOCKOUT_SCHEDULE``: failures 1-4 cost nothing,
   the 5th a minute, the 6th five, the 7th and 8th fifteen, the 9th an hour;
   the 10th locks the cable until an ``allow_pin_set`` (P8) or a ``wipe`` (H2).
@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from cablepin.cable.errors import InvalidPin, WeakPin
+from cablepin.protocol.pin_policy import DEFAULT_PIN, WEAK_PINS, is_pin, is_weak
 
 __all__ = [
     "DEFAULT_PIN",
@@ -38,10 +39,7 @@ __all__ = [
     "wait_after",
 ]
 
-DEFAULT_PIN: Final = "0000"
-PIN_LENGTH: Final = 4
 PIN_KEY_SIZE: Final = 32
-_DIGITS: Final = frozenset("0123456789")
 _HASH_DOMAIN: Final = b"cablepin/v1/pin\x00"
 
 #: failures so far -> seconds to wait before the next attempt; ``None`` = locked
@@ -62,25 +60,9 @@ LOCKOUT_SCHEDULE: Final[Mapping[int, int | None]] = {
 MAX_FAILURES: Final = max(LOCKOUT_SCHEDULE)
 
 
-def _runs() -> set[str]:
-    ascending = "0123456789"
-    descending = ascending[::-1]
-    return {s[i : i + PIN_LENGTH] for s in (ascending, descending) for i in range(7)}
-
-
-#: PINs refused as a new PIN: the factory PIN, every repeated digit, straight
-#: runs, and the most common picks in leaked PIN lists (keypad column, years, pairs).
-WEAK_PINS: Final[frozenset[str]] = frozenset(
-    {d * PIN_LENGTH for d in "0123456789"}
-    | _runs()
-    | {"1212", "2580", "0852", "1122", "1313", "6969", "1004", "2000", "2001", "1010"}
-    | {"4444", "0101", "1230", "0007", "7777", "5683", "1998", "1999", "2020", "2121"}
-)
-
-
 def validate_pin(pin: object) -> str:
     """P2: return ``pin`` if it is exactly four digits, else raise ``InvalidPin``."""
-    if not isinstance(pin, str) or len(pin) != PIN_LENGTH or not set(pin) <= _DIGITS:
+    if not is_pin(pin):
         raise InvalidPin("a PIN is exactly four digits 0-9 (for example 4711); enter it again")
     return pin
 
@@ -88,7 +70,7 @@ def validate_pin(pin: object) -> str:
 def check_new_pin(pin: object) -> str:
     """A PIN the driver may choose: valid (P2) and not weak."""
     valid = validate_pin(pin)
-    if valid in WEAK_PINS:
+    if is_weak(valid):
         raise WeakPin(
             f"{valid} is too easy to guess; choose four digits that are not a run, a repeat "
             "or a common pick"

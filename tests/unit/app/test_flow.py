@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cablepin.app.errors import (
+    AppError,
     CableRefused,
     CloudRefused,
     InvalidPinEntry,
@@ -140,6 +141,28 @@ def test_p8_permission_is_not_spent_when_no_new_pin_is_given(world: World) -> No
     changed = world.app().change_pin(SERIAL, None, "5937")
     assert (changed.auth, changed.commands) == ("allowed", ["allow_pin_set"])
     assert world.cloud.pending == []
+
+
+@pytest.mark.parametrize("choice", ["1234", "0000", "47"])
+def test_p8_u2_a_weak_or_malformed_new_pin_does_not_spend_the_permission(
+    world: World, choice: str
+) -> None:
+    world.cloud.order(CommandKind.ALLOW_PIN_SET)
+    with pytest.raises(AppError) as refused:
+        world.app().change_pin(SERIAL, None, choice)
+    assert refused.value.code in ("weak_pin", "invalid_pin")
+    assert "cable:command" not in world.events  # nothing was relayed to the cable
+    assert len(world.cloud.pending) == 1
+    changed = world.app().change_pin(SERIAL, None, "5937")  # the driver tries again
+    assert (changed.auth, changed.commands) == ("allowed", ["allow_pin_set"])
+
+
+def test_p8_u2_a_weak_pin_typed_at_the_prompt_keeps_the_permission(world: World) -> None:
+    world.cloud.order(CommandKind.ALLOW_PIN_SET)
+    with pytest.raises(AppError) as refused:
+        world.app("p", Prompt({"new": "1111"})).connect(SERIAL)
+    assert refused.value.code == "weak_pin"
+    assert len(world.cloud.pending) == 1
 
 
 def test_h2_wipe_is_relayed_and_receipted_before_anything_is_read(world: World) -> None:
