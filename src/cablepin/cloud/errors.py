@@ -6,6 +6,7 @@
     ├── InvalidRequest         "invalid_request"   422  malformed or out-of-range input
     │   ├── ReasonRequired     "reason_required"   422  support must say why
     │   ├── BadReceipt         "bad_receipt"       422  receipt not signed by this cable
+    │   ├── BadHello           "bad_hello"         422  hello not signed by this cable
     │   └── ChainBroken        "chain_broken"      422  records do not continue the chain
     ├── Unauthorized           "unauthorized"      401  no, expired or revoked token; bad login
     ├── Forbidden              "forbidden"         403  the role may not do this
@@ -19,8 +20,10 @@
     │   ├── HasDriver          "has_driver"        409  assign only a cable without a driver
     │   ├── NoDriver           "no_driver"         409
     │   ├── WipePending        "wipe_pending"      409  nothing syncs while a wipe is pending
+    │   ├── CleanStartPending  "clean_start_pending" 409  the assignee has not connected yet
     │   ├── StaleEpoch         "stale_epoch"       409
     │   └── AlreadyExists      "already_exists"    409
+    ├── TooLarge               "too_large"         413  request body over the limit
     ├── TooManyAttempts        "too_many_attempts" 429  carries retry_after_s
     └── ConfigError            "config_error"      500  keys or database missing
 
@@ -37,8 +40,10 @@ from cablepin.errors import CablepinError
 
 __all__ = [
     "AlreadyExists",
+    "BadHello",
     "BadReceipt",
     "ChainBroken",
+    "CleanStartPending",
     "CloudError",
     "ConfigError",
     "Conflict",
@@ -50,6 +55,7 @@ __all__ = [
     "NotFound",
     "ReasonRequired",
     "StaleEpoch",
+    "TooLarge",
     "TooManyAttempts",
     "Unauthorized",
     "UnknownCable",
@@ -76,6 +82,10 @@ class ReasonRequired(InvalidRequest):
 
 class BadReceipt(InvalidRequest):
     code = "bad_receipt"
+
+
+class BadHello(InvalidRequest):
+    code = "bad_hello"
 
 
 class ChainBroken(InvalidRequest):
@@ -134,12 +144,21 @@ class WipePending(Conflict):
     code = "wipe_pending"
 
 
+class CleanStartPending(Conflict):
+    code = "clean_start_pending"
+
+
 class StaleEpoch(Conflict):
     code = "stale_epoch"
 
 
 class AlreadyExists(Conflict):
     code = "already_exists"
+
+
+class TooLarge(CloudError):
+    code = "too_large"
+    status = 413
 
 
 class TooManyAttempts(CloudError):

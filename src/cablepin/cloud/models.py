@@ -167,7 +167,11 @@ class Cable(Base):
 
 
 class Assignment(Base):
-    """Who owns a cable's sessions in one epoch. ``ended_at`` NULL = the active one."""
+    """Who owns a cable's sessions in one epoch. ``ended_at`` NULL = the active one.
+
+    ``clean_at`` NULL: the clean-start check (``domain/clean_start.py``) is open;
+    the assignee cannot upload until a connect proves the cable clean or wipes it.
+    """
 
     __tablename__ = "assignments"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -177,6 +181,7 @@ class Assignment(Base):
     started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    clean_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         Index("ix_assignments_cable_epoch", "cable_id", "epoch"),

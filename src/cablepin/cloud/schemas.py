@@ -7,9 +7,9 @@ Bytes travel as standard base64 strings. No field holds a PIN (P7).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 __all__ = [
     "AssignmentOut",
@@ -213,9 +213,9 @@ class ConnectRequest(Strict):
     pin_default: bool
     wait_s: int = Field(default=0, ge=0, le=MAX_INT)
     fw: str = Field(default="", max_length=64)
-    locked: bool = False
+    locked: bool
     # The cable's signature over the hello fields (protocol/hello.py), base64.
-    sig: str | None = Field(default=None, max_length=100)
+    sig: str = Field(max_length=100)
     receipt: str | None = Field(default=None, max_length=4096)
 
 
@@ -248,9 +248,14 @@ class ReceiptResponse(BaseModel):
     epoch: int
 
 
+RecordInt = Annotated[StrictInt, Field(ge=0, le=MAX_INT)]
+Record7 = Annotated[list[RecordInt], Field(min_length=7, max_length=7)]
+
+
 class SessionsUpload(Strict):
     epoch: int = Field(ge=0, le=MAX_INT)
-    records: list[list[int]] = Field(min_length=1, max_length=MAX_BATCH)
+    # [seq, start, end, wh, meter_start_wh, meter_end_wh, max_w]: exactly seven integers.
+    records: list[Record7] = Field(min_length=1, max_length=MAX_BATCH)
     head_sig: str = Field(max_length=200)
 
 

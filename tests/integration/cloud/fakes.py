@@ -1,7 +1,8 @@
 """A fake cable for cloud tests: real protocol signatures, no firmware, no link.
 
 It keeps what the cloud sees of a cable: its serial, device key, epoch and
-the signed session chain, and it checks commands exactly as the protocol
+the signed session chain; it signs its hello like the firmware
+(``protocol.hello.sign_hello``) and checks commands exactly as the protocol
 says (signature, serial, nonce, epoch). Built only on ``cablepin.protocol``.
 """
 
@@ -24,6 +25,7 @@ from cablepin.protocol.commands import (
     open_command,
     sign_receipt,
 )
+from cablepin.protocol.hello import sign_hello
 
 
 def b64(data: bytes) -> str:
@@ -74,9 +76,24 @@ class FakeCable:
         )
         return cls(serial, device_key, pki.certificate_pem(cert), keys.command_pub)
 
-    def hello(self) -> dict[str, Any]:
-        """A new connection: fresh nonce; the body an app posts to /connect."""
-        self.nonce = os.urandom(16)
+    def hello(self, *, same_nonce: bool = False) -> dict[str, Any]:
+        """A new connection (fresh nonce; ``same_nonce``: hello again on this one).
+
+        Returns the body an app posts to /connect, signed like the firmware does.
+        """
+        if not same_nonce or not self.nonce:
+            self.nonce = os.urandom(16)
+        fields: dict[str, Any] = {
+            "serial": self.serial,
+            "fw": "1.0.0",
+            "epoch": self.epoch,
+            "pin_default": self.pin_default,
+            "nonce": self.nonce,
+            "head": {"seq": len(self.records), "hash": self.head_hash()},
+            "wait_s": 0,
+            "locked": False,
+        }
+        sig = sign_hello(fields, self.device_key)
         return {
             "nonce": b64(self.nonce),
             "epoch": self.epoch,
@@ -84,6 +101,8 @@ class FakeCable:
             "pin_default": self.pin_default,
             "wait_s": 0,
             "fw": "1.0.0",
+            "locked": False,
+            "sig": b64(sig),
         }
 
     def head_hash(self) -> bytes:

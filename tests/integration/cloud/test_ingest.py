@@ -153,6 +153,8 @@ def test_h3_previous_assignee_cannot_upload_after_handover(world: World) -> None
     r = world.upload(DRIVER_A2, CABLE_A, old_batch)
     assert r.status_code == 409
     assert r.json()["error"] == "stale_epoch"
+    # The new driver's first connect sees the cable empty in the new epoch: clean, no wipe.
+    assert world.relay(DRIVER_A2, CABLE_A) == []
     cable.charge(2)
     r = world.upload(DRIVER_A2, CABLE_A, cable.batch(0))
     assert r.status_code == 200

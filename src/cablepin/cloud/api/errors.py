@@ -34,13 +34,29 @@ def _cloud_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
 
-def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+# A connect without the cable's hello signature is a bad hello, not just a bad form.
+HELLO_SIGNATURE_FIELDS = frozenset({"body.sig", "body.locked"})
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     fields: list[dict[str, Any]] = []
     for error in exc.errors():
         loc = ".".join(str(part) for part in error.get("loc", ()))
         fields.append({"field": loc, "problem": str(error.get("msg", "invalid"))})
     summary = "; ".join(f"{f['field']}: {f['problem']}" for f in fields[:5])
+    if request.url.path.endswith("/connect") and any(
+        f["field"] in HELLO_SIGNATURE_FIELDS for f in fields
+    ):
+        return JSONResponse(
+            {
+                "error": "bad_hello",
+                "message": f"the hello is incomplete ({summary}); connect to the cable again; "
+                "relay the hello exactly as the cable sent it (with its sig and locked)",
+                "fields": fields,
+            },
+            status_code=422,
+        )
     return JSONResponse(
         {
             "error": "invalid_request",

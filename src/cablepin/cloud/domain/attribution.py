@@ -8,14 +8,24 @@ Rules kept here, in the order they are checked:
    handover ends the old assignment at once.
 3. Only batches of the current epoch are accepted: a session recorded before
    a reset can never be attributed to the driver after it.
-4. A batch must start at or before ``head_seq + 1``: a later start is a gap.
+4. While the assignment's clean-start check is open (``domain/clean_start.py``)
+   nothing is accepted: the cable may hold sessions of whoever had it after
+   the last wipe; the assignee's next connect settles it.
+5. A batch must start at or before ``head_seq + 1``: a later start is a gap.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cablepin.cloud.errors import ChainBroken, CloudError, NotAssigned, StaleEpoch, WipePending
+from cablepin.cloud.errors import (
+    ChainBroken,
+    CleanStartPending,
+    CloudError,
+    NotAssigned,
+    StaleEpoch,
+    WipePending,
+)
 
 __all__ = ["CableFacts", "check_upload", "previous_link_source"]
 
@@ -27,6 +37,7 @@ class CableFacts:
     head_seq: int
     wipe_pending: bool
     assignee_id: int | None
+    clean_pending: bool = False
 
 
 def check_upload(cable: CableFacts, *, actor_id: int, batch_epoch: int, first_seq: int) -> None:
@@ -47,6 +58,12 @@ def check_upload(cable: CableFacts, *, actor_id: int, batch_epoch: int, first_se
             f"these sessions are from epoch {batch_epoch} but {cable.serial} is in epoch "
             f"{cable.epoch}; reconnect the cable and sync again",
             epoch=cable.epoch,
+        )
+    elif cable.clean_pending:
+        error = CleanStartPending(
+            f"{cable.serial} was just assigned to you and may still hold someone else's "
+            "sessions; connect the cable in the app again so the cloud can check it (or "
+            "reset it) first, then sync"
         )
     elif first_seq > cable.head_seq + 1:
         error = ChainBroken(

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from cablepin.cloud.domain import permissions
 from cablepin.cloud.domain.actor import Actor, Role
+from cablepin.cloud.domain.clean_start import CLEAN_START
 from cablepin.cloud.errors import (
     AlreadyExists,
     Conflict,
@@ -61,6 +62,7 @@ __all__ = [
     "register_cable",
     "reset_cable",
     "revoke_pin_reset",
+    "schedule_clean_start",
     "start_handover",
     "void_pin_resets",
 ]
@@ -423,6 +425,7 @@ def assign(
             epoch=cable.epoch,
             started_at=now,
             created_by=actor.id,
+            clean_at=None,  # H3: checked at the driver's first connect (domain/clean_start.py)
         )
     )
     try:
@@ -571,8 +574,30 @@ def _schedule_wipe(
         reason=reason,
         details={"command_id": cmd.id, "epoch": cable.epoch, **details(view)},
     )
-    db.commit()
     return view
+
+
+def schedule_clean_start(
+    db: Session, actor: Actor, cable: Cable, *, driver_id: int, now: dt.datetime
+) -> CommandRow:
+    """H3: a wipe bound to the assignee whose first connect found the cable not clean.
+
+    Not committed: the connect that asks for it hands it out in the same transaction.
+    """
+    view = _schedule_wipe(
+        db,
+        actor,
+        cable,
+        purpose=CLEAN_START,
+        next_driver_id=driver_id,
+        previous_driver_id=driver_id,
+        reason="the cable held sessions or another epoch at its new driver's first connection",
+        now=now,
+        details=lambda view: {"driver_email": view.to_driver_email},
+    )
+    cmd = db.get(CommandRow, view.command_id)
+    assert cmd is not None
+    return cmd
 
 
 def start_handover(
@@ -601,7 +626,7 @@ def start_handover(
     if current is not None:
         current.ended_at = now
     last_sync = cable.last_sync_at.isoformat() if cable.last_sync_at else None
-    return _schedule_wipe(
+    view = _schedule_wipe(
         db,
         actor,
         cable,
@@ -616,6 +641,8 @@ def start_handover(
             "last_sync_at": last_sync,
         },
     )
+    db.commit()
+    return view
 
 
 def cancel_handover(
@@ -643,6 +670,7 @@ def cancel_handover(
                 epoch=cable.epoch,
                 started_at=now,
                 created_by=actor.id,
+                clean_at=now,  # the driver gets their own cable back: nothing to check
             )
         )
     view = _handover_out(db, cable, cmd)
@@ -670,7 +698,7 @@ def reset_cable(
         raise _wipe_pending_error(cable)
     current = active_assignment(db, cable.id)
     driver_id = current.driver_id if current else None
-    return _schedule_wipe(
+    view = _schedule_wipe(
         db,
         actor,
         cable,
@@ -681,3 +709,5 @@ def reset_cable(
         now=now,
         details=lambda view: {"driver_email": view.to_driver_email},
     )
+    db.commit()
+    return view

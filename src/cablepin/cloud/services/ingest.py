@@ -28,7 +28,15 @@ from sqlalchemy.orm import Session
 
 from cablepin.cloud.domain.actor import Actor
 from cablepin.cloud.domain.attribution import CableFacts, check_upload, previous_link_source
+from cablepin.cloud.domain.clean_start import (
+    CleanCheck,
+    Step,
+    clean_start_step,
+    may_receive_wipe,
+    starts_clean,
+)
 from cablepin.cloud.errors import (
+    BadHello,
     BadReceipt,
     ChainBroken,
     InvalidRequest,
@@ -52,6 +60,7 @@ from cablepin.cloud.services.cables import (
     active_assignment,
     find_cable,
     open_command,
+    schedule_clean_start,
     void_pin_resets,
 )
 from cablepin.protocol import pki
@@ -65,6 +74,7 @@ from cablepin.protocol.commands import (
     sign_command,
 )
 from cablepin.protocol.errors import ChainError, MessageError, ProtocolError
+from cablepin.protocol.hello import verify_hello
 from cablepin.protocol.messages import NONCE_SIZE
 
 __all__ = ["connect", "post_receipt", "upload_sessions"]
@@ -126,6 +136,7 @@ def _finish_wipe(
     cable.pin_default = True
     void_pin_resets(db, cable, actor, now, why="wipe")
     if next_driver is not None:
+        clean = starts_clean(cmd.purpose, cancelled=was_cancelled)
         db.add(
             Assignment(
                 cable_id=cable.id,
@@ -133,6 +144,7 @@ def _finish_wipe(
                 epoch=receipt.epoch,
                 started_at=now,
                 created_by=cmd.issued_by,
+                clean_at=now if clean else None,  # H3: else checked at the driver's connect
             )
         )
     db.flush()
@@ -230,6 +242,42 @@ def _signed(
     return SignedCommandOut(id=cmd.id, kind=cmd.kind, blob=base64.b64encode(blob).decode())
 
 
+def _verify_hello(cable: Cable, request: ConnectRequest, nonce: bytes) -> None:
+    """H5/P6: believe the hello only if the cable signed exactly it (for this nonce)."""
+    what_to_do = (
+        "connect to the cable again; relay the hello exactly as the cable sent it (with its sig)"
+    )
+    try:
+        sig = base64.b64decode(request.sig, validate=True)
+        head_hash = base64.b64decode(request.head.hash, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise BadHello(f"the hello's sig or head hash is not base64; {what_to_do}") from e
+    fields = {
+        "serial": cable.serial,
+        "fw": request.fw,
+        "epoch": request.epoch,
+        "pin_default": request.pin_default,
+        "nonce": nonce,
+        "head": {"seq": request.head.seq, "hash": head_hash},
+        "wait_s": request.wait_s,
+        "locked": request.locked,
+    }
+    try:
+        verify_hello(fields, sig, _device_key(cable))
+    except ProtocolError as e:
+        raise BadHello(f"this hello was not signed by {cable.serial}; {what_to_do}") from e
+
+
+def _clean_check(assignment: Assignment | None) -> CleanCheck | None:
+    if assignment is None:
+        return None
+    return CleanCheck(
+        assignee_id=assignment.driver_id,
+        epoch=assignment.epoch,
+        clean=assignment.clean_at is not None,
+    )
+
+
 def connect(
     db: Session,
     actor: Actor,
@@ -240,23 +288,56 @@ def connect(
     now: dt.datetime,
 ) -> ConnectResponse:
     cable = find_cable(db, actor, serial, lock=True)
+    serial = cable.serial
     nonce = _b64(request.nonce, "nonce")
     if len(nonce) != NONCE_SIZE:
         raise InvalidRequest(f"the nonce must be {NONCE_SIZE} bytes: send the one from hello")
+    _verify_hello(cable, request, nonce)
     if request.receipt is not None:
         _apply_receipt(db, cable, _b64(request.receipt, "receipt"), actor, now, strict=False)
-    cable.last_seen_at = now
-    cable.pin_default = request.pin_default
-    cable.fw = request.fw or cable.fw
-    commands: list[SignedCommandOut] = []
     wipe = open_command(db, cable.id, CommandKind.WIPE)
     assignment = active_assignment(db, cable.id)
+    # Only the cable's driver (or the one a pending wipe gives it to) updates what we show.
+    if (assignment is not None and assignment.driver_id == actor.id) or (
+        wipe is not None and wipe.driver_id == actor.id
+    ):
+        cable.last_seen_at = now
+        cable.pin_default = request.pin_default
+        cable.fw = request.fw or cable.fw
+    step = clean_start_step(
+        _clean_check(assignment),
+        actor_id=actor.id,
+        wipe_open=wipe is not None,
+        hello_epoch=request.epoch,
+        hello_seq=request.head.seq,
+    )
+    if step is Step.CLEAN and assignment is not None:
+        assignment.clean_at = now
+        audit.append(
+            db,
+            now=now,
+            action="clean_start.confirmed",
+            actor=actor,
+            org_id=cable.org_id,
+            target=serial,
+            details={"epoch": request.epoch},
+        )
+    elif step is Step.WIPE:
+        wipe = schedule_clean_start(db, actor, cable, driver_id=actor.id, now=now)
+    commands: list[SignedCommandOut] = []
     if wipe is not None:
-        # Handing a wipe out twice is harmless: each copy is bound to one nonce and epoch.
-        wipe.state = "issued"
-        wipe.lease_until = now + dt.timedelta(seconds=COMMAND_LIFETIME_S)
-        commands.append(_signed(wipe, serial, nonce, request.epoch, now, command_key))
         assigned = wipe.driver_id == actor.id
+        if may_receive_wipe(
+            purpose=wipe.purpose,
+            wipe_driver_id=wipe.driver_id,
+            actor_id=actor.id,
+            hello_epoch=request.epoch,
+            cable_epoch=cable.epoch,
+        ):
+            # Handing a wipe out twice is harmless: each copy is bound to one nonce and epoch.
+            wipe.state = "issued"
+            wipe.lease_until = now + dt.timedelta(seconds=COMMAND_LIFETIME_S)
+            commands.append(_signed(wipe, serial, nonce, cable.epoch, now, command_key))
     else:
         assigned = assignment is not None and assignment.driver_id == actor.id
         permission = open_command(db, cable.id, CommandKind.ALLOW_PIN_SET)
@@ -268,7 +349,7 @@ def connect(
             and (permission.expires_at is None or now < permission.expires_at)
             and _claim(db, permission, now)
         ):
-            commands.append(_signed(permission, serial, nonce, request.epoch, now, command_key))
+            commands.append(_signed(permission, serial, nonce, cable.epoch, now, command_key))
     synced = Synced(epoch=cable.epoch, seq=cable.head_seq)
     db.commit()
     return ConnectResponse(serial=serial, assigned=assigned, commands=commands, synced=synced)
@@ -303,6 +384,7 @@ def upload_sessions(
         assignee_id=assignment.driver_id
         if assignment and assignment.epoch == cable.epoch
         else None,
+        clean_pending=assignment is not None and assignment.clean_at is None,
     )
     first = records[0].seq
     check_upload(facts, actor_id=actor.id, batch_epoch=request.epoch, first_seq=first)

@@ -1,0 +1,104 @@
+"""The next driver starts clean (H3): the "clean start" check of an assignment.
+
+Rules kept here:
+
+* Every assignment that *starts* a driver on a cable carries an open clean
+  check: the assignment of a pool cable (``PUT .../assignment``) and the one a
+  handover's wipe receipt opens. Until the check is closed the assignee cannot
+  upload (``clean_start_pending``): sessions on the cable may have been
+  recorded by someone else after the last wipe (the previous driver charged
+  once more before the new one connected).
+* The check is settled at the *assignee's* connect, from the cable's signed
+  hello (``protocol/hello.py``; an app can withhold a hello but not invent
+  one): a cable in the assignment's epoch with an empty log (head seq 0) is
+  clean as it is (a fresh factory cable, or the new driver's own app applied
+  the handover's wipe and said hello again). Anything else needs a wipe, bound
+  to the same assignee (purpose ``clean_start``), handed out in the same
+  connect; its receipt opens a new epoch that belongs to the assignee, clean.
+* An open wipe settles the question by itself (its receipt opens a new
+  epoch), so no check is made while one is open.
+* An assignment that *keeps* the driver needs no check: a support reset (the
+  driver stays assigned), a cancelled handover (the previous driver gets the
+  cable back), and a clean-start wipe (handed only to its assignee, so the
+  cable was wiped in the assignee's own connection).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+__all__ = [
+    "CLEAN_START",
+    "CleanCheck",
+    "Step",
+    "clean_start_step",
+    "may_receive_wipe",
+    "starts_clean",
+]
+
+CLEAN_START: Final = "clean_start"
+# Wipes after which the driver of the new epoch is the one who held the cable before.
+KEEPS_DRIVER: Final = frozenset({"reset", CLEAN_START})
+
+
+class Step(StrEnum):
+    NOTHING = "nothing"  # no open check, or not the assignee's connect
+    CLEAN = "clean"  # close the check: the cable is empty in the assignment's epoch
+    WIPE = "wipe"  # open (or reuse) a clean-start wipe for the assignee
+
+
+@dataclass(frozen=True)
+class CleanCheck:
+    """The active assignment as far as the check is concerned."""
+
+    assignee_id: int
+    epoch: int
+    clean: bool
+
+
+def clean_start_step(
+    check: CleanCheck | None,
+    *,
+    actor_id: int,
+    wipe_open: bool,
+    hello_epoch: int,
+    hello_seq: int,
+) -> Step:
+    """What the assignee's connect does about an open clean check (hello already verified)."""
+    if check is None or check.clean or check.assignee_id != actor_id or wipe_open:
+        return Step.NOTHING
+    if hello_epoch == check.epoch and hello_seq == 0:
+        return Step.CLEAN
+    return Step.WIPE
+
+
+def starts_clean(purpose: str, *, cancelled: bool) -> bool:
+    """Is the assignment a wipe receipt opens clean from the start?
+
+    A handover's is not (whoever's app applied the wipe may have charged since);
+    a reset or clean-start wipe keeps its driver, and so does a handover that was
+    cancelled before the receipt arrived.
+    """
+    return cancelled or purpose in KEEPS_DRIVER
+
+
+def may_receive_wipe(
+    *,
+    purpose: str,
+    wipe_driver_id: int | None,
+    actor_id: int,
+    hello_epoch: int,
+    cable_epoch: int,
+) -> bool:
+    """May this connect get a signed copy of the open wipe?
+
+    A handover or reset goes to whoever connects (H2). A clean-start wipe goes
+    only to its assignee, so the new epoch is the assignee's from its first
+    moment. No copy for a cable whose (signed) epoch is not the cloud's: it has
+    already wiped, and its receipt (hello's, processed first) settles it.
+    """
+    if hello_epoch != cable_epoch:
+        return False
+    return purpose != CLEAN_START or wipe_driver_id == actor_id
