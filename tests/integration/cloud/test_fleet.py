@@ -234,7 +234,38 @@ def test_s3_session_listing_scope(world: World) -> None:
     r = world.call("GET", "/api/v1/sessions", DRIVER_A2, params={"driver_email": DRIVER_A1})
     assert r.status_code == 403
     assert world.call("GET", "/api/v1/sessions", DRIVER_B1).json()["items"] == []
-    assert len(world.call("GET", "/api/v1/sessions", SUPPORT).json()["items"]) == 2
+    everything = world.call("GET", "/api/v1/sessions", SUPPORT, params={"reason": "ticket 5"})
+    assert len(everything.json()["items"]) == 2
+
+
+def test_s3_r1_support_reads_sessions_only_with_a_reason_and_is_audited(world: World) -> None:
+    assigned_world(world)
+    world.relay(DRIVER_A1, CABLE_A)
+    world.cables[CABLE_A].charge(2)
+    world.upload(DRIVER_A1, CABLE_A, world.cables[CABLE_A].batch(0))
+    for params in ({}, {"reason": "  "}):
+        r = world.call("GET", "/api/v1/sessions", SUPPORT, params=params)
+        assert r.status_code == 422
+        assert r.json()["error"] == "reason_required"
+        assert "reason" in r.json()["message"]
+    r = world.call(
+        "GET",
+        "/api/v1/sessions",
+        SUPPORT,
+        params={"driver_email": DRIVER_A1, "reason": "reimbursement dispute, ticket 11"},
+    )
+    assert r.status_code == 200
+    assert len(r.json()["items"]) == 2
+    events = world.call("GET", "/api/v1/audit", FM_A).json()["items"]
+    [read] = [e for e in events if e["action"] == "support.sessions_read"]
+    assert read["actor_role"] == "support"
+    assert read["reason"] == "reimbursement dispute, ticket 11"
+    assert read["details"]["sessions"] == 2
+    # The other organisation's fleet managers do not see it; fleet managers need no reason.
+    other = world.call("GET", "/api/v1/audit", FM_B).json()["items"]
+    assert "support.sessions_read" not in {e["action"] for e in other}
+    assert world.call("GET", "/api/v1/sessions", FM_A).status_code == 200
+    assert world.call("GET", "/api/v1/sessions", DRIVER_A1).status_code == 200
 
 
 def test_r2_audit_is_per_org_and_tamper_evident(world: World) -> None:

@@ -165,9 +165,10 @@ def list_sessions(
     driver_email: Annotated[str | None, Query(max_length=320)] = None,
     serial: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    reason: Reason = None,
 ) -> SessionList:
     return sessions.list_sessions(
-        db, actor, now=now, driver_email=driver_email, serial=serial, limit=limit
+        db, actor, now=now, driver_email=driver_email, serial=serial, limit=limit, reason=reason
     )
 
 

@@ -1,17 +1,25 @@
 """Listing charging sessions (S3): drivers see their own, fleet managers their
-organisation's, support any."""
+organisation's, support any, but only with a reason, and audited (R1).
+
+Support's read is written to the audit log as ``support.sessions_read``, once
+per organisation whose sessions it returned (so each organisation's fleet
+managers see it), or once without an organisation when nothing matched.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cablepin.cloud.domain import permissions
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import Forbidden, UnknownDriver
 from cablepin.cloud.models import Cable, ChargingSession, User
 from cablepin.cloud.schemas import SessionList, SessionOut
+from cablepin.cloud.services import audit
 from cablepin.cloud.services.accounts import normalise_email
 
 __all__ = ["list_sessions"]
@@ -27,9 +35,11 @@ def list_sessions(
     driver_email: str | None = None,
     serial: str | None = None,
     limit: int = 100,
+    reason: str | None = None,
 ) -> SessionList:
+    reason = permissions.require_reason(actor, reason)
     query = (
-        select(ChargingSession, Cable.serial, User.email)
+        select(ChargingSession, Cable.serial, User.email, Cable.org_id)
         .join(Cable, Cable.id == ChargingSession.cable_id)
         .join(User, User.id == ChargingSession.driver_id)
         .order_by(ChargingSession.start_s.desc(), ChargingSession.id.desc())
@@ -53,6 +63,7 @@ def list_sessions(
             query = query.where(ChargingSession.driver_id == driver.id)
     if serial:
         query = query.where(Cable.serial == serial)
+    rows = db.execute(query).all()
     items = [
         SessionOut(
             serial=cable_serial,
@@ -67,6 +78,24 @@ def list_sessions(
             max_w=row.max_w,
             received_at=row.received_at,
         )
-        for row, cable_serial, email in db.execute(query).all()
+        for row, cable_serial, email, _org in rows
     ]
+    if actor.is_support:
+        counts = Counter(org for *_rest, org in rows)
+        for org_id in sorted(counts) or [None]:
+            audit.append(
+                db,
+                now=now,
+                action="support.sessions_read",
+                actor=actor,
+                org_id=org_id,
+                target=serial or driver_email,
+                reason=reason,
+                details={
+                    "driver_email": driver_email,
+                    "serial": serial,
+                    "sessions": counts.get(org_id, 0) if org_id is not None else 0,
+                },
+            )
+        db.commit()
     return SessionList(items=items)
