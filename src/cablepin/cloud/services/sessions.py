@@ -81,8 +81,8 @@ def list_sessions(
         for row, cable_serial, email, _org in rows
     ]
     if actor.is_support:
-        counts = Counter(org for *_rest, org in rows)
-        for org_id in sorted(counts) or [None]:
+        counts: Counter[int | None] = Counter(org for *_rest, org in rows)
+        for org_id in sorted(counts, key=lambda o: o or 0) or [None]:
             audit.append(
                 db,
                 now=now,
@@ -94,7 +94,7 @@ def list_sessions(
                 details={
                     "driver_email": driver_email,
                     "serial": serial,
-                    "sessions": counts.get(org_id, 0) if org_id is not None else 0,
+                    "sessions": counts.get(org_id, 0),
                 },
             )
         db.commit()
