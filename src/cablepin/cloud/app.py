@@ -1,6 +1,7 @@
 """The FastAPI application factory of the cloud service.
 
-``create_app(settings)`` wires settings, keys, the database and the routers.
+``create_app(settings)`` wires settings, keys, the database and the routers;
+API request bodies are capped at 1 MiB (``api/limits.py``: 413 ``too_large``).
 It does not migrate: ``cablepin serve``/``admin`` do that first
 (``cablepin.cloud.db.migrate``). The portal router is included only when
 ``cablepin.cloud.portal`` exists and exposes ``router``.
@@ -20,6 +21,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import text
 
 from cablepin.cloud.api import errors
+from cablepin.cloud.api.limits import MAX_BODY, BodyLimit
 from cablepin.cloud.api.routes import router as api_router
 from cablepin.cloud.db import make_engine, make_sessionmaker
 from cablepin.cloud.domain.policy import check_complete
@@ -65,6 +67,7 @@ def create_app(
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.clock = clock
     errors.install(app)
+    app.add_middleware(BodyLimit, limit=MAX_BODY, prefix=f"{API_PREFIX}/")
     app.include_router(api_router)
 
     @app.get("/healthz", tags=["health"])
