@@ -187,3 +187,26 @@ def test_h3_support_reset_and_cancelled_handover_keep_the_driver_clean(world: Wo
     assert r.status_code == 200, r.text
     assert r.json()["synced"] == {"epoch": 1, "seq": 2}
     assert len(wipes(world)) == 2
+
+
+def test_h1_h3_a_withheld_clean_start_wipe_does_not_block_the_fleet_manager(world: World) -> None:
+    a1_synced(world)
+    cable = world.cables[CABLE_A]
+    world.call("POST", f"{CABLE}/handover", FM_A, json={"driver_email": DRIVER_A2})
+    assert app_connect(world, DRIVER_A1) == ["wipe"]
+    cable.charge(1)
+    r = world.connect(DRIVER_A2, CABLE_A)  # gets the clean-start wipe, never applies it
+    assert [c["kind"] for c in r.json()["commands"]] == ["wipe"]
+    r = world.call("POST", f"{CABLE}/handover", FM_A, json={"driver_email": None})
+    assert r.status_code == 200, r.text
+    assert r.json()["purpose"] == "handover"
+    states = {c["purpose"]: c["state"] for c in wipes(world) if c["purpose"] == "clean_start"}
+    assert states == {"clean_start": "cancelled"}
+    # Whoever connects next gets the new handover's wipe (H2); nobody can sync meanwhile.
+    assert app_connect(world, DRIVER_A1) == ["wipe"]
+    assert cable.epoch == 2
+    detail = world.call("GET", CABLE, FM_A).json()
+    assert detail["driver_email"] is None
+    assert detail["pending_handover"] is None
+    actions = [e["action"] for e in world.call("GET", "/api/v1/audit", FM_A).json()["items"]]
+    assert "clean_start.cancelled" in actions

@@ -359,6 +359,38 @@ def _wipe_pending_error(cable: Cable) -> WipePending:
     )
 
 
+def _refuse_or_supersede_wipe(db: Session, cable: Cable, actor: Actor, now: dt.datetime) -> None:
+    """Before a handover or reset: a pending handover or reset refuses it (``wipe_pending``).
+
+    A pending clean-start wipe does not: it waits for its assignee's app, who may
+    never connect again, so the fleet manager's (or support's) new decision
+    replaces it. Should the cable still apply it, its receipt is followed like
+    a cancelled handover's.
+    """
+    wipe = open_command(db, cable.id, CommandKind.WIPE)
+    if wipe is None:
+        return
+    if wipe.purpose != CLEAN_START:
+        raise _wipe_pending_error(cable)
+    cancelled = db.execute(
+        update(CommandRow)
+        .where(CommandRow.id == wipe.id, CommandRow.state.in_(OPEN))
+        .values(state="cancelled")
+    )
+    if not getattr(cancelled, "rowcount", 0):
+        raise Conflict(f"the clean-start wipe of {cable.serial} completed a moment ago; reload")
+    wipe.state = "cancelled"
+    audit.append(
+        db,
+        now=now,
+        action="clean_start.cancelled",
+        actor=actor,
+        org_id=cable.org_id,
+        target=cable.serial,
+        details={"command_id": wipe.id},
+    )
+
+
 def _new_command(
     db: Session,
     cable: Cable,
@@ -617,9 +649,8 @@ def start_handover(
     """
     reason = permissions.require_reason(actor, reason)
     cable = find_cable(db, actor, serial, lock=True)
-    if open_command(db, cable.id, CommandKind.WIPE) is not None:
-        raise _wipe_pending_error(cable)
     target = _driver(db, cable.org_id, driver_email) if driver_email is not None else None
+    _refuse_or_supersede_wipe(db, cable, actor, now)
     current = active_assignment(db, cable.id)
     if target is not None and current is not None and current.driver_id == target.id:
         raise Conflict(f"{serial} is already assigned to {target.email}; nothing to hand over")
@@ -694,8 +725,7 @@ def reset_cable(
     """Support: wipe the cable at its next connection; its driver stays assigned."""
     reason = permissions.require_reason(actor, reason)
     cable = find_cable(db, actor, serial, lock=True)
-    if open_command(db, cable.id, CommandKind.WIPE) is not None:
-        raise _wipe_pending_error(cable)
+    _refuse_or_supersede_wipe(db, cable, actor, now)
     current = active_assignment(db, cable.id)
     driver_id = current.driver_id if current else None
     view = _schedule_wipe(
