@@ -29,6 +29,7 @@ from cablepin.cloud.schemas import ConnectRequest, HeadIn, SessionsUpload
 from cablepin.cloud.services import accounts, cables, ingest
 from cablepin.protocol import pki
 from cablepin.protocol.chain import Head, Record, genesis, link, sign_head
+from cablepin.protocol.hello import sign_hello
 
 PASSWORD = "correct horse battery"
 ORG_A = "Stadtwerke Musterstadt"
@@ -84,16 +85,30 @@ def _connect(
 ) -> None:
     keys = load_keys(fleet.keys_dir)
     detail = cables.cable_detail(db, _actor(db, email), serial, now=when)
+    nonce, head_hash = os.urandom(16), b"\0" * 32
+    hello = {
+        "serial": serial,
+        "fw": "1.4.2",
+        "epoch": detail.epoch,
+        "pin_default": pin_default,
+        "nonce": nonce,
+        "head": {"seq": detail.synced_seq, "hash": head_hash},
+        "wait_s": 0,
+        "locked": False,
+    }
+    sig = sign_hello(hello, fleet.device_keys[serial])  # the cable signs its hello
     ingest.connect(
         db,
         _actor(db, email),
         serial,
         ConnectRequest(
-            nonce=_b64(os.urandom(16)),
+            nonce=_b64(nonce),
             epoch=detail.epoch,
-            head=HeadIn(seq=detail.synced_seq, hash=_b64(b"\0" * 32)),
+            head=HeadIn(seq=detail.synced_seq, hash=_b64(head_hash)),
             pin_default=pin_default,
             fw="1.4.2",
+            locked=False,
+            sig=_b64(sig),
         ),
         command_key=keys.command_key,
         now=when,
