@@ -15,15 +15,31 @@ from fastapi import APIRouter, Response
 
 from cablepin.cloud.portal import queries
 from cablepin.cloud.portal.export import csv_stream
-from cablepin.cloud.portal.web import DISPLAY_TZ, Ctx, PortalRoute, UserCtx, render
+from cablepin.cloud.portal.web import (
+    DISPLAY_TZ,
+    Ctx,
+    PortalRoute,
+    UserCtx,
+    bad_request,
+    query_int,
+    render,
+)
 
 __all__ = ["router"]
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
 
-def _date(text: str) -> dt.datetime | None:
-    return dt.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=DISPLAY_TZ)
+# Audit dates live well inside these years; outside them date arithmetic overflows.
+MIN_YEAR, MAX_YEAR = 1970, 9998
+
+
+def _date(text: str) -> dt.datetime:
+    """A ``YYYY-MM-DD`` day in the display time zone; ``ValueError`` if bad or out of range."""
+    day = dt.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=DISPLAY_TZ)
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise ValueError(text)
+    return day
 
 
 def _filters(ctx: Ctx) -> tuple[queries.AuditFilter, dict[str, str], bool]:
@@ -38,10 +54,10 @@ def _filters(ctx: Ctx) -> tuple[queries.AuditFilter, dict[str, str], bool]:
         since = _date(values["from"]) if values["from"] else None
         last = _date(values["to"]) if values["to"] else None
         until = last + dt.timedelta(days=1) if last else None
-    except ValueError:
+    except (ValueError, OverflowError):
         bad_date = True
         since = until = None
-    org = int(values["org"]) if ctx.is_support and values["org"].isdigit() else None
+    org = query_int(values["org"]) if ctx.is_support else None
     return (
         queries.AuditFilter(
             action=values["action"],
@@ -74,12 +90,12 @@ def _check_role(ctx: Ctx) -> None:
 def audit_page(ctx: UserCtx) -> Response:
     _check_role(ctx)
     f, values, bad_date = _filters(ctx)
-    before_text = ctx.request.query_params.get("before") or ""
-    before = int(before_text) if before_text.isdigit() else None
+    before = query_int(ctx.request.query_params.get("before"))
     page = queries.audit_page(ctx.db, _scope(ctx), f, before=before)
     return render(
         ctx,
         "portal/audit.html",
+        status=400 if bad_date else 200,
         page=page,
         values=values,
         bad_date=bad_date,
@@ -100,7 +116,10 @@ def _details(text: str) -> dict[str, object]:
 @router.get("/audit.csv")
 def audit_csv(ctx: UserCtx) -> Response:
     _check_role(ctx)
-    f, _values, _bad = _filters(ctx)
+    f, _values, bad_date = _filters(ctx)
+    if bad_date:
+        # An export must not silently drop a filter and hand over everything.
+        raise bad_request("error.bad_date")
     org_names = dict(queries.organisations(ctx.db))
     header = [
         "seq",

@@ -22,7 +22,9 @@ from cablepin.cloud.portal.web import (
     CsrfForm,
     Ctx,
     FleetCtx,
+    PathId,
     PortalRoute,
+    bad_request,
     not_found,
     redirect,
     render,
@@ -33,7 +35,7 @@ __all__ = ["router"]
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MONTH = re.compile(r"^\d{4}-\d{2}$")
+MONTH = re.compile(r"^[0-9]{4}-[0-9]{2}$", re.ASCII)
 
 
 def _list(ctx: Ctx, *, status: int = 200, **extra: object) -> Response:
@@ -113,12 +115,12 @@ def _driver_page(
 
 
 @router.get("/drivers/{driver_id}")
-def driver_page(ctx: FleetCtx, driver_id: int) -> Response:
+def driver_page(ctx: FleetCtx, driver_id: PathId) -> Response:
     return _driver_page(ctx, driver_id)
 
 
 @router.post("/drivers/{driver_id}/deactivate")
-def driver_deactivate(ctx: FleetCtx, driver_id: int, form: CsrfForm) -> Response:
+def driver_deactivate(ctx: FleetCtx, driver_id: PathId, form: CsrfForm) -> Response:
     user = _driver(ctx, driver_id)
     if field(form, "confirm") != "yes":
         return _driver_page(ctx, driver_id, status=422, error=ctx.t("driver.deactivate_missing"))
@@ -130,12 +132,20 @@ def driver_deactivate(ctx: FleetCtx, driver_id: int, form: CsrfForm) -> Response
     return redirect(ctx, f"/drivers/{driver_id}?done=deactivated")
 
 
+# Session months live well inside these years; the month after 9999-12 does not exist.
+MIN_YEAR, MAX_YEAR = 1970, 9998
+
+
 def _month_start(text: str) -> dt.datetime | None:
+    """The first of a ``YYYY-MM`` month; empty -> ``None``; anything else is a 400 page."""
+    text = text.strip()
+    if not text:
+        return None
     if not MONTH.match(text):
-        return None
+        raise bad_request("error.bad_month")
     year, month = int(text[:4]), int(text[5:])
-    if not 1 <= month <= 12:
-        return None
+    if not (MIN_YEAR <= year <= MAX_YEAR and 1 <= month <= 12):
+        raise bad_request("error.bad_month")
     return dt.datetime(year, month, 1, tzinfo=queries.MONTH_TZ)
 
 
@@ -145,7 +155,7 @@ def _next_month(start: dt.datetime) -> dt.datetime:
 
 
 @router.get("/drivers/{driver_id}/sessions.csv")
-def driver_csv(ctx: FleetCtx, driver_id: int, start: str = "", end: str = "") -> Response:
+def driver_csv(ctx: FleetCtx, driver_id: PathId, start: str = "", end: str = "") -> Response:
     """Reimbursement export; ``start``/``end`` are months (YYYY-MM), both included."""
     user = _driver(ctx, driver_id)
     first = _month_start(start)

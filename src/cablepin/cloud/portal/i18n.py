@@ -117,6 +117,42 @@ CATALOG: dict[str, tuple[str, str]] = {
         "oder wenden Sie sich an den Support.",
         "This action is not available right now. Try again later or contact support.",
     ),
+    "error.internal.title": ("Interner Fehler", "Internal error"),
+    "error.internal": (
+        "Auf dem Server ist ein Fehler aufgetreten. Laden Sie die Seite neu oder versuchen "
+        "Sie es in ein paar Minuten erneut; prüfen Sie danach, ob Ihre letzte Aktion "
+        "ausgeführt wurde. Passiert es wieder, wenden Sie sich an den Support und nennen "
+        "Sie die Uhrzeit.",
+        "Something went wrong on the server. Reload the page or try again in a few "
+        "minutes; then check whether your last action took effect. If it happens again, "
+        "contact support and tell them the time.",
+    ),
+    "error.bad_request.title": ("Ungültige Anfrage", "Invalid request"),
+    "error.bad_request": (
+        "Die Anfrage war unvollständig oder fehlerhaft. Laden Sie die Seite neu und "
+        "versuchen Sie es noch einmal.",
+        "The request was incomplete or malformed. Reload the page and try again.",
+    ),
+    "error.bad_link": (
+        "Eine Angabe in dieser Adresse ist ungültig (z. B. eine Seitennummer oder "
+        "Organisation). Öffnen Sie die Seite neu über das Menü, statt die Adresse zu "
+        "ändern.",
+        "Something in this address is invalid (for example a page number or "
+        "organisation). Open the page again from the menu instead of editing the address.",
+    ),
+    "error.bad_date": (
+        "Datum bitte als JJJJ-MM-TT angeben, mit einem Jahr von 1970 bis 9998. Korrigieren "
+        "Sie den Filter im Protokoll und laden Sie die CSV-Datei erneut herunter.",
+        "Please give dates as YYYY-MM-DD with a year from 1970 to 9998. Correct the "
+        "filter in the audit log and download the CSV file again.",
+    ),
+    "error.bad_month": (
+        "Monate bitte als JJJJ-MM angeben (z. B. 2026-01), mit einem Jahr von 1970 bis "
+        "9998. Wählen Sie den Zeitraum auf der Fahrerseite neu und laden Sie die "
+        "CSV-Datei erneut herunter.",
+        "Please give months as YYYY-MM (for example 2026-01) with a year from 1970 to "
+        "9998. Choose the period again on the driver's page and download the CSV file again.",
+    ),
     # overview
     "overview.title": ("Flottenübersicht", "Fleet overview"),
     "overview.total": ("Kabel insgesamt", "Cables in total"),
@@ -460,8 +496,10 @@ CATALOG: dict[str, tuple[str, str]] = {
     "audit.older": ("Ältere Einträge", "Older entries"),
     "audit.newest": ("Neueste Einträge", "Newest entries"),
     "audit.date_invalid": (
-        "Datum bitte als JJJJ-MM-TT angeben; der Filter wurde ignoriert.",
-        "Please give dates as YYYY-MM-DD; the filter was ignored.",
+        "Datum bitte als JJJJ-MM-TT angeben, mit einem Jahr von 1970 bis 9998; der "
+        "Datumsfilter wurde ignoriert. Korrigieren Sie ihn und wählen Sie „Anzeigen“.",
+        "Please give dates as YYYY-MM-DD with a year from 1970 to 9998; the date filter "
+        "was ignored. Correct it and choose “Show”.",
     ),
     "audit.support_badge": ("Support", "Support"),
     # flash (after an action)

@@ -6,7 +6,11 @@ Rules kept here:
 - A page that needs a user and finds none redirects to sign-in; when a
   session cookie was sent but is no longer valid, the sign-in page says the
   session expired (U2) and returns to the page afterwards.
-- Refusals become HTML pages here (``PortalRoute``), never JSON.
+- Refusals become HTML pages here (``PortalRoute``), never JSON; so does any
+  unexpected exception (a generic 500 page, details only in the server log).
+- Numbers taken from a URL are bounded (``query_int``, ``PathId``): SQLite
+  stores at most 64-bit integers, and an out-of-range value is the user's
+  mistake (400/404 page), not a server error.
 - Every response carries a strict CSP and ``no-store``: the portal needs no
   inline script, no third-party origin and no caching of fleet data.
 """
@@ -14,14 +18,15 @@ Rules kept here:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path as FsPath
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
@@ -29,6 +34,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import CloudError, NotFound
@@ -48,17 +54,20 @@ __all__ = [
     "Ctx",
     "Db",
     "FleetCtx",
+    "PathId",
     "PortalCtx",
     "PortalRoute",
     "Refusal",
     "SupportCtx",
     "UserCtx",
+    "bad_request",
+    "query_int",
     "redirect",
     "render",
     "safe_next",
 ]
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = FsPath(__file__).resolve().parent.parent / "templates"
 LOCALE_COOKIE = "cablepin_lang"
 DISPLAY_TZ = ZoneInfo("Europe/Berlin")
 CSP = (
@@ -67,6 +76,16 @@ CSP = (
 )
 
 templates = Jinja2Templates(directory=str(TEMPLATES))
+log = logging.getLogger(__name__)
+
+# The largest id or cursor a URL may carry: SQLite integers are signed 64-bit.
+MAX_ID = 2**62
+
+# The longest page address carried through sign-in (``?next=``).
+MAX_NEXT = 2000
+
+# A database id in a URL path; anything else (too large, negative) is a 404 page.
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class Refusal(Exception):
@@ -91,6 +110,25 @@ NOT_FOUND = ("error.not_found.title", "error.not_found")
 
 def not_found() -> Refusal:
     return Refusal(404, *NOT_FOUND)
+
+
+def bad_request(message_key: str) -> Refusal:
+    """A 400 page: something in the address is malformed; the message says what to do."""
+    return Refusal(400, "error.bad_request.title", message_key)
+
+
+def query_int(text: str | None, *, message_key: str = "error.bad_link") -> int | None:
+    """A whole number from the query string: empty -> ``None``; malformed or out of range -> 400.
+
+    ``str.isdigit`` alone accepts "²" and other non-ASCII digits that ``int``
+    refuses; anything beyond ``MAX_ID`` would overflow SQLite.
+    """
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_ID):
+        raise bad_request(message_key)
+    return int(text)
 
 
 def _now(request: Request) -> dt.datetime:
@@ -206,6 +244,9 @@ def _signin_redirect(ctx: Ctx) -> _Redirect:
     target = request.url.path
     if request.url.query and request.method == "GET":
         target += "?" + request.url.query
+    if len(target) > MAX_NEXT:
+        # Too long to carry through a Location header: come back to the page, not its query.
+        target = request.url.path if len(request.url.path) <= MAX_NEXT else "/"
     params = {"next": target}
     if ctx.cookie_sent:
         params["expired"] = "1"
@@ -431,6 +472,22 @@ class PortalRoute(APIRoute):
                 if isinstance(e, NotFound):
                     return _error_page(request, 404, *NOT_FOUND)
                 return _error_page(request, e.status, "error.title", "error.unavailable")
+            except StarletteHTTPException as e:
+                # e.g. a malformed form body; the framework would answer JSON.
+                if e.status_code == 404:
+                    return _error_page(request, 404, *NOT_FOUND)
+                if e.status_code >= 500:
+                    log.error(
+                        "portal %s %s: HTTP %s", request.method, request.url.path, e.status_code
+                    )
+                    return _error_page(request, 500, "error.internal.title", "error.internal")
+                return _error_page(
+                    request, e.status_code, "error.bad_request.title", "error.bad_request"
+                )
+            except Exception:
+                # A bug, not a refusal: a generic page; the details go to the log only.
+                log.exception("portal %s %s failed", request.method, request.url.path)
+                return _error_page(request, 500, "error.internal.title", "error.internal")
 
         return portal_handler
 
