@@ -60,23 +60,20 @@ def a1_synced(world: World) -> None:
     assert r.status_code == 200, r.text
 
 
-def test_h3_fresh_cable_assigned_needs_no_wipe(world: World) -> None:
+def test_h3_a_new_cables_first_driver_keeps_what_they_charged_before_the_app(
+    world: World,
+) -> None:
+    # A cable fresh from the factory (epoch 0, never assigned): nobody else's sessions can
+    # be on it, so the first driver's sessions from before their first connect are theirs.
     assigned_world(world)
-    r = world.upload(
-        DRIVER_A1, CABLE_A, {"epoch": 0, "records": [[1, 1, 2, 1, 0, 1, 1]], "head_sig": "AA=="}
-    )
-    assert r.status_code == 409
-    assert r.json()["error"] == "clean_start_pending"
-    assert "connect the cable" in r.json()["message"]
-    assert app_connect(world, DRIVER_A1) == []
     cable = world.cables[CABLE_A]
     cable.charge(3)
+    assert app_connect(world, DRIVER_A1) == []
     r = world.upload(DRIVER_A1, CABLE_A, cable.batch(0))
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == 3
     assert wipes(world) == []
-    actions = [e["action"] for e in world.call("GET", "/api/v1/audit", FM_A).json()["items"]]
-    assert "clean_start.confirmed" in actions
+    assert sessions_of(world, DRIVER_A1) == {(0, 1), (0, 2), (0, 3)}
 
 
 def test_h3_a_pool_handover_then_old_driver_charges_then_assign(world: World) -> None:

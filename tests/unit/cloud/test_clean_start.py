@@ -9,6 +9,7 @@ from cablepin.cloud.domain.clean_start import (
     CLEAN_START,
     CleanCheck,
     Step,
+    assignment_starts_clean,
     clean_start_step,
     may_receive_wipe,
     starts_clean,
@@ -51,6 +52,13 @@ def test_h3_nothing_to_do_when_clean_unassigned_or_a_wipe_is_open() -> None:
     assert step(CleanCheck(assignee_id=B, epoch=1, clean=True), hello_seq=3) is Step.NOTHING
     assert step(None, hello_seq=3) is Step.NOTHING
     assert step(wipe_open=True, hello_seq=3) is Step.NOTHING
+
+
+def test_h3_only_a_cables_first_driver_ever_starts_without_a_check() -> None:
+    assert assignment_starts_clean(cable_epoch=0, had_driver=False) is True
+    assert assignment_starts_clean(cable_epoch=0, had_driver=True) is False
+    assert assignment_starts_clean(cable_epoch=1, had_driver=False) is False  # wiped before
+    assert assignment_starts_clean(cable_epoch=3, had_driver=True) is False
 
 
 def test_h3_which_wipe_receipts_open_a_clean_assignment() -> None:

@@ -17,6 +17,9 @@ Rules kept here:
   connect; its receipt opens a new epoch that belongs to the assignee, clean.
 * An open wipe settles the question by itself (its receipt opens a new
   epoch), so no check is made while one is open.
+* The first driver a cable ever has, before any wipe (epoch 0), needs no
+  check either: nobody else's sessions can be on it, so what the driver
+  charged before first opening the app is theirs and must not be lost.
 * An assignment that *keeps* the driver needs no check: a support reset (the
   driver stays assigned), a cancelled handover (the previous driver gets the
   cable back), and a clean-start wipe (handed only to its assignee, so the
@@ -33,6 +36,7 @@ __all__ = [
     "CLEAN_START",
     "CleanCheck",
     "Step",
+    "assignment_starts_clean",
     "clean_start_step",
     "may_receive_wipe",
     "starts_clean",
@@ -72,6 +76,11 @@ def clean_start_step(
     if hello_epoch == check.epoch and hello_seq == 0:
         return Step.CLEAN
     return Step.WIPE
+
+
+def assignment_starts_clean(*, cable_epoch: int, had_driver: bool) -> bool:
+    """Is the assignment of a pool cable clean from the start (its first driver ever)?"""
+    return cable_epoch == 0 and not had_driver
 
 
 def starts_clean(purpose: str, *, cancelled: bool) -> bool:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from cablepin.cloud.domain import permissions
 from cablepin.cloud.domain.actor import Actor, Role
-from cablepin.cloud.domain.clean_start import CLEAN_START
+from cablepin.cloud.domain.clean_start import CLEAN_START, assignment_starts_clean
 from cablepin.cloud.errors import (
     AlreadyExists,
     Conflict,
@@ -450,6 +450,8 @@ def assign(
             "start a handover to give it to another driver (its sessions must not mix)"
         )
     driver = _driver(db, cable.org_id, driver_email)
+    had_driver = db.scalar(select(Assignment.id).where(Assignment.cable_id == cable.id).limit(1))
+    clean = assignment_starts_clean(cable_epoch=cable.epoch, had_driver=had_driver is not None)
     db.add(
         Assignment(
             cable_id=cable.id,
@@ -457,7 +459,8 @@ def assign(
             epoch=cable.epoch,
             started_at=now,
             created_by=actor.id,
-            clean_at=None,  # H3: checked at the driver's first connect (domain/clean_start.py)
+            # H3: else checked at the driver's first connect (domain/clean_start.py)
+            clean_at=now if clean else None,
         )
     )
     try:
