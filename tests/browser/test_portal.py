@@ -207,6 +207,22 @@ def test_s3_driver_page_with_chart_and_csv(page: Page) -> None:
     assert len(text.splitlines()) == 1 + 35
 
 
+def test_r1_reinvite_from_the_driver_page(page: Page) -> None:
+    sign_in(page, seed.FM_A)
+    page.goto("/drivers")
+    page.get_by_label("Name").fill("Paula Später")
+    page.get_by_label("E-Mail-Adresse").fill("paula@musterstadt.example")
+    page.get_by_role("button", name="Einladung erstellen").click()
+    first = page.locator("#invite-link").input_value()
+    page.get_by_role("link", name="Paula Später").click()
+    expect(page.get_by_text("Der aktuelle Einladungslink gilt bis")).to_be_visible()
+    page.get_by_role("button", name="Neuen Einladungslink erstellen").click()
+    expect(page.get_by_role("status")).to_contain_text("ältere Links gelten nicht mehr")
+    second = page.locator("#invite-link").input_value()
+    assert "/invite/" in second
+    assert second != first
+
+
 def test_u2_phone_width_cable_page(browser: pytest.FixtureRequest, portal: Portal) -> None:
     context = browser.new_context(  # type: ignore[attr-defined]
         base_url=portal.url, viewport={"width": 390, "height": 844}, is_mobile=True

@@ -38,6 +38,7 @@ def _portal_posts() -> list[str]:
         if isinstance(route, PortalRoute) and "POST" in (route.methods or ())
     ]
     assert len(paths) >= 10, paths
+    assert "/drivers/{driver_id}/invitation" in paths  # the re-invite is walked too
     return paths
 
 
@@ -544,3 +545,110 @@ def test_r1_deactivating_a_driver_locks_their_app_out_and_keeps_their_cable(
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {app_token}"})
     assert me.status_code == 401  # the app's token stopped working at once
     assert client.get(f"/cables/{fleet.serials_a[0]}").text.count(anna_email) >= 1
+
+
+INVITE_LINK = re.compile(r'value="(http://[^"]+/invite/[^"]+)"')
+
+
+def _invite_path(html: str) -> str:
+    match = INVITE_LINK.search(html)
+    assert match, "the page shows no invitation link"
+    return httpx.URL(match.group(1)).path
+
+
+def test_r1_reinvite_voids_the_old_link_and_the_new_one_sets_the_password(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    sign_in(client, seed.FM_A)
+    token = csrf_of(client.get("/drivers").text)
+    added = client.post(
+        "/drivers",
+        data={"csrf_token": token, "name": "Nina Neu", "email": "nina@musterstadt.example"},
+    )
+    old = _invite_path(added.text)
+    nina = (
+        _db(fleet)
+        .execute("SELECT id FROM users WHERE email = ?", ("nina@musterstadt.example",))
+        .fetchone()[0]
+    )
+    page = client.get(f"/drivers/{nina}")
+    assert "Der aktuelle Einladungslink gilt bis 18.12.2026" in page.text
+    assert "Neuen Einladungslink erstellen" in page.text
+    assert "/invite/" not in page.text  # the link itself is shown only once
+    # Four weeks later the first link has run out: the page says so.
+    fleet.now += dt.timedelta(weeks=4, seconds=1)
+    sign_in(client, seed.FM_A)  # the portal session ran out long ago, too
+    page = client.get(f"/drivers/{nina}")
+    assert "keinen gültigen Einladungslink" in page.text
+    token = csrf_of(page.text)
+    # Without the form's token nothing happens.
+    forged = client.post(f"/drivers/{nina}/invitation", data={"csrf_token": "forged"})
+    assert forged.status_code == 403
+    reissued = client.post(f"/drivers/{nina}/invitation", data={"csrf_token": token})
+    assert reissued.status_code == 200
+    assert "ältere Links gelten nicht mehr" in reissued.text
+    new = _invite_path(reissued.text)
+    assert new != old
+    assert "/invite/" not in client.get(f"/drivers/{nina}").text
+    # A third link voids the second, even though it had not expired.
+    third = _invite_path(
+        client.post(f"/drivers/{nina}/invitation", data={"csrf_token": token}).text
+    )
+    guest = httpx.Client(base_url=str(client.base_url))
+    for void in (old, new):
+        assert "ungültig" in guest.get(void).text
+    invite_page = guest.get(third)
+    assert "Nina Neu" in invite_page.text
+    done = guest.post(
+        third,
+        data={
+            "csrf_token": csrf_of(invite_page.text),
+            "password": "ein gutes passwort",
+            "password2": "ein gutes passwort",
+        },
+    )
+    assert "Passwort ist gespeichert" in done.text
+    login = guest.post(
+        "/api/v1/auth/login",
+        json={"email": "nina@musterstadt.example", "password": "ein gutes passwort"},
+    )
+    assert login.status_code == 200
+    actions = [r[0] for r in _db(fleet).execute("SELECT action FROM audit_events ORDER BY seq")]
+    assert actions.count("driver.reinvited") == 2
+    # Now she is active: no section, and a stray post says why nothing happened.
+    assert "Neuen Einladungslink erstellen" not in client.get(f"/drivers/{nina}").text
+    refused = client.post(f"/drivers/{nina}/invitation", data={"csrf_token": token})
+    assert refused.status_code == 409
+    assert "schon ein Passwort festgelegt" in refused.text
+    client.get("/lang/en", params={"next": "/"})
+    refused = client.post(f"/drivers/{nina}/invitation", data={"csrf_token": token})
+    assert "has already chosen a password" in refused.text
+
+
+def test_r1_a_deactivated_or_foreign_driver_gets_no_new_invitation(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    sign_in(client, seed.FM_A)
+    token = csrf_of(client.get("/drivers").text)
+    client.post(
+        "/drivers",
+        data={"csrf_token": token, "name": "Olaf Alt", "email": "olaf@musterstadt.example"},
+    )
+    olaf = (
+        _db(fleet)
+        .execute("SELECT id FROM users WHERE email = ?", ("olaf@musterstadt.example",))
+        .fetchone()[0]
+    )
+    client.post(f"/drivers/{olaf}/deactivate", data={"csrf_token": token, "confirm": "yes"})
+    assert "Neuen Einladungslink erstellen" not in client.get(f"/drivers/{olaf}").text
+    refused = client.post(f"/drivers/{olaf}/invitation", data={"csrf_token": token})
+    assert refused.status_code == 409
+    assert "deaktiviert" in refused.text
+    other = httpx.Client(base_url=str(client.base_url))
+    sign_in(other, seed.FM_B)
+    foreign = other.post(
+        f"/drivers/{olaf}/invitation", data={"csrf_token": csrf_of(other.get("/").text)}
+    )
+    assert foreign.status_code == 404
+    actions = [r[0] for r in _db(fleet).execute("SELECT action FROM audit_events")]
+    assert "driver.reinvited" not in actions

@@ -21,6 +21,7 @@ from cablepin.cloud.services.invitations import (
     accept_invitation,
     invitation_user,
     invite_driver,
+    reissue_invitation,
 )
 from cablepin.cloud.settings import Settings
 
@@ -33,6 +34,7 @@ __all__ = [
     "deactivate_driver",
     "invitation_user",
     "invite_driver",
+    "reissue_invitation",
 ]
 
 

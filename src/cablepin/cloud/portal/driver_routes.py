@@ -1,4 +1,4 @@
-"""Fleet manager pages about drivers: list, invite, a driver's page, deactivation, CSV.
+"""Fleet manager pages about drivers: list, invite, re-invite, a driver's page, deactivation, CSV.
 
 A fleet manager sees only their organisation's drivers and those drivers'
 sessions (S3); another organisation's driver id answers 404.
@@ -95,7 +95,7 @@ def _driver(ctx: Ctx, driver_id: int) -> User:
 
 
 def _driver_page(
-    ctx: Ctx, driver_id: int, *, status: int = 200, error: str | None = None
+    ctx: Ctx, driver_id: int, *, status: int = 200, error: str | None = None, **extra: object
 ) -> Response:
     user = _driver(ctx, driver_id)
     months = queries.sessions_by_month(ctx.db, user.id, ctx.now)
@@ -111,6 +111,7 @@ def _driver_page(
         chart=chart,
         error=error,
         invitation=queries.pending_invitation(ctx.db, user.id, ctx.now),
+        **extra,
     )
 
 
@@ -134,6 +135,28 @@ def driver_deactivate(ctx: FleetCtx, driver_id: PathId, form: CsrfForm) -> Respo
 
 # Session months live well inside these years; the month after 9999-12 does not exist.
 MIN_YEAR, MAX_YEAR = 1970, 9998
+
+
+@router.post("/drivers/{driver_id}/invitation")
+def driver_reinvite(ctx: FleetCtx, driver_id: PathId, form: CsrfForm) -> Response:
+    """A fresh one-time link for an invited driver who never chose a password.
+
+    The service voids the older links and audits ``driver.reinvited``; the new
+    link is shown once, on this answer only (like after adding a driver).
+    """
+    user = _driver(ctx, driver_id)
+    # Why the service may refuse, read before it runs (its Conflict carries no sub-code).
+    why = "driver.reinvite_inactive" if not user.active else "driver.reinvite_active"
+    try:
+        _user, token, expires_at = backend.reissue_invitation(
+            ctx.db, backend.actor(ctx.db, _me(ctx)), user.id, now=ctx.now
+        )
+    except CloudError as e:
+        ctx.db.rollback()
+        message = ctx.t(why) if e.code == "conflict" else refusal_text(ctx.locale, e)
+        return _driver_page(ctx, driver_id, status=e.status, error=message)
+    link = str(ctx.request.url_for("invite_page", token=token))
+    return _driver_page(ctx, driver_id, new_invite={"link": link, "expires": expires_at})
 
 
 def _month_start(text: str) -> dt.datetime | None:

@@ -435,6 +435,45 @@ CATALOG: dict[str, tuple[str, str]] = {
         "Bitte bestätigen Sie die Deaktivierung mit dem Häkchen.",
         "Please tick the box to confirm the deactivation.",
     ),
+    "driver.invitation": ("Einladung", "Invitation"),
+    "driver.invitation_valid": (
+        "Der Fahrer hat noch kein Passwort festgelegt. Der aktuelle Einladungslink gilt "
+        "bis {expires}.",
+        "The driver has not chosen a password yet. The current invitation link works "
+        "until {expires}.",
+    ),
+    "driver.invitation_none": (
+        "Der Fahrer hat noch kein Passwort festgelegt, und es gibt keinen gültigen "
+        "Einladungslink mehr. Erstellen Sie einen neuen Link und schicken Sie ihn dem Fahrer.",
+        "The driver has not chosen a password yet and no invitation link is valid any "
+        "more. Create a new link and send it to the driver.",
+    ),
+    "driver.reinvite": ("Neuen Einladungslink erstellen", "Create a new invitation link"),
+    "driver.reinvite_explain": (
+        "Ein neuer Link macht alle älteren Links dieses Fahrers sofort ungültig. Er gilt "
+        "4 Wochen und nur einmal.",
+        "A new link stops all of this driver's older links at once. It works once and for 4 weeks.",
+    ),
+    "driver.reinvite_ready": (
+        "Neuer Einladungslink für {email} erstellt; ältere Links gelten nicht mehr. "
+        "Schicken Sie dem Fahrer diesen Link; er gilt bis {expires} und wird nur jetzt "
+        "angezeigt:",
+        "New invitation link for {email} created; older links no longer work. Send the "
+        "driver this link; it works until {expires} and is shown only now:",
+    ),
+    "driver.reinvite_active": (
+        "Dieser Fahrer hat schon ein Passwort festgelegt und kann sich in der App "
+        "anmelden; ein neuer Einladungslink ist nicht nötig. Laden Sie die Seite neu, um "
+        "den aktuellen Stand zu sehen.",
+        "This driver has already chosen a password and can sign in to the app; no new "
+        "invitation link is needed. Reload the page to see the current state.",
+    ),
+    "driver.reinvite_inactive": (
+        "Dieser Fahrer ist deaktiviert; ein Einladungslink würde ihn nicht hereinlassen. "
+        "Wenden Sie sich an den Support, wenn er wieder Zugang braucht.",
+        "This driver is deactivated; an invitation link would not let them in. Contact "
+        "support if they need access again.",
+    ),
     "driver.from": ("Von", "From"),
     "driver.to": ("Bis", "To"),
     # invitation
