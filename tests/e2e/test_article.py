@@ -141,7 +141,7 @@ def test_p8_p9_forgotten_pin_fleet_manager_allows_a_new_one_once(world: World) -
     assert world.sessions_of(ANNA, serial) == [(0, 1), (0, 2), (0, 3)]
 
     # Single use: the permission is gone; the old PIN and the old bond are dead.
-    twice = world.app("change-pin", serial, "--pins-stdin", home="anna", stdin=pins("", "2580"))
+    twice = world.app("change-pin", serial, "--pins-stdin", home="anna", stdin=pins("", "3816"))
     assert (twice.out["error"], twice.out["purpose"]) == ("pin_required", "current")
     old_pin = world.app("connect", serial, "--pin-stdin", home="anna", stdin=pins("4826"))
     assert old_pin.out["error"] == "wrong_pin"
@@ -229,6 +229,28 @@ def test_h1_h4_s1_handover_wipes_before_sync_and_only_the_new_driver_syncs(world
         (1, 1, BEN.email),
         (1, 2, BEN.email),
     ]
+
+
+def test_h2_h3_old_drivers_app_carries_the_wipe_and_charges_again_yet_ben_starts_clean(
+    world: World,
+) -> None:
+    """Any app may carry the wipe (H2); what is charged after it is still not Ben's (H3)."""
+    serial = world.cable(ANNA, sessions=1)
+    assert world.app("connect", serial, home="anna").out["synced"] == 1
+    world.as_(FLEET).request(
+        "POST", f"/api/v1/cables/{serial}/handover", {"driver_email": BEN.email}
+    )
+    anna = world.app("connect", serial, home="anna")  # Anna's app is first: it wipes
+    assert (anna.out["commands"], anna.out["error"]) == (["wipe"], "not_assigned")
+    world.charge(serial, 2)  # Anna still has the cable and charges twice more
+
+    ben = world.app("connect", serial, home="ben")
+    assert ben.ok, ben
+    assert (ben.out["commands"], ben.out["epoch"], ben.out["synced"]) == (["wipe"], 2, 0)
+    assert world.sessions_of(BEN, serial) == []
+    world.charge(serial, 1)
+    assert world.app("connect", serial, home="ben").out["synced"] == 1
+    assert world.all_sessions(serial) == [(0, 1, ANNA.email), (2, 1, BEN.email)]
 
 
 def test_h1_r2_support_full_reset_needs_a_reason_and_is_audited(world: World) -> None:
