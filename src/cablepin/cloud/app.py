@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from types import ModuleType
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -66,7 +67,8 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.clock = clock
-    errors.install(app)
+    portal = _portal()
+    errors.install(app, page=getattr(portal, "error_page", None), api_prefix=API_PREFIX)
     app.add_middleware(BodyLimit, limit=MAX_BODY, prefix=f"{API_PREFIX}/")
     app.include_router(api_router)
 
@@ -79,14 +81,19 @@ def create_app(
             return JSONResponse({"status": "unavailable", "database": False}, status_code=503)
         return JSONResponse({"status": "ok", "database": True})
 
-    if importlib.util.find_spec(PORTAL_MODULE) is not None:
-        portal = importlib.import_module(PORTAL_MODULE)
-        router = getattr(portal, "router", None)
-        if router is not None:
-            app.include_router(router)
+    router = getattr(portal, "router", None)
+    if router is not None:
+        app.include_router(router)
 
     check_complete(api_routes(app))
     return app
+
+
+def _portal() -> ModuleType | None:
+    """The portal package, when it is installed (the API runs without it)."""
+    if importlib.util.find_spec(PORTAL_MODULE) is None:
+        return None
+    return importlib.import_module(PORTAL_MODULE)
 
 
 def api_routes(app: FastAPI) -> list[tuple[str, str]]:

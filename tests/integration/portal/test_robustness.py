@@ -261,3 +261,17 @@ def test_u2_hypothesis_finds_no_query_that_breaks_a_page(
         _no_5xx(client, url, params, page=not path_value or _routable(path_value))
 
     check()
+
+
+@pytest.mark.parametrize("path", ["/no-such-page", "/cables/a%2Fb/x", "/drivers/1/nothing"])
+def test_u2_an_unknown_address_is_a_portal_page_not_json(
+    client: httpx.Client, fleet: seed.Fleet, path: str
+) -> None:
+    sign_in(client, seed.FM_A)
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<html" in response.text
+    api = client.get("/api/v1/no-such-route")
+    assert api.status_code == 404
+    assert api.json()["error"] == "not_found"  # the API keeps its JSON shape

@@ -8,11 +8,12 @@ internals (the traceback goes to the log, which never holds a PIN).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cablepin.cloud.errors import CloudError
@@ -67,6 +68,10 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: Renders an HTML page for a browser (the portal's); given ``(request, status)``.
+PageRenderer = Callable[[Request, int], Response]
+
+
 def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_CODES.get(exc.status_code, "http_error")
@@ -92,8 +97,16 @@ def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, *, page: PageRenderer | None = None, api_prefix: str = "/api") -> None:
+    """Our error shape for the API; with ``page``, a browser's unknown URL gets a page."""
+
+    def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if page is not None and not request.url.path.startswith(api_prefix):
+            return page(request, exc.status_code)
+        return _http_error(request, exc)
+
     app.add_exception_handler(CloudError, _cloud_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, _unexpected)

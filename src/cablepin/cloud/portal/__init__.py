@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from cablepin.cloud.portal import (
     audit_routes,
@@ -21,9 +21,9 @@ from cablepin.cloud.portal import (
     fleet_routes,
     support_routes,
 )
-from cablepin.cloud.portal.web import PortalRoute, Refusal
+from cablepin.cloud.portal.web import NOT_FOUND, PortalRoute, Refusal, error_page_for
 
-__all__ = ["STATIC", "router"]
+__all__ = ["STATIC", "error_page", "router"]
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 _STATIC_TYPES = {
@@ -55,3 +55,10 @@ def static(name: str) -> Response:
 
 for _module in (auth_routes, fleet_routes, driver_routes, audit_routes, support_routes):
     router.include_router(_module.router)
+
+
+def error_page(request: Request, status: int) -> Response:
+    """A page, not JSON, for a browser's URL that matches no route (404) or method (405)."""
+    if status == 404:
+        return error_page_for(request, status, *NOT_FOUND)
+    return error_page_for(request, status, "error.title", "error.bad_link")

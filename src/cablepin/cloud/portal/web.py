@@ -411,7 +411,7 @@ def redirect(ctx: Ctx | None, location: str) -> RedirectResponse:
     return response
 
 
-def _error_page(request: Request, status: int, title_key: str, message_key: str) -> Response:
+def error_page_for(request: Request, status: int, title_key: str, message_key: str) -> Response:
     locale = i18n.normalise_locale(request.cookies.get(LOCALE_COOKIE)) or i18n.DEFAULT_LOCALE
     t = i18n.translator(locale)
     response = templates.TemplateResponse(
@@ -437,7 +437,7 @@ def _error_page(request: Request, status: int, title_key: str, message_key: str)
     return _headers(response, None)
 
 
-def cloud_error_page(ctx: Ctx, error: CloudError) -> HTMLResponse:
+def clouderror_page_for(ctx: Ctx, error: CloudError) -> HTMLResponse:
     """A refusal from the services, shown with its own message (it says what to do next)."""
     return render(
         ctx,
@@ -464,30 +464,30 @@ class PortalRoute(APIRoute):
                     response.delete_cookie(COOKIE, path="/")
                 return _headers(response, None)
             except Refusal as r:
-                return _error_page(request, r.status, r.title_key, r.message_key)
+                return error_page_for(request, r.status, r.title_key, r.message_key)
             except RequestValidationError:
-                return _error_page(request, 404, *NOT_FOUND)
+                return error_page_for(request, 404, *NOT_FOUND)
             except CloudError as e:
                 # A refusal no page caught: still a page, in the user's language.
                 if isinstance(e, NotFound):
-                    return _error_page(request, 404, *NOT_FOUND)
-                return _error_page(request, e.status, "error.title", "error.unavailable")
+                    return error_page_for(request, 404, *NOT_FOUND)
+                return error_page_for(request, e.status, "error.title", "error.unavailable")
             except StarletteHTTPException as e:
                 # e.g. a malformed form body; the framework would answer JSON.
                 if e.status_code == 404:
-                    return _error_page(request, 404, *NOT_FOUND)
+                    return error_page_for(request, 404, *NOT_FOUND)
                 if e.status_code >= 500:
                     log.error(
                         "portal %s %s: HTTP %s", request.method, request.url.path, e.status_code
                     )
-                    return _error_page(request, 500, "error.internal.title", "error.internal")
-                return _error_page(
+                    return error_page_for(request, 500, "error.internal.title", "error.internal")
+                return error_page_for(
                     request, e.status_code, "error.bad_request.title", "error.bad_request"
                 )
             except Exception:
                 # A bug, not a refusal: a generic page; the details go to the log only.
                 log.exception("portal %s %s failed", request.method, request.url.path)
-                return _error_page(request, 500, "error.internal.title", "error.internal")
+                return error_page_for(request, 500, "error.internal.title", "error.internal")
 
         return portal_handler
 
