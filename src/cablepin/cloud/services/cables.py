@@ -352,6 +352,21 @@ def cable_detail(db: Session, actor: Actor, serial: str, *, now: dt.datetime) ->
 # ---------------------------------------------------------------- changing
 
 
+def _cancel(db: Session, cmd: CommandRow, *, too_late: str) -> None:
+    """Cancel an open command exactly once (a conditional UPDATE: processes may race).
+
+    ``too_late`` is the refusal when it was used or finished a moment ago.
+    """
+    cancelled = db.execute(
+        update(CommandRow)
+        .where(CommandRow.id == cmd.id, CommandRow.state.in_(OPEN))
+        .values(state="cancelled")
+    )
+    if not getattr(cancelled, "rowcount", 0):
+        raise Conflict(too_late)
+    cmd.state = "cancelled"
+
+
 def _wipe_pending_error(cable: Cable) -> WipePending:
     return WipePending(
         f"a handover or reset of {cable.serial} is pending; wait until the cable was connected "
@@ -372,14 +387,9 @@ def _refuse_or_supersede_wipe(db: Session, cable: Cable, actor: Actor, now: dt.d
         return
     if wipe.purpose != CLEAN_START:
         raise _wipe_pending_error(cable)
-    cancelled = db.execute(
-        update(CommandRow)
-        .where(CommandRow.id == wipe.id, CommandRow.state.in_(OPEN))
-        .values(state="cancelled")
+    _cancel(
+        db, wipe, too_late=f"the clean-start wipe of {cable.serial} completed a moment ago; reload"
     )
-    if not getattr(cancelled, "rowcount", 0):
-        raise Conflict(f"the clean-start wipe of {cable.serial} completed a moment ago; reload")
-    wipe.state = "cancelled"
     audit.append(
         db,
         now=now,
@@ -548,14 +558,7 @@ def revoke_pin_reset(
     cmd = open_command(db, cable.id, CommandKind.ALLOW_PIN_SET)
     if cmd is None:
         raise NotFound(f"no PIN reset is pending for {serial}; there is nothing to revoke")
-    revoked = db.execute(
-        update(CommandRow)
-        .where(CommandRow.id == cmd.id, CommandRow.state.in_(OPEN))
-        .values(state="cancelled")
-    )
-    if not getattr(revoked, "rowcount", 0):
-        raise Conflict(f"the PIN reset for {serial} was used a moment ago; reload the cable")
-    cmd.state = "cancelled"
+    _cancel(db, cmd, too_late=f"the PIN reset for {serial} was used a moment ago; reload the cable")
     audit.append(
         db,
         now=now,
@@ -688,14 +691,7 @@ def cancel_handover(
     cmd = open_command(db, cable.id, CommandKind.WIPE)
     if cmd is None or cmd.purpose != "handover":
         raise NotFound(f"no handover is pending for {serial}; there is nothing to cancel")
-    cancelled = db.execute(
-        update(CommandRow)
-        .where(CommandRow.id == cmd.id, CommandRow.state.in_(OPEN))
-        .values(state="cancelled")
-    )
-    if not getattr(cancelled, "rowcount", 0):
-        raise Conflict(f"the handover of {serial} completed a moment ago; reload the cable")
-    cmd.state = "cancelled"
+    _cancel(db, cmd, too_late=f"the handover of {serial} completed a moment ago; reload the cable")
     if cmd.previous_driver_id is not None and active_assignment(db, cable.id) is None:
         db.add(
             Assignment(
