@@ -175,7 +175,7 @@ class Cable:
         with self.flash.lock():
             return load_state(self.flash)
 
-    def hello(self, nonce: bytes, now: int) -> dict[str, Any]:
+    def hello(self, nonce: bytes, now: int, challenge: bytes | None = None) -> dict[str, Any]:
         state = self.state()
         wait_s, locked = lockout(state, now)
         fields: dict[str, Any] = {
@@ -188,6 +188,8 @@ class Cable:
             "wait_s": wait_s,
             "locked": locked,
         }
+        if challenge is not None:
+            fields["challenge"] = challenge  # the cloud's: proves this hello is fresh
         # Signed with this connection's nonce: the cloud believes these facts only so.
         fields["sig"] = sign_hello(fields, self.identity.device_key)
         if state.last_receipt is not None:

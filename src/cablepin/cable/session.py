@@ -68,7 +68,7 @@ class CableSession:
     # -- handlers (one per op; the table below says when each may run) --------
 
     def _hello(self, fields: dict[str, Any], now: int) -> dict[str, Any]:
-        return self.cable.hello(self.nonce, now)
+        return self.cable.hello(self.nonce, now, challenge=fields.get("challenge"))
 
     def _command(self, fields: dict[str, Any], now: int) -> dict[str, Any]:
         applied = self.cable.apply_command(fields["cmd"], self.nonce, now)

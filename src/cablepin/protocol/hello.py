@@ -6,6 +6,10 @@ Rules kept here:
   ``cablepin/v1/hello``) over every other hello field except ``receipt``
   (which carries its own signature). The nonce is among them, so a signed
   hello belongs to one connection.
+* The app may pass a ``challenge`` (16 bytes the cloud issued moments ago);
+  the cable echoes it and signs it with the rest. The nonce is the cable's
+  choice, so only the challenge tells the cloud a hello is *fresh*, not one
+  replayed from an earlier visit. Without one, ``challenge`` is signed as b"".
 * The cloud verifies it before it believes the cable's epoch, head or PIN
   state. An app can still *withhold* a hello, but it cannot *invent* one.
 """
@@ -36,7 +40,9 @@ HELLO_SIGNED_FIELDS: Final = (
 
 def signed_part(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The fields a hello signature covers (missing ones raise ``KeyError``)."""
-    return {name: fields[name] for name in HELLO_SIGNED_FIELDS}
+    signed = {name: fields[name] for name in HELLO_SIGNED_FIELDS}
+    signed["challenge"] = fields.get("challenge", b"")
+    return signed
 
 
 def sign_hello(fields: Mapping[str, Any], device_key: Ed25519PrivateKey) -> bytes:

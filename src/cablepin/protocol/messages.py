@@ -22,6 +22,7 @@ from typing import Any, Final
 from cablepin.protocol.errors import MessageError
 
 __all__ = [
+    "CHALLENGE_SIZE",
     "MAX_READ_LIMIT",
     "NONCE_SIZE",
     "OPS",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 NONCE_SIZE: Final = 16
+CHALLENGE_SIZE: Final = 16
 MAX_READ_LIMIT: Final = 500
 MAX_ID: Final = 2**32 - 1
 MAX_UINT: Final = 2**63 - 1
@@ -65,7 +67,7 @@ _BYTES32 = Spec(bytes, True, 32, 32)
 _SIG = Spec(bytes, True, 64, 64)
 
 REQUEST_FIELDS: Final[Mapping[str, Mapping[str, Spec]]] = {
-    "hello": {},
+    "hello": {"challenge": Spec(bytes, False, CHALLENGE_SIZE, CHALLENGE_SIZE)},
     "command": {"cmd": _req(bytes, min_len=1, max_len=1024)},
     "auth": {"bond": _opt(bytes, min_len=32, max_len=32), "pin": Spec(str, False, 0, 16)},
     "set_pin": {"new": _PIN, "current": Spec(str, False, 0, 16)},
@@ -82,6 +84,7 @@ RESPONSE_FIELDS: Final[Mapping[str, Mapping[str, Spec]]] = {
         "head": _req(dict),
         "wait_s": _req(int),
         "locked": _req(bool),
+        "challenge": Spec(bytes, False, CHALLENGE_SIZE, CHALLENGE_SIZE),
         "sig": _SIG,
         "receipt": _opt(bytes, min_len=1, max_len=1024),
     },

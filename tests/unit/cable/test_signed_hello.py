@@ -33,3 +33,18 @@ def test_p6_h5_an_edited_hello_does_not_verify(
     hello = Conn(cable, NONCE)("hello")
     with pytest.raises(SignatureError):
         verify_hello({**hello, **edit}, hello["sig"], keys.identity.device_key.public_key())
+
+
+def test_h5_the_clouds_challenge_is_signed_so_an_old_hello_cannot_pass_as_fresh(
+    cable: Cable, keys: Keys
+) -> None:
+    device = keys.identity.device_key.public_key()
+    old = Conn(cable)("hello", challenge=b"A" * 16)
+    assert old["challenge"] == b"A" * 16
+    verify_hello(old, old["sig"], device)
+    with pytest.raises(SignatureError):  # replayed under today's challenge
+        verify_hello({**old, "challenge": b"B" * 16}, old["sig"], device)
+    without = Conn(cable)("hello")
+    assert "challenge" not in without
+    with pytest.raises(SignatureError):
+        verify_hello({**without, "challenge": b"B" * 16}, without["sig"], device)
