@@ -309,7 +309,7 @@ def test_h5_s2_tampering_app_gains_nothing(world: World) -> None:
         "POST", f"/api/v1/cables/{serial}/reset", {"reason": "ticket 4712: test tampering"}
     )
     with CableLink(address, serial, ca) as link:
-        hello = link.request("hello")
+        hello = link.request("hello", challenge=cloud.challenge(serial))
         stale = cloud.connect(serial, hello).commands
         assert [c.kind for c in stale] == ["wipe"]
         records, head_sig = _read_all(link)

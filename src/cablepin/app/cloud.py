@@ -145,6 +145,12 @@ class CloudClient:
 
     # -- the connect flow's three calls -----------------------------------------
 
+    def challenge(self, serial: str) -> bytes:
+        """A fresh challenge for the cable's hello (it proves the hello is from now)."""
+        self._authed()
+        answer = self.request("GET", f"{API}/app/cables/{serial}/challenge")
+        return unb64(str(answer["challenge"]))
+
     def connect(self, serial: str, hello: dict[str, Any]) -> ConnectReply:
         """Tell the cloud what the cable said in ``hello``; get the commands for this nonce."""
         self._authed()
@@ -157,6 +163,7 @@ class CloudClient:
             "locked": hello["locked"],
             "fw": hello["fw"],
             "sig": b64(hello["sig"]),  # the cable's signature over all of the above
+            "challenge": b64(hello["challenge"]),
         }
         if hello.get("receipt"):
             body["receipt"] = b64(hello["receipt"])

@@ -83,6 +83,8 @@ class Link(Protocol):
 class Cloud(Protocol):
     """What the flow needs from the cloud (``CloudClient`` is one)."""
 
+    def challenge(self, serial: str) -> bytes: ...
+
     def connect(self, serial: str, hello: dict[str, Any]) -> ConnectReply: ...
 
     def post_receipt(self, serial: str, receipt: bytes) -> dict[str, Any]: ...
@@ -289,7 +291,9 @@ class AppCore:
     ) -> Iterator[_Visit]:
         link = self.open_link(serial, address)
         try:
-            hello = link.request("hello")
+            # The cloud's challenge, signed into the hello, proves to it the hello is fresh.
+            challenge = self.cloud.challenge(serial)
+            hello = link.request("hello", challenge=challenge)
             if hello.get("serial") != serial:
                 raise LinkError(
                     f"the cable says it is {hello.get('serial')!r}, not {serial}; "
@@ -324,7 +328,8 @@ class AppCore:
                     visit.allowed = True
             if not wiped:
                 return
-            visit.hello = visit.link.request("hello")  # same nonce, new epoch
+            # Same connection (nonce) and challenge; the cable is in its new epoch now.
+            visit.hello = visit.link.request("hello", challenge=visit.hello["challenge"])
         visit.reply = self.cloud.connect(visit.serial, visit.hello)
 
     # -- step 4: authenticate ------------------------------------------------------

@@ -11,13 +11,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from cablepin.cloud.errors import ConfigError
 from cablepin.protocol import pki
 from cablepin.protocol.errors import CertificateError
 
-__all__ = ["COMMAND_KEY_FILE", "FACTORY_CA_FILE", "CloudKeys", "load_factory_ca", "load_keys"]
+__all__ = [
+    "COMMAND_KEY_FILE",
+    "FACTORY_CA_FILE",
+    "CloudKeys",
+    "derive_challenge_key",
+    "load_factory_ca",
+    "load_keys",
+]
 
 COMMAND_KEY_FILE = "command.key"
 FACTORY_CA_FILE = "factory-ca.pem"
@@ -28,6 +37,17 @@ class CloudKeys:
     command_key: Ed25519PrivateKey
     factory_ca: x509.Certificate
     factory_ca_pem: str
+    challenge_key: bytes  # derived from the command key (domain/challenge.py)
+
+
+def derive_challenge_key(command_key: Ed25519PrivateKey) -> bytes:
+    """A separate key for fresh-hello challenges, derived so no new file is needed."""
+    raw = command_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"cablepin/v1/challenge-key"
+    ).derive(raw)
 
 
 def _read(directory: Path | None, name: str) -> bytes:
@@ -58,4 +78,6 @@ def load_keys(directory: Path | None) -> CloudKeys:
         command_key = pki.load_private_key(_read(directory, COMMAND_KEY_FILE))
     except CertificateError as e:
         raise ConfigError(f"{COMMAND_KEY_FILE} is not an Ed25519 key: {e.message}") from e
-    return CloudKeys(command_key, ca, pki.certificate_pem(ca).decode())
+    return CloudKeys(
+        command_key, ca, pki.certificate_pem(ca).decode(), derive_challenge_key(command_key)
+    )

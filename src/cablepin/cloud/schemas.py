@@ -216,7 +216,14 @@ class ConnectRequest(Strict):
     locked: bool
     # The cable's signature over the hello fields (protocol/hello.py), base64.
     sig: str = Field(max_length=100)
+    # The challenge from GET .../challenge that the app passed to the cable's hello, base64.
+    challenge: str = Field(max_length=100)
     receipt: str | None = Field(default=None, max_length=4096)
+
+
+class ChallengeOut(BaseModel):
+    challenge: str
+    valid_for_s: int
 
 
 class SignedCommandOut(BaseModel):

@@ -211,6 +211,8 @@ def seed(url: str, keys: Keys, clock: Clock) -> dict[str, FakeCable]:
 def world(db_url: str, keys: Keys) -> Iterator[World]:
     clock = Clock()
     made = seed(db_url, keys, clock)
+    for fake in made.values():
+        fake.challenge_source = keys.challenges(fake.serial, clock)
     app = create_app(settings_for(db_url, keys), clock=clock)
     with TestClient(app) as client:
         w = World(client, db_url, keys, clock, cables=made)

@@ -11,11 +11,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from cablepin.cloud.domain import challenge
+from cablepin.cloud.keys import derive_challenge_key
 from cablepin.protocol import pki
 from cablepin.protocol.chain import Head, Record, genesis, link, sign_head
 from cablepin.protocol.commands import (
@@ -43,6 +46,11 @@ class Keys:
     def command_pub(self) -> Ed25519PublicKey:
         return self.command_key.public_key()
 
+    def challenges(self, serial: str, clock: Callable[[], dt.datetime]) -> Callable[[], bytes]:
+        """What the app would fetch from GET .../challenge, on the cloud's clock."""
+        key = derive_challenge_key(self.command_key)
+        return lambda: challenge.issue(key, serial, int(clock().timestamp()))
+
 
 def make_keys(directory: Any) -> Keys:
     now = dt.datetime.now(dt.UTC)
@@ -67,6 +75,9 @@ class FakeCable:
     pin_default: bool = True
     nonce: bytes = b""
     last_receipt: bytes | None = None
+    # Where the app gets the cloud's challenge for the next hello (set by the World).
+    challenge_source: Callable[[], bytes] | None = None
+    challenge: bytes = b""
 
     @classmethod
     def provision(cls, keys: Keys, serial: str) -> FakeCable:
@@ -83,6 +94,7 @@ class FakeCable:
         """
         if not same_nonce or not self.nonce:
             self.nonce = os.urandom(16)
+            self.challenge = self.challenge_source() if self.challenge_source else b"\x00" * 16
         fields: dict[str, Any] = {
             "serial": self.serial,
             "fw": "1.0.0",
@@ -92,6 +104,7 @@ class FakeCable:
             "head": {"seq": len(self.records), "hash": self.head_hash()},
             "wait_s": 0,
             "locked": False,
+            "challenge": self.challenge,
         }
         sig = sign_hello(fields, self.device_key)
         return {
@@ -103,6 +116,7 @@ class FakeCable:
             "fw": "1.0.0",
             "locked": False,
             "sig": b64(sig),
+            "challenge": b64(self.challenge),
         }
 
     def head_hash(self) -> bytes:

@@ -129,3 +129,42 @@ def test_h2_h5_wipe_is_signed_for_the_clouds_epoch_and_not_handed_to_a_wiped_cab
     assert r.json()["commands"] == []
     assert r.json()["synced"] == {"epoch": 1, "seq": 0}
     assert cable.epoch == 1
+
+
+def test_h5_a_hello_replayed_after_its_challenge_went_stale_is_refused(world: World) -> None:
+    assigned_world(world)
+    old = world.cables[CABLE_A].hello()  # signed for the challenge of now
+    assert post_connect(world, DRIVER_A1, old).status_code == 200
+    world.clock.advance(minutes=11)  # two challenge windows later
+    r = post_connect(world, DRIVER_A1, old)
+    assert r.status_code == 422
+    assert r.json()["error"] == "bad_hello"
+    assert "fresh challenge" in r.json()["message"]
+    assert post_connect(world, DRIVER_A1, world.cables[CABLE_A].hello()).status_code == 200
+
+
+def test_h5_a_challenge_is_good_for_its_own_cable_only(world: World) -> None:
+    assigned_world(world)
+    cable = world.cables[CABLE_A]
+    cable.challenge_source = world.keys.challenges(CABLE_B, world.clock)
+    r = post_connect(world, DRIVER_A1, cable.hello())
+    assert (r.status_code, r.json()["error"]) == (422, "bad_hello")
+
+
+def test_h5_the_challenge_comes_from_the_api_and_is_what_the_cable_must_sign(
+    world: World,
+) -> None:
+    assigned_world(world)
+    r = world.call("GET", f"/api/v1/app/cables/{CABLE_A}/challenge", DRIVER_A1)
+    assert r.status_code == 200, r.text
+    issued = base64.b64decode(r.json()["challenge"])
+    assert len(issued) == 16
+    assert r.json()["valid_for_s"] == 300
+    cable = world.cables[CABLE_A]
+    cable.challenge_source = lambda: issued
+    assert post_connect(world, DRIVER_A1, cable.hello()).status_code == 200
+    body = cable.hello()
+    del body["challenge"]
+    assert post_connect(world, DRIVER_A1, body).json()["error"] == "bad_hello"
+    other_org = world.call("GET", f"/api/v1/app/cables/{CABLE_B}/challenge", DRIVER_A1)
+    assert other_org.status_code == 404

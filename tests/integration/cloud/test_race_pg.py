@@ -3,6 +3,7 @@ to hand out one PIN-reset permission; exactly one connect may get it."""
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
@@ -112,6 +113,11 @@ def test_p8_permission_consumed_once_when_two_processes_race(
         f"{two_servers[0]}/api/v1/auth/login", json={"email": DRIVER_A1, "password": PASSWORD}
     ).json()["token"]
     headers = {"Authorization": f"Bearer {token}"}
+    # A challenge from one process is good at the other: nothing is shared but the keys.
+    issued = httpx.get(
+        f"{two_servers[0]}/api/v1/app/cables/{CABLE_A}/challenge", headers=headers
+    ).json()["challenge"]
+    fake.challenge_source = lambda: base64.b64decode(issued)
     bodies = [fake.hello() for _ in range(16)]
 
     def connect(i: int) -> list[str]:

@@ -86,6 +86,10 @@ def _connect(
     keys = load_keys(fleet.keys_dir)
     detail = cables.cable_detail(db, _actor(db, email), serial, now=when)
     nonce, head_hash = os.urandom(16), b"\0" * 32
+    # What the app fetches from GET .../challenge before it says hello to the cable.
+    challenge = ingest.challenge(
+        db, _actor(db, email), serial, challenge_key=keys.challenge_key, now=when
+    ).challenge
     hello = {
         "serial": serial,
         "fw": "1.4.2",
@@ -95,6 +99,7 @@ def _connect(
         "head": {"seq": detail.synced_seq, "hash": head_hash},
         "wait_s": 0,
         "locked": False,
+        "challenge": base64.b64decode(challenge),
     }
     sig = sign_hello(hello, fleet.device_keys[serial])  # the cable signs its hello
     ingest.connect(
@@ -109,8 +114,10 @@ def _connect(
             fw="1.4.2",
             locked=False,
             sig=_b64(sig),
+            challenge=challenge,
         ),
         command_key=keys.command_key,
+        challenge_key=keys.challenge_key,
         now=when,
     )
 

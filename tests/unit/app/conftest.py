@@ -31,6 +31,7 @@ from cablepin.cable.store import SimulatedFlash
 from cablepin.errors import CablepinError
 from cablepin.protocol.chain import Record, genesis, verify_batch
 from cablepin.protocol.commands import Command, CommandKind, open_receipt, sign_command
+from cablepin.protocol.hello import verify_hello
 from cablepin.protocol.messages import Request
 
 SERIAL = "CBL-00012345"
@@ -93,14 +94,24 @@ class FakeCloud:
     stored: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     fail_upload_after_store: int = 0  # lose this many answers after storing (network drop)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    issued: bytes = b""
 
     def order(self, kind: CommandKind) -> str:
         command_id = f"cmd-{next(self.ids)}"
         self.pending.append((command_id, kind))
         return command_id
 
+    def challenge(self, serial: str) -> bytes:
+        self.events.append("cloud:challenge")
+        self.issued = os.urandom(16)
+        return self.issued
+
     def connect(self, serial: str, hello: dict[str, Any]) -> ConnectReply:
         self.events.append("cloud:connect")
+        # Like the real cloud: only a hello the cable signed, for the challenge just issued.
+        verify_hello(hello, hello["sig"], self.identity.device_key.public_key())
+        if hello.get("challenge") != self.issued:
+            raise CloudRefused.kind("bad_hello")("not a fresh hello")
         if hello.get("receipt"):
             self.post_receipt(serial, hello["receipt"], log=False)
         now = self.clock()

@@ -36,7 +36,7 @@ def _cloud_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 # A connect without the cable's hello signature is a bad hello, not just a bad form.
-HELLO_SIGNATURE_FIELDS = frozenset({"body.sig", "body.locked"})
+HELLO_SIGNATURE_FIELDS = frozenset({"body.sig", "body.locked", "body.challenge"})
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -53,7 +53,7 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             {
                 "error": "bad_hello",
                 "message": f"the hello is incomplete ({summary}); connect to the cable again; "
-                "relay the hello exactly as the cable sent it (with its sig and locked)",
+                "relay the hello exactly as the cable sent it (with its sig, locked and challenge)",
                 "fields": fields,
             },
             status_code=422,

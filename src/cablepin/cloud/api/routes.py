@@ -17,6 +17,7 @@ from cablepin.cloud.schemas import (
     AuditList,
     CableDetail,
     CableList,
+    ChallengeOut,
     ConnectRequest,
     ConnectResponse,
     ErrorOut,
@@ -185,11 +186,25 @@ def list_audit(
 # ------------------------------------------------------------------ app
 
 
+@router.get("/app/cables/{serial}/challenge", tags=["app"])
+def challenge(serial: Serial, db: Db, now: Now, keys: Keys, actor: CurrentActor) -> ChallengeOut:
+    """A fresh challenge: the app passes it to the cable's hello, the cable signs it."""
+    return ingest.challenge(db, actor, serial, challenge_key=keys.challenge_key, now=now)
+
+
 @router.post("/app/cables/{serial}/connect", tags=["app"])
 def connect(
     serial: Serial, body: ConnectRequest, db: Db, now: Now, keys: Keys, actor: CurrentActor
 ) -> ConnectResponse:
-    return ingest.connect(db, actor, serial, body, command_key=keys.command_key, now=now)
+    return ingest.connect(
+        db,
+        actor,
+        serial,
+        body,
+        command_key=keys.command_key,
+        challenge_key=keys.challenge_key,
+        now=now,
+    )
 
 
 @router.post("/app/cables/{serial}/receipts", tags=["app"])

@@ -45,6 +45,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", f"{CABLE}/handover"): FLEET,
     ("DELETE", f"{CABLE}/handover"): FLEET,
     ("POST", f"{CABLE}/reset"): SUPPORT,
+    ("GET", f"{APP}/challenge"): DRIVER,
     ("POST", f"{APP}/connect"): DRIVER,
     ("POST", f"{APP}/receipts"): DRIVER,
     ("POST", f"{APP}/sessions"): DRIVER,

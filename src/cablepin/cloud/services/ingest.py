@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from cablepin.cloud.domain import challenge as challenges
 from cablepin.cloud.domain.actor import Actor
 from cablepin.cloud.domain.attribution import CableFacts, check_upload, previous_link_source
 from cablepin.cloud.domain.clean_start import (
@@ -45,6 +46,7 @@ from cablepin.cloud.errors import (
 )
 from cablepin.cloud.models import Assignment, Cable, ChargingSession, CommandRow
 from cablepin.cloud.schemas import (
+    ChallengeOut,
     ConnectRequest,
     ConnectResponse,
     ReceiptRequest,
@@ -77,7 +79,7 @@ from cablepin.protocol.errors import ChainError, MessageError, ProtocolError
 from cablepin.protocol.hello import verify_hello
 from cablepin.protocol.messages import NONCE_SIZE
 
-__all__ = ["connect", "post_receipt", "upload_sessions"]
+__all__ = ["challenge", "connect", "post_receipt", "upload_sessions"]
 
 
 def _b64(value: str, what: str) -> bytes:
@@ -242,16 +244,26 @@ def _signed(
     return SignedCommandOut(id=cmd.id, kind=cmd.kind, blob=base64.b64encode(blob).decode())
 
 
-def _verify_hello(cable: Cable, request: ConnectRequest, nonce: bytes) -> None:
-    """H5/P6: believe the hello only if the cable signed exactly it (for this nonce)."""
+def _verify_hello(
+    cable: Cable, request: ConnectRequest, nonce: bytes, *, challenge_key: bytes, now: dt.datetime
+) -> None:
+    """H5/P6: believe the hello only if the cable signed exactly it, for a fresh challenge."""
     what_to_do = (
         "connect to the cable again; relay the hello exactly as the cable sent it (with its sig)"
     )
     try:
         sig = base64.b64decode(request.sig, validate=True)
         head_hash = base64.b64decode(request.head.hash, validate=True)
+        challenge = base64.b64decode(request.challenge, validate=True)
     except (binascii.Error, ValueError) as e:
-        raise BadHello(f"the hello's sig or head hash is not base64; {what_to_do}") from e
+        raise BadHello(
+            f"the hello's sig, challenge or head hash is not base64; {what_to_do}"
+        ) from e
+    if not challenges.is_fresh(challenge_key, cable.serial, challenge, int(now.timestamp())):
+        raise BadHello(
+            "this hello does not answer a fresh challenge of this cloud; fetch a new challenge "
+            f"({cable.serial}/challenge) and say hello to the cable again"
+        )
     fields = {
         "serial": cable.serial,
         "fw": request.fw,
@@ -261,6 +273,7 @@ def _verify_hello(cable: Cable, request: ConnectRequest, nonce: bytes) -> None:
         "head": {"seq": request.head.seq, "hash": head_hash},
         "wait_s": request.wait_s,
         "locked": request.locked,
+        "challenge": challenge,
     }
     try:
         verify_hello(fields, sig, _device_key(cable))
@@ -278,6 +291,15 @@ def _clean_check(assignment: Assignment | None) -> CleanCheck | None:
     )
 
 
+def challenge(
+    db: Session, actor: Actor, serial: str, *, challenge_key: bytes, now: dt.datetime
+) -> ChallengeOut:
+    """A fresh challenge for the next hello (stateless: see domain/challenge.py)."""
+    cable = find_cable(db, actor, serial)
+    value = challenges.issue(challenge_key, cable.serial, int(now.timestamp()))
+    return ChallengeOut(challenge=base64.b64encode(value).decode(), valid_for_s=challenges.WINDOW_S)
+
+
 def connect(
     db: Session,
     actor: Actor,
@@ -285,6 +307,7 @@ def connect(
     request: ConnectRequest,
     *,
     command_key: Ed25519PrivateKey,
+    challenge_key: bytes,
     now: dt.datetime,
 ) -> ConnectResponse:
     cable = find_cable(db, actor, serial, lock=True)
@@ -292,7 +315,7 @@ def connect(
     nonce = _b64(request.nonce, "nonce")
     if len(nonce) != NONCE_SIZE:
         raise InvalidRequest(f"the nonce must be {NONCE_SIZE} bytes: send the one from hello")
-    _verify_hello(cable, request, nonce)
+    _verify_hello(cable, request, nonce, challenge_key=challenge_key, now=now)
     if request.receipt is not None:
         _apply_receipt(db, cable, _b64(request.receipt, "receipt"), actor, now, strict=False)
     wipe = open_command(db, cable.id, CommandKind.WIPE)
