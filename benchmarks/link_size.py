@@ -14,6 +14,7 @@ moves in practice, and times the whole sync from connect to the last record.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import tempfile
 import threading
 import time
@@ -36,7 +37,7 @@ BLE_RATE = 20_000
 def _sync(address: str, ca_pem: bytes) -> tuple[int, int, float]:
     started = time.perf_counter()
     with CableLink(address, SERIAL, ca_pem, timeout=120) as link:
-        link.request("hello")
+        link.request("hello", challenge=os.urandom(16))  # as the app does: the cloud's challenge
         link.request("auth", pin="0000")
         after, got = 0, 0
         while True:
