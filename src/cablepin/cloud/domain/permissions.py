@@ -30,6 +30,7 @@ __all__ = [
     "Permission",
     "claimable",
     "expiry",
+    "not_expired",
     "require_reason",
     "usable",
 ]
@@ -60,6 +61,11 @@ def require_reason(actor: Actor, reason: str | None) -> str | None:
     return cleaned
 
 
+def not_expired(expires_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """A permission counts (pending, shown, handed out) only before it expires."""
+    return expires_at is None or now < expires_at
+
+
 @dataclass(frozen=True)
 class Permission:
     state: str
@@ -77,7 +83,7 @@ def usable(
         and permission.epoch == cable_epoch
         and permission.driver_id is not None
         and permission.driver_id == assignee_id
-        and (permission.expires_at is None or now < permission.expires_at)
+        and not_expired(permission.expires_at, now)
     )
 
 

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
+from cablepin.cloud.domain import permissions
 from cablepin.cloud.models import (
     Assignment,
     AuditEvent,
@@ -257,7 +258,7 @@ def _rows(db: Session, cables: Sequence[Cable], now: dt.datetime) -> list[CableR
             CommandRow.cable_id, CommandRow.purpose, CommandRow.kind, CommandRow.expires_at
         ).where(CommandRow.cable_id.in_(ids), CommandRow.state.in_(OPEN))
     ):
-        if kind == ALLOW_PIN_SET and expires_at is not None and expires_at <= now:
+        if kind == ALLOW_PIN_SET and not permissions.not_expired(expires_at, now):
             continue
         pending.setdefault(cable_id, set()).add(purpose)
     orgs = dict(

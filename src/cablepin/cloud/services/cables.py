@@ -236,7 +236,7 @@ def _summaries(db: Session, cables: list[Cable], now: dt.datetime) -> list[Cable
     for cable_id, kind, expires_at in open_cmds:
         if kind == CommandKind.WIPE.value:
             wipe_pending.add(cable_id)
-        elif expires_at is None or expires_at > now:
+        elif permissions.not_expired(expires_at, now):
             pin_pending.add(cable_id)
     orgs = dict(
         db.execute(

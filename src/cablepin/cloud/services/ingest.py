@@ -27,6 +27,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from cablepin.cloud.domain import challenge as challenges
+from cablepin.cloud.domain import permissions
 from cablepin.cloud.domain.actor import Actor
 from cablepin.cloud.domain.attribution import CableFacts, check_upload, previous_link_source
 from cablepin.cloud.domain.clean_start import (
@@ -367,9 +368,15 @@ def connect(
         if (
             assigned
             and permission is not None
-            and permission.driver_id == actor.id
-            and permission.epoch == cable.epoch == request.epoch
-            and (permission.expires_at is None or now < permission.expires_at)
+            and request.epoch == cable.epoch
+            and permissions.usable(
+                permissions.Permission(
+                    permission.state, permission.epoch, permission.driver_id, permission.expires_at
+                ),
+                cable_epoch=cable.epoch,
+                assignee_id=actor.id,
+                now=now,
+            )
             and _claim(db, permission, now)
         ):
             commands.append(_signed(permission, serial, nonce, cable.epoch, now, command_key))
