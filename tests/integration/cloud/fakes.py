@@ -117,6 +117,8 @@ class FakeCable:
             "locked": False,
             "sig": b64(sig),
             "challenge": b64(self.challenge),
+            # Like the firmware's hello: the receipt of the last command it applied.
+            **({"receipt": b64(self.last_receipt)} if self.last_receipt else {}),
         }
 
     def head_hash(self) -> bytes:

@@ -207,3 +207,28 @@ def test_h1_h3_a_withheld_clean_start_wipe_does_not_block_the_fleet_manager(worl
     assert detail["pending_handover"] is None
     actions = [e["action"] for e in world.call("GET", "/api/v1/audit", FM_A).json()["items"]]
     assert "clean_start.cancelled" in actions
+
+
+def test_h3_a_cancelled_wipes_late_receipt_gives_nobody_else_a_clean_epoch(world: World) -> None:
+    """Found in review: the receipt of a cancelled wipe arrives with the next driver's hello."""
+    a1_synced(world)
+    cable = world.cables[CABLE_A]
+    world.call("POST", f"{CABLE}/handover", FM_A, json={"driver_email": None})
+    assert app_connect(world, DRIVER_A1) == ["wipe"]  # to the pool, epoch 1
+    world.call("POST", f"{CABLE}/handover", FM_A, json={"driver_email": DRIVER_A1})
+    r = world.connect(DRIVER_A1, CABLE_A)
+    cable.apply(r.json()["commands"][0]["blob"])  # wiped to epoch 2; the receipt never arrives
+    assert world.call("DELETE", f"{CABLE}/handover", FM_A).status_code == 200
+    cable.charge(3)  # A1's sessions
+    foreign = cable.batch(0)
+    r = world.call("PUT", f"{CABLE}/assignment", FM_A, json={"driver_email": DRIVER_A2})
+    assert r.status_code == 200, r.text
+    # A2's first connect carries the late receipt (hello's); A2 must still start clean.
+    assert app_connect(world, DRIVER_A2) == ["wipe"]
+    r = world.upload(DRIVER_A2, CABLE_A, foreign)
+    assert r.status_code == 409
+    assert sessions_of(world, DRIVER_A2) == set()
+    cable.charge(1)
+    r = world.upload(DRIVER_A2, CABLE_A, cable.batch(0))
+    assert r.status_code == 200, r.text
+    assert sessions_of(world, DRIVER_A2) == {(3, 1)}

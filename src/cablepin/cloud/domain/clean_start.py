@@ -86,11 +86,13 @@ def assignment_starts_clean(*, cable_epoch: int, had_driver: bool) -> bool:
 def starts_clean(purpose: str, *, cancelled: bool) -> bool:
     """Is the assignment a wipe receipt opens clean from the start?
 
-    A handover's is not (whoever's app applied the wipe may have charged since);
-    a reset or clean-start wipe keeps its driver, and so does a handover that was
-    cancelled before the receipt arrived.
+    A handover's is not (whoever's app applied the wipe may have charged since).
+    A reset or clean-start wipe keeps its driver. A *cancelled* wipe's receipt
+    may arrive long after the cancel, when someone else holds the cable: its
+    epoch is checked like a handover's (if the driver's own app applied it,
+    the hello that follows shows an empty cable and closes the check at once).
     """
-    return cancelled or purpose in KEEPS_DRIVER
+    return not cancelled and purpose in KEEPS_DRIVER
 
 
 def may_receive_wipe(
