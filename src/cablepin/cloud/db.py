@@ -55,10 +55,10 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def migrate(url: str) -> None:
-    """Bring the database at ``url`` to the newest schema (``alembic upgrade head``)."""
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (default: the newest schema)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     # Passed as an attribute, not an option: URLs may contain '%', which ini interpolation eats.
     config.attributes["url"] = normalise_db_url(url)
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)

@@ -2,13 +2,13 @@
 
 NULL means the check is open: the assignee cannot upload until a connect with
 the cable's signed hello proves the cable clean (its epoch, head seq 0) or a
-clean-start wipe's receipt arrives. Existing assignments whose driver already
-synced sessions in that epoch are marked clean (they started before the rule
-and their driver has been syncing); the others are checked at the next connect.
+clean-start wipe's receipt arrives. Every assignment that exists when this runs
+is marked clean: it was made under the rules of its day, and a check added
+later must not wipe its driver's own sessions that are still on the cable.
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-30 10:00:00
+Create Date: 2026-11-24 03:30:00
 
 """
 
@@ -28,11 +28,7 @@ def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table("assignments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("clean_at", sa.DateTime(timezone=True), nullable=True))
-    op.execute(
-        "UPDATE assignments SET clean_at = started_at WHERE EXISTS ("
-        "SELECT 1 FROM charging_sessions s WHERE s.cable_id = assignments.cable_id "
-        "AND s.epoch = assignments.epoch AND s.driver_id = assignments.driver_id)"
-    )
+    op.execute("UPDATE assignments SET clean_at = started_at")
 
 
 def downgrade() -> None:
