@@ -178,6 +178,11 @@ class CloudClient:
             synced=_synced(answer.get("synced")),
         )
 
+    def release(self, serial: str, command_id: str) -> None:
+        """Hand back a PIN permission this app did not relay (it is ready again at once)."""
+        self._authed()
+        self.request("POST", f"{API}/app/cables/{serial}/release", {"command_id": command_id})
+
     def post_receipt(self, serial: str, receipt: bytes) -> dict[str, Any]:
         self._authed()
         return dict(

@@ -43,6 +43,7 @@ from typing import Any, Final, Literal, Protocol
 
 from cablepin.app.cloud import ConnectReply, Synced
 from cablepin.app.errors import (
+    AppError,
     CableRefused,
     InvalidPinEntry,
     LinkError,
@@ -88,6 +89,8 @@ class Cloud(Protocol):
     def connect(self, serial: str, hello: dict[str, Any]) -> ConnectReply: ...
 
     def post_receipt(self, serial: str, receipt: bytes) -> dict[str, Any]: ...
+
+    def release(self, serial: str, command_id: str) -> None: ...
 
     def upload_sessions(
         self, serial: str, epoch: int, records: list[list[int]], head_sig: bytes
@@ -313,10 +316,16 @@ class AppCore:
             for command in visit.reply.commands:
                 if command.kind == "allow_pin_set" and visit.new_pin is None:
                     chosen = new_pin(PinAsk(visit.serial, "new"))
-                    if chosen is None:
-                        self._notice(visit, "pin_set_allowed")  # keep it for later
-                        continue
-                    visit.new_pin = check_new_pin(chosen)
+                    try:
+                        if chosen is None:
+                            self._notice(visit, "pin_set_allowed")  # keep it for later
+                            self.cloud.release(visit.serial, command.id)
+                            continue
+                        visit.new_pin = check_new_pin(chosen)
+                    except AppError:
+                        # A weak or malformed choice: the permission stays for the next try.
+                        self.cloud.release(visit.serial, command.id)
+                        raise
                 answer = visit.link.request("command", cmd=command.blob)
                 self.cloud.post_receipt(visit.serial, answer["receipt"])
                 visit.applied.append(command.kind)

@@ -248,6 +248,15 @@ class ReceiptRequest(Strict):
     receipt: str = Field(max_length=4096)
 
 
+class ReleaseRequest(Strict):
+    command_id: str = Field(max_length=36)
+
+
+class ReleaseResponse(BaseModel):
+    command_id: str
+    state: str
+
+
 class ReceiptResponse(BaseModel):
     command_id: str
     kind: str

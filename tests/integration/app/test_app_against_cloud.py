@@ -20,7 +20,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from cablepin.app.cloud import CloudClient
-from cablepin.app.errors import CloudRefused, NotLoggedIn
+from cablepin.app.errors import AppError, CloudRefused, NotLoggedIn
 from cablepin.app.flow import AppCore
 from cablepin.app.home import Home
 from cablepin.cable.provision import init_keys, open_cable, provision
@@ -100,3 +100,31 @@ def test_cloud_errors_keep_the_cloud_code(setup: tuple[TestClient, Path]) -> Non
     with pytest.raises(CloudRefused) as unknown:
         driver.upload_sessions("CBL-00000099", 0, [[1, 1, 2, 1, 0, 1, 1]], b"\0" * 64)
     assert unknown.value.code == "unknown_cable"
+
+
+def test_p8_a_declined_permission_is_ready_again_at_once(setup: tuple[TestClient, Path]) -> None:
+    """The real cloud leases a permission to a connect; the app hands back one it declines."""
+    test_client, tmp = setup
+    fm = client_for(test_client)
+    fm.login("fm@org.test", PASSWORD)
+    fm.request("PUT", f"/api/v1/cables/{SERIAL}/assignment", {"driver_email": "d@org.test"})
+    fm.request("POST", f"/api/v1/cables/{SERIAL}/pin-reset", {})
+    cable = open_cable(tmp / "cable")
+    driver = client_for(test_client)
+    driver.login("d@org.test", PASSWORD)
+    clock, events = Clock(), []
+    clock.now = int(dt.datetime.now(dt.UTC).timestamp())
+
+    def open_link(serial: str, address: str | None) -> SessionLink:
+        return SessionLink(cable, clock, events, None)
+
+    core = AppCore(Home(tmp / "home"), driver, open_link)
+    first = core.connect(SERIAL)  # no new PIN given: the permission is kept, not spent
+    assert "pin_set_allowed" in first.notices
+    with pytest.raises(AppError) as weak:
+        core.change_pin(SERIAL, None, "1234")
+    assert weak.value.code == "weak_pin"
+    changed = core.change_pin(SERIAL, None, "5937")  # at once, not ten minutes later
+    assert (changed.auth, changed.commands) == ("allowed", ["allow_pin_set"])
+    detail = fm.request("GET", f"/api/v1/cables/{SERIAL}")
+    assert detail["pin_reset_pending"] is False

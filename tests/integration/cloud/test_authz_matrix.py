@@ -33,6 +33,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", f"{CABLE}/reset"): {"reason": "matrix"},
     ("POST", f"{CABLE}/pin-reset"): {"reason": "matrix"},
     ("POST", f"{APP}/receipts"): {"receipt": "AA=="},
+    ("POST", f"{APP}/release"): {"command_id": "matrix"},
     ("POST", f"{APP}/sessions"): {
         "epoch": 0,
         "records": [[1, 1, 2, 1, 0, 1, 1]],

@@ -168,3 +168,26 @@ def test_h5_the_challenge_comes_from_the_api_and_is_what_the_cable_must_sign(
     assert post_connect(world, DRIVER_A1, body).json()["error"] == "bad_hello"
     other_org = world.call("GET", f"/api/v1/app/cables/{CABLE_B}/challenge", DRIVER_A1)
     assert other_org.status_code == 404
+
+
+def test_p8_only_the_permissions_driver_can_hand_it_back_and_only_while_unused(
+    world: World,
+) -> None:
+    assigned_world(world)
+    world.call("POST", f"{CABLE}/pin-reset", FM_A, json={})
+    r = post_connect(world, DRIVER_A1, world.cables[CABLE_A].hello())
+    [cmd] = r.json()["commands"]
+    assert post_connect(world, DRIVER_A1, world.cables[CABLE_A].hello()).json()["commands"] == []
+    release = f"/api/v1/app/cables/{CABLE_A}/release"
+    other = world.call("POST", release, DRIVER_A2, json={"command_id": cmd["id"]})
+    assert other.status_code == 404
+    mine = world.call("POST", release, DRIVER_A1, json={"command_id": cmd["id"]})
+    assert mine.json() == {"command_id": cmd["id"], "state": "pending"}
+    again = post_connect(world, DRIVER_A1, world.cables[CABLE_A].hello()).json()["commands"]
+    assert [c["kind"] for c in again] == ["allow_pin_set"]
+    receipt = world.cables[CABLE_A].apply(again[0]["blob"])
+    world.call(
+        "POST", f"/api/v1/app/cables/{CABLE_A}/receipts", DRIVER_A1, json={"receipt": receipt}
+    )
+    used = world.call("POST", release, DRIVER_A1, json={"command_id": cmd["id"]})
+    assert used.json()["state"] == "done"  # a used permission stays used

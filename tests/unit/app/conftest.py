@@ -95,6 +95,7 @@ class FakeCloud:
     fail_upload_after_store: int = 0  # lose this many answers after storing (network drop)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     issued: bytes = b""
+    leased: set[str] = field(default_factory=set)  # permissions handed out, not yet back
 
     def order(self, kind: CommandKind) -> str:
         command_id = f"cmd-{next(self.ids)}"
@@ -115,6 +116,13 @@ class FakeCloud:
         if hello.get("receipt"):
             self.post_receipt(serial, hello["receipt"], log=False)
         now = self.clock()
+        handed = [
+            (cid, kind)
+            for cid, kind in self.pending
+            if kind is CommandKind.WIPE or (self.assigned and cid not in self.leased)
+        ]
+        # Like the real cloud: a permission is leased to one connect until used or released.
+        self.leased.update(cid for cid, kind in handed if kind is CommandKind.ALLOW_PIN_SET)
         commands = tuple(
             Pending(
                 cid,
@@ -124,10 +132,13 @@ class FakeCloud:
                     self.key,
                 ),
             )
-            for cid, kind in self.pending
-            if self.assigned or kind is CommandKind.WIPE
+            for cid, kind in handed
         )
         return ConnectReply(self.assigned, commands, Synced(self.epoch, self.seq))
+
+    def release(self, serial: str, command_id: str) -> None:
+        self.events.append("cloud:release")
+        self.leased.discard(command_id)
 
     def post_receipt(self, serial: str, receipt: bytes, log: bool = True) -> dict[str, Any]:
         opened = open_receipt(receipt, self.identity.device_key.public_key())

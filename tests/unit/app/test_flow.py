@@ -163,6 +163,9 @@ def test_p8_u2_a_weak_pin_typed_at_the_prompt_keeps_the_permission(world: World)
         world.app("p", Prompt({"new": "1111"})).connect(SERIAL)
     assert refused.value.code == "weak_pin"
     assert len(world.cloud.pending) == 1
+    # Handed back at once: the driver's next try gets the permission, not "needs the PIN".
+    retry = world.app("p", Prompt({"new": "5937"})).connect(SERIAL)
+    assert (retry.auth, retry.commands) == ("allowed", ["allow_pin_set"])
 
 
 def test_h2_wipe_is_relayed_and_receipted_before_anything_is_read(world: World) -> None:

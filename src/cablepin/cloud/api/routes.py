@@ -31,6 +31,8 @@ from cablepin.cloud.schemas import (
     PinResetRequest,
     ReceiptRequest,
     ReceiptResponse,
+    ReleaseRequest,
+    ReleaseResponse,
     ResetRequest,
     SessionList,
     SessionsUpload,
@@ -205,6 +207,14 @@ def connect(
         challenge_key=keys.challenge_key,
         now=now,
     )
+
+
+@router.post("/app/cables/{serial}/release", tags=["app"])
+def release(
+    serial: Serial, body: ReleaseRequest, db: Db, now: Now, actor: CurrentActor
+) -> ReleaseResponse:
+    """Hand back a PIN permission the app did not relay, so it is ready again at once."""
+    return ingest.release(db, actor, serial, body, now=now)
 
 
 @router.post("/app/cables/{serial}/receipts", tags=["app"])

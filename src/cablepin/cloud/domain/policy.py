@@ -48,6 +48,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", f"{APP}/challenge"): DRIVER,
     ("POST", f"{APP}/connect"): DRIVER,
     ("POST", f"{APP}/receipts"): DRIVER,
+    ("POST", f"{APP}/release"): DRIVER,
     ("POST", f"{APP}/sessions"): DRIVER,
 }
 

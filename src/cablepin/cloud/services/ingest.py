@@ -52,6 +52,8 @@ from cablepin.cloud.schemas import (
     ConnectResponse,
     ReceiptRequest,
     ReceiptResponse,
+    ReleaseRequest,
+    ReleaseResponse,
     SessionsUpload,
     SignedCommandOut,
     Synced,
@@ -80,7 +82,7 @@ from cablepin.protocol.errors import ChainError, MessageError, ProtocolError
 from cablepin.protocol.hello import verify_hello
 from cablepin.protocol.messages import NONCE_SIZE
 
-__all__ = ["challenge", "connect", "post_receipt", "upload_sessions"]
+__all__ = ["challenge", "connect", "post_receipt", "release", "upload_sessions"]
 
 
 def _b64(value: str, what: str) -> bytes:
@@ -224,6 +226,39 @@ def _claim(db: Session, cmd: CommandRow, now: dt.datetime) -> bool:
         .values(state="issued", lease_until=now + dt.timedelta(seconds=COMMAND_LIFETIME_S))
     )
     return bool(getattr(claimed, "rowcount", 0))
+
+
+def release(
+    db: Session, actor: Actor, serial: str, request: ReleaseRequest, *, now: dt.datetime
+) -> ReleaseResponse:
+    """The app hands back a PIN permission it did not use (the driver chose no new PIN,
+    or a weak one), so the next connect gets it at once instead of in 10 minutes.
+
+    Harmless if misused: only the permission's own driver can release it, and the
+    cable applies a permission at most once whatever copies exist (it remembers).
+    """
+    cable = find_cable(db, actor, serial, lock=True)
+    cmd = db.scalar(
+        select(CommandRow).where(
+            CommandRow.id == request.command_id,
+            CommandRow.cable_id == cable.id,
+            CommandRow.kind == CommandKind.ALLOW_PIN_SET.value,
+            CommandRow.driver_id == actor.id,
+        )
+    )
+    if cmd is None:
+        raise UnknownCommand(
+            f"you hold no PIN permission {request.command_id} for {cable.serial}; "
+            "release only what connect handed you"
+        )
+    db.execute(
+        update(CommandRow)
+        .where(CommandRow.id == cmd.id, CommandRow.state == "issued")
+        .values(state="pending", lease_until=None)
+    )
+    db.commit()
+    db.refresh(cmd)
+    return ReleaseResponse(command_id=cmd.id, state=cmd.state)
 
 
 def _signed(
