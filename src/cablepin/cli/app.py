@@ -83,6 +83,19 @@ def _logged_in(home: Home) -> AppState:
     return state
 
 
+@contextmanager
+def _logged_in_app(
+    home: Path | None, lang: str | None, *, as_json: bool
+) -> Iterator[tuple[Home, AppState, Translator]]:
+    """The opening of every command that needs a login: errors reported in the
+    driver's language (the home's choice once it is known)."""
+    folder = _home(home)
+    t = _translator(lang)
+    with _reporting(t, as_json=as_json):
+        state = _logged_in(folder)
+        yield folder, state, _translator(lang, state)
+
+
 def _open_link(ca_pem: bytes) -> Callable[[str, str | None], CableLink]:
     def open_link(serial: str, address: str | None) -> CableLink:
         return CableLink(address or find(serial).address, serial, ca_pem).open()
@@ -256,11 +269,7 @@ def connect(
     as_json: JsonOption = False,
 ) -> None:
     """Connect a cable: relay the cloud's commands, authenticate, then sync its sessions."""
-    folder = _home(home)
-    t = _translator(lang)
-    with _reporting(t, as_json=as_json):
-        state = _logged_in(folder)
-        t = _translator(lang, state)
+    with _logged_in_app(home, lang, as_json=as_json) as (folder, state, t):
         prompt = _prompt_for(pin_stdin, t)
         show_bar = not as_json and sys.stderr.isatty()
         with _progress_bar(t, show=show_bar) as progress:
@@ -307,22 +316,15 @@ def change_pin(
     as_json: JsonOption = False,
 ) -> None:
     """Change the cable's PIN (P5): the current PIN is needed unless it is 0000 or allowed."""
-    folder = _home(home)
-    t = _translator(lang)
-    with _reporting(t, as_json=as_json):
-        state = _logged_in(folder)
-        t = _translator(lang, state)
+    with _logged_in_app(home, lang, as_json=as_json) as (folder, state, t):
         current: str | None = None
         new: str | None = None
-        prompt: Callable[[PinAsk], str | None]
+        prompt: Callable[[PinAsk], str | None] = _no_terminal
         if pins_stdin:
             lines = [*_stdin_lines(), "", ""]
             current, new = lines[0] or None, lines[1] or None
-            prompt = _no_terminal
-        elif sys.stdin.isatty():
-            prompt = _terminal_prompt(t)
         else:
-            prompt = _no_terminal
+            prompt = _prompt_for(False, t)
         core, cloud = _core(
             folder, state, prompt=prompt, notice=_notice_printer(t, serial, as_json=as_json)
         )
@@ -334,11 +336,7 @@ def change_pin(
 @cli.command("sessions")
 def sessions(home: HomeOption = None, lang: LangOption = None, as_json: JsonOption = False) -> None:
     """List your synced charging sessions (as the cloud has them)."""
-    folder = _home(home)
-    t = _translator(lang)
-    with _reporting(t, as_json=as_json):
-        state = _logged_in(folder)
-        t = _translator(lang, state)
+    with _logged_in_app(home, lang, as_json=as_json) as (_folder, state, t):
         with CloudClient(state.server or "", state.token) as cloud:
             items = cloud.sessions()
         if as_json:

@@ -28,6 +28,23 @@ def _db(fleet: seed.Fleet) -> sqlite3.Connection:
     return sqlite3.connect(fleet.db_url.removeprefix("sqlite:///"))
 
 
+def accept_and_log_in(guest: httpx.Client, path: str, page: str, email: str) -> None:
+    """The invited driver chooses a password on the invitation page, then the app logs in."""
+    done = guest.post(
+        path,
+        data={
+            "csrf_token": csrf_of(page),
+            "password": "ein gutes passwort",
+            "password2": "ein gutes passwort",
+        },
+    )
+    assert "Passwort ist gespeichert" in done.text
+    login = guest.post(
+        "/api/v1/auth/login", json={"email": email, "password": "ein gutes passwort"}
+    )
+    assert login.status_code == 200
+
+
 def _portal_posts() -> list[str]:
     """Every POST route the portal defines, from its routers' tables."""
     modules = (auth_routes, fleet_routes, driver_routes, audit_routes, support_routes)
@@ -460,20 +477,7 @@ def test_r1_invitation_link_sets_a_password_once_and_expires_after_four_weeks(
         path, data={"csrf_token": csrf_of(page.text), "password": "kurz", "password2": "kurz"}
     )
     assert "zu kurz" in short.text
-    done = guest.post(
-        path,
-        data={
-            "csrf_token": csrf_of(page.text),
-            "password": "ein gutes passwort",
-            "password2": "ein gutes passwort",
-        },
-    )
-    assert "Passwort ist gespeichert" in done.text
-    login = guest.post(
-        "/api/v1/auth/login",
-        json={"email": "nina@musterstadt.example", "password": "ein gutes passwort"},
-    )
-    assert login.status_code == 200
+    accept_and_log_in(guest, path, page.text, "nina@musterstadt.example")
     assert "ungültig" in guest.get(path).text  # used once
     # A second invitation, not used for four weeks, stops working.
     second = client.post(
@@ -599,20 +603,7 @@ def test_r1_reinvite_voids_the_old_link_and_the_new_one_sets_the_password(
         assert "ungültig" in guest.get(void).text
     invite_page = guest.get(third)
     assert "Nina Neu" in invite_page.text
-    done = guest.post(
-        third,
-        data={
-            "csrf_token": csrf_of(invite_page.text),
-            "password": "ein gutes passwort",
-            "password2": "ein gutes passwort",
-        },
-    )
-    assert "Passwort ist gespeichert" in done.text
-    login = guest.post(
-        "/api/v1/auth/login",
-        json={"email": "nina@musterstadt.example", "password": "ein gutes passwort"},
-    )
-    assert login.status_code == 200
+    accept_and_log_in(guest, third, invite_page.text, "nina@musterstadt.example")
     actions = [r[0] for r in _db(fleet).execute("SELECT action FROM audit_events ORDER BY seq")]
     assert actions.count("driver.reinvited") == 2
     # Now she is active: no section, and a stray post says why nothing happened.
