@@ -2,9 +2,12 @@
 
 Rules kept here (requirement IDs in brackets):
 
-* Every operation takes the flash lock, loads the state, decides, and saves
-  the new state in one atomic write, so two processes (``cable run`` and
-  ``cable charge``) never lose each other's changes.
+* Every operation takes the flash lock, loads the (small) state, decides,
+  and saves the new state in one atomic write, so two processes (``cable
+  run`` and ``cable charge``) never lose each other's changes. Sessions are
+  appended to the log and made durable first; the state saved after them is
+  what makes them count (``state.py``). Nothing costs more with more
+  sessions stored: ``read`` reads only the records it sends.
 * [P9] A PIN guess is counted on flash *before* the PIN is compared; only
   then is the keyed hash compared, in constant time, for the whole PIN. A
   correct PIN resets the counter. Waits come from ``pin.LOCKOUT_SCHEDULE``
@@ -17,8 +20,9 @@ Rules kept here (requirement IDs in brackets):
 * [H5] A command counts only if the cloud signed it for this cable, this
   connection's nonce, the current epoch and this moment.
 * [H2] ``wipe`` deletes sessions, bonds and counters, sets the PIN to
-  ``0000`` and increments the epoch, in one atomic write; the identity (keys,
-  certificate, command key) stays. The epoch never goes back.
+  ``0000`` and increments the epoch, in one atomic write (then cuts the old
+  records off the log); the identity (keys, certificate, command key) stays.
+  The epoch never goes back.
 * [P8] ``allow_pin_set`` lifts a lockout and lets this connection set a new
   PIN without the current one (once).
 * The receipt of the last applied command is stored with its effect (same
@@ -51,7 +55,10 @@ from cablepin.cable.state import (
     MAX_BONDS,
     CableState,
     LoggedRecord,
+    append_sessions,
+    clear_log,
     load_state,
+    read_sessions,
     save_state,
 )
 from cablepin.cable.store import Flash
@@ -199,9 +206,14 @@ class Cable:
     def read(self, grant: Grant, after_seq: int, limit: int) -> dict[str, Any]:
         if not 1 <= limit <= MAX_READ_LIMIT:
             raise MessageError(f"read limit must be 1..{MAX_READ_LIMIT}; ask for fewer records")
-        state = self.state()
-        self._check_grant(grant, state)
-        batch = state.sessions[after_seq : after_seq + limit]
+        with self.flash.lock():
+            state = load_state(self.flash)
+            self._check_grant(grant, state)
+            if after_seq < 0:
+                raise MessageError("read after_seq must be 0 or more (0 reads from the start)")
+            batch = read_sessions(
+                self.flash, state, after_seq, limit, genesis(self.serial, state.epoch)
+            )
         if batch:
             seq, head_hash = batch[-1].record.seq, batch[-1].hash
         else:
@@ -317,6 +329,8 @@ class Cable:
                 self.identity.device_key,
             )
             save_state(self.flash, after.evolve(last_receipt=receipt))
+            if after.epoch != state.epoch:  # a wipe: it counted above, this frees the flash
+                clear_log(self.flash)
         return Applied(command.kind, receipt, grant)
 
     def _wiped(self, state: CableState) -> CableState:
@@ -337,7 +351,7 @@ class Cable:
         return self.record_sessions([Charge(start, end, wh, max_w)])[0]
 
     def record_sessions(self, charges: Sequence[Charge]) -> list[Record]:
-        """Append sessions in one atomic write: all of them are recorded, or none."""
+        """Append sessions in one atomic step: all of them are recorded, or none."""
         with self.flash.lock():
             state = load_state(self.flash)
             entries: list[LoggedRecord] = []
@@ -354,10 +368,6 @@ class Cable:
                 head_hash = link(head_hash, record)
                 entries.append(LoggedRecord(record, head_hash))
                 seq, meter = record.seq, record.meter_end_wh
-            save_state(
-                self.flash,
-                state.evolve(
-                    sessions=(*state.sessions, *entries), head_hash=head_hash, meter_wh=meter
-                ),
-            )
+            append_sessions(self.flash, state, entries)
+            save_state(self.flash, state.evolve(head_seq=seq, head_hash=head_hash, meter_wh=meter))
         return [entry.record for entry in entries]

@@ -1,16 +1,22 @@
-"""The cable's flash: one state blob, replaced atomically, behind a lock.
+"""The cable's flash: a small state file replaced atomically, an append-only log, a lock.
 
 Rules kept here:
 
-* The state is one file (``state.cbor``). It is replaced, never edited:
-  write a temporary file, fsync it, rename it over the old one, fsync the
+* The small state (``state.cbor``) is replaced, never edited: write a
+  temporary file, fsync it, rename it over the old one, fsync the
   directory. A power cut at any point leaves the old or the new state,
   never a mix, and a write reported as done survives a power cut.
-* ``atomic_replace`` is that algorithm, written once over four primitive
+* ``atomic_replace`` is that algorithm, written once over the primitive
   operations (``FlashPrimitives``). ``DirectoryFlash`` runs it on a real
   directory; ``SimulatedFlash`` runs the very same steps in memory, models
   which of them are durable yet, and can lose power after the k-th one, so
   tests can cut the power at every step.
+* The session log (``sessions.log``) is written only at its end:
+  ``write_from(name, offset, data)`` keeps the first ``offset`` bytes and
+  puts ``data`` after them (dropping whatever lay beyond), and
+  ``read_at``/``size`` read a slice without reading the whole file. Which
+  bytes of the log count is said by the state file (``state.py``), so a
+  torn tail is never taken for a record.
 * ``lock()`` serialises whole operations (load, decide, save) across
   threads and processes (``fcntl.flock`` on ``DIR/lock``), so ``cable
   charge`` can record a session while ``cable run`` serves an app.
@@ -28,6 +34,7 @@ from pathlib import Path
 from typing import Protocol
 
 __all__ = [
+    "LOG_FILE",
     "STATE_FILE",
     "DirectoryFlash",
     "Flash",
@@ -39,14 +46,16 @@ __all__ = [
 ]
 
 STATE_FILE = "state.cbor"
+LOG_FILE = "sessions.log"
 _TEMP_SUFFIX = ".tmp"
 LOCK_FILE = "lock"
 
 
 class FlashPrimitives(Protocol):
-    """What a file system offers; ``atomic_replace`` needs nothing more."""
+    """What a file system offers to change files; ``atomic_replace`` needs the first four."""
 
     def write_new(self, name: str, data: bytes) -> None: ...
+    def write_from(self, name: str, offset: int, data: bytes) -> None: ...
     def fsync(self, name: str) -> None: ...
     def rename(self, src: str, dst: str) -> None: ...
     def fsync_dir(self) -> None: ...
@@ -54,6 +63,8 @@ class FlashPrimitives(Protocol):
 
 class Flash(FlashPrimitives, Protocol):
     def read(self, name: str) -> bytes | None: ...
+    def read_at(self, name: str, offset: int, length: int) -> bytes: ...
+    def size(self, name: str) -> int: ...
     def lock(self) -> contextlib.AbstractContextManager[None]: ...
 
 
@@ -79,11 +90,47 @@ class DirectoryFlash:
         except FileNotFoundError:
             return None
 
+    def read_at(self, name: str, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes from ``offset`` (fewer at the end; none if missing)."""
+        try:
+            fd = os.open(self.path / name, os.O_RDONLY)
+        except FileNotFoundError:
+            return b""
+        try:
+            chunks: list[bytes] = []
+            while length > 0:
+                chunk = os.pread(fd, length, offset)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                offset, length = offset + len(chunk), length - len(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def size(self, name: str) -> int:
+        try:
+            return (self.path / name).stat().st_size
+        except FileNotFoundError:
+            return 0
+
     def write_new(self, name: str, data: bytes) -> None:
         # 0600: the state holds the keyed PIN hash and bond hashes
         fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+
+    def write_from(self, name: str, offset: int, data: bytes) -> None:
+        # 0600 like the state; a new file's name is made durable by the next fsync_dir
+        fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.ftruncate(fd, offset)
+            view = memoryview(data)
+            while view:
+                written = os.pwrite(fd, view, offset)
+                view, offset = view[written:], offset + written
+        finally:
+            os.close(fd)
 
     def fsync(self, name: str) -> None:
         fd = os.open(self.path / name, os.O_RDONLY)
@@ -141,17 +188,28 @@ class PowerLost(BaseException):
 
 @dataclass
 class _Inode:
+    """A file's bytes now, as of its last fsync, and where they first differ."""
+
     data: bytes
-    synced: bool = False
+    durable: bytes = b""
+    dirty_from: int = 0
+
+    def survivor(self) -> bytes:
+        """What a power cut leaves: the synced bytes, half of the newer ones written over them."""
+        if self.dirty_from >= len(self.data) and len(self.data) == len(self.durable):
+            return self.data
+        cut = self.dirty_from + (len(self.data) - self.dirty_from) // 2
+        return self.data[:cut] + self.durable[cut:]
 
 
 @dataclass
 class SimulatedFlash:
     """An in-memory flash with the durability rules of a journaling file system.
 
-    A file's bytes are durable only after ``fsync``; a rename only after
-    ``fsync_dir``. Bytes written but not synced are torn by a power cut (half
-    of them survive, the worst case for a reader). ``fail_after=k`` lets the
+    A file's bytes are durable only after ``fsync``; a rename, or a new
+    file's name, only after ``fsync_dir``. Bytes written but not synced are
+    torn by a power cut (half of them survive, over whatever the synced file
+    held there: the worst case for a reader). ``fail_after=k`` lets the
     first ``k`` primitive writes happen and cuts the power instead of the
     next one; ``reboot()`` returns what a restarted cable would find.
     """
@@ -170,13 +228,30 @@ class SimulatedFlash:
         inode = self._dir.get(name)
         return None if inode is None else inode.data
 
+    def read_at(self, name: str, offset: int, length: int) -> bytes:
+        inode = self._dir.get(name)
+        return b"" if inode is None else inode.data[offset : offset + length]
+
+    def size(self, name: str) -> int:
+        inode = self._dir.get(name)
+        return 0 if inode is None else len(inode.data)
+
     def write_new(self, name: str, data: bytes) -> None:
         self._step()
         self._dir[name] = _Inode(bytes(data))
 
+    def write_from(self, name: str, offset: int, data: bytes) -> None:
+        self._step()
+        inode = self._dir.setdefault(name, _Inode(b""))
+        if offset > len(inode.data):
+            raise ValueError(f"{name} holds {len(inode.data)} bytes; cannot write at {offset}")
+        inode.data = inode.data[:offset] + bytes(data)
+        inode.dirty_from = min(inode.dirty_from, offset)
+
     def fsync(self, name: str) -> None:
         self._step()
-        self._dir[name].synced = True
+        inode = self._dir[name]
+        inode.durable, inode.dirty_from = inode.data, len(inode.data)
 
     def rename(self, src: str, dst: str) -> None:
         self._step()
@@ -192,8 +267,8 @@ class SimulatedFlash:
 
     def reboot(self, *, fail_after: int | None = None) -> SimulatedFlash:
         """The flash as found after the power comes back (and a new cut-off, if any)."""
-        survived = {
-            name: _Inode(inode.data if inode.synced else inode.data[: len(inode.data) // 2], True)
-            for name, inode in self._durable_dir.items()
-        }
+        survived = {}
+        for name, inode in self._durable_dir.items():
+            data = inode.survivor()
+            survived[name] = _Inode(data, data, len(data))
         return SimulatedFlash(fail_after=fail_after, _dir=survived, _durable_dir=dict(survived))

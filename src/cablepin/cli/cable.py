@@ -111,7 +111,7 @@ def status(state: StateOption, as_json: JsonOption = False) -> None:
         result = {
             "serial": cable.serial,
             "epoch": current.epoch,
-            "sessions": len(current.sessions),
+            "sessions": current.head_seq,
             "head_seq": current.head_seq,
             "pin_default": current.pin_default,
             "failures": current.failures,
@@ -123,7 +123,7 @@ def status(state: StateOption, as_json: JsonOption = False) -> None:
             result,
             as_json=as_json,
             text=lambda: (
-                f"{cable.serial}: epoch {current.epoch}, {len(current.sessions)} session(s), "
+                f"{cable.serial}: epoch {current.epoch}, {current.head_seq} session(s), "
                 f"PIN {'0000 (default)' if current.pin_default else 'set'}, "
                 + ("locked" if locked else f"wait {wait_s} s" if wait_s else "no lockout")
             ),
