@@ -14,7 +14,8 @@ Layout of a cable's state directory (``cablepin factory provision``)::
     factory-ca.pem   the CA, so anyone can check device.pem
     command.pem      the cloud's command public key
     pin.key          secret key of the PIN hash (0600; apart from the state file)
-    state.cbor       the state (see ``state.py``), replaced atomically
+    state.cbor       the small state (see ``state.py``), replaced atomically
+    sessions.log     the session log: fixed-size records, appended (made at the first session)
     lock             the flash lock
 
 Existing keys or cables are never overwritten.

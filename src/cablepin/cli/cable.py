@@ -89,7 +89,7 @@ def charge(
             duration = max(session_end - session_start, 1)
             max_w = -(-wh * 3600 // duration)  # at least the average power
             charges.append(Charge(session_start, session_end, wh, max_w))
-        records = cable.record_sessions(charges)  # one atomic write for all of them
+        records = cable.record_sessions(charges)  # all of them or none, one append
         emit(
             {
                 "serial": cable.serial,
