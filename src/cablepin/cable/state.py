@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 VERSION = 2
+# Version 1 kept the sessions inside the state file (up to 64 MiB); it is migrated on load.
+_V1, _V1_MAX_BYTES = 1, 64 * 1024 * 1024
 # The state file holds no sessions: 16 bonds, 32 command ids and a receipt fit
 # in a few KiB. Read from our own flash, not from a peer: its own bound.
 MAX_STATE_BYTES = 64 * 1024
@@ -125,13 +127,30 @@ def _get(raw: dict[str, Any], name: str, kind: type) -> Any:
     return value
 
 
-def decode_state(data: bytes) -> CableState:
+def _decode_map(data: bytes, max_size: int) -> dict[str, Any]:
     try:
-        raw = cbor_loads(data, max_size=MAX_STATE_BYTES)
+        raw = cbor_loads(data, max_size=max_size)
     except ProtocolError as e:
         raise StoreError("the cable's state is unreadable; provision the cable again") from e
-    if not isinstance(raw, dict) or raw.get("v") != VERSION:
+    if not isinstance(raw, dict) or raw.get("v") not in (VERSION, _V1):
         raise StoreError("the cable's state has an unknown format; provision the cable again")
+    return raw
+
+
+def decode_state(data: bytes) -> CableState:
+    return _decode_v2(_decode_map(data, MAX_STATE_BYTES))
+
+
+def _decode_v2(raw: dict[str, Any]) -> CableState:
+    if raw.get("v") != VERSION:
+        raise StoreError("the cable's state has an unknown format; provision the cable again")
+    head_seq = _get(raw, "head_seq", int)
+    if not 0 <= head_seq <= MAX_SESSIONS:
+        raise StoreError("the cable's state is damaged (field 'head_seq'); provision it again")
+    return _state_from(raw, head_seq)
+
+
+def _state_from(raw: dict[str, Any], head_seq: int) -> CableState:
     applied = raw.get("applied", [])
     if not isinstance(applied, list) or not all(isinstance(a, str) for a in applied):
         raise StoreError("the cable's state is damaged (applied commands)")
@@ -141,9 +160,6 @@ def decode_state(data: bytes) -> CableState:
     bonds = _get(raw, "bonds", list)
     if not all(isinstance(b, bytes) for b in bonds):
         raise StoreError("the cable's state is damaged (bonds)")
-    head_seq = _get(raw, "head_seq", int)
-    if not 0 <= head_seq <= MAX_SESSIONS:
-        raise StoreError("the cable's state is damaged (field 'head_seq'); provision it again")
     return CableState(
         epoch=_get(raw, "epoch", int),
         pin_hash=_get(raw, "pin_hash", bytes),
@@ -166,13 +182,42 @@ def load_state(flash: Flash) -> CableState:
         raise NotProvisioned(
             "no cable state here; run `cablepin factory provision` to make a cable first"
         )
-    state = decode_state(data)
+    raw = _decode_map(data, _V1_MAX_BYTES)
+    if raw.get("v") == _V1:
+        return _migrate_v1(flash, raw)
+    if len(data) > MAX_STATE_BYTES:
+        raise StoreError("the cable's state is too large to be its own; provision it again")
+    state = _decode_v2(raw)
     # Longer is fine (a tail no state counts yet); shorter means counted records are gone.
     if flash.size(LOG_FILE) < state.head_seq * RECORD_SIZE:
         raise StoreError(
             "the cable's session log is shorter than its state says; provision the cable again"
         )
     return state
+
+
+def _migrate_v1(flash: Flash, raw: dict[str, Any]) -> CableState:
+    """A state from before the log (v1: the sessions inside it): move them into the log.
+
+    The log is written and fsynced first, then the v2 state replaces the v1
+    one; a power cut in between leaves the v1 state, and the next load
+    migrates again from the start.
+    """
+    if raw.get("v") != _V1:
+        raise StoreError("the cable's state has an unknown format; provision the cable again")
+    entries: list[LoggedRecord] = []
+    for item in _get(raw, "sessions", list):
+        if not isinstance(item, list) or len(item) != 8 or not isinstance(item[7], bytes):
+            raise StoreError("the cable's session log is damaged; provision the cable again")
+        try:
+            entries.append(LoggedRecord(Record.from_wire(item[:7]), item[7]))
+        except ProtocolError as e:
+            raise StoreError("the cable's session log is damaged") from e
+    state = _state_from(raw, 0)
+    append_sessions(flash, state, entries)
+    migrated = state.evolve(head_seq=len(entries))
+    save_state(flash, migrated)
+    return migrated
 
 
 def save_state(flash: Flash, state: CableState) -> None:

@@ -17,9 +17,16 @@ import pytest
 
 from cablepin.cable.errors import CableError, StoreError, UnknownBond, WrongPin
 from cablepin.cable.firmware import Cable, Charge
-from cablepin.cable.state import RECORD_SIZE, CableState, LoggedRecord, read_sessions
-from cablepin.cable.store import LOG_FILE, PowerLost, SimulatedFlash
+from cablepin.cable.state import (
+    RECORD_SIZE,
+    CableState,
+    LoggedRecord,
+    decode_state,
+    read_sessions,
+)
+from cablepin.cable.store import LOG_FILE, PowerLost, SimulatedFlash, atomic_replace
 from cablepin.protocol.chain import genesis
+from cablepin.protocol.codec import cbor_dumps
 from cablepin.protocol.commands import CommandKind
 
 from .conftest import NOW, SERIAL, Conn, Keys, counter_random, new_flash
@@ -330,3 +337,48 @@ def test_a_damaged_log_is_refused_not_sent(keys: Keys) -> None:
     flash.write_from(LOG_FILE, 2 * RECORD_SIZE, b"")  # and a log cut short of its count
     with pytest.raises(StoreError, match="shorter"):
         Cable(keys.identity, flash).state()
+
+
+def _as_version_1(had: Seen) -> bytes:
+    """The state file as the firmware before the log wrote it: the sessions inside it."""
+    state = had.state
+    return cbor_dumps(
+        {
+            "v": 1,
+            "epoch": state.epoch,
+            "pin_hash": state.pin_hash,
+            "pin_default": state.pin_default,
+            "head_hash": state.head_hash,
+            "failures": state.failures,
+            "locked_until": state.locked_until,
+            "bonds": list(state.bonds),
+            "sessions": [[*s.record.to_wire(), s.hash] for s in had.sessions],
+            "meter_wh": state.meter_wh,
+            "last_receipt": state.last_receipt,
+            "applied": list(state.applied),
+        }
+    )
+
+
+def test_a_cable_from_before_the_log_moves_its_sessions_into_it_power_cuts_or_not(
+    keys: Keys,
+) -> None:
+    current, bond = prepared(keys, sessions=4)
+    had = seen(current.reboot(), keys)
+    base = SimulatedFlash()
+    atomic_replace(base, "state.cbor", _as_version_1(had))
+    assert base.size(LOG_FILE) == 0
+
+    def load(cable: Cable) -> None:
+        cable.state()
+
+    def check(was: Seen, now: Seen, completed: bool) -> None:
+        assert now == had  # v1 or migrated, the cable reads the same state and sessions
+
+    cut_everywhere(base, keys, load, check)
+    migrated = base.reboot()
+    Cable(keys.identity, migrated).state()
+    assert decode_state(migrated.read("state.cbor") or b"").head_seq == 4  # now version 2
+    conn = Conn(Cable(keys.identity, migrated))
+    conn("auth", bond=bond)
+    assert [r[0] for r in conn("read", after_seq=1, limit=10)["records"]] == [2, 3, 4]
