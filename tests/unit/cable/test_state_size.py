@@ -3,11 +3,15 @@ and its state stays small: the sessions are in their own append-only log."""
 
 from __future__ import annotations
 
-from cablepin.cable.firmware import Cable, Charge
-from cablepin.cable.state import RECORD_SIZE
-from cablepin.protocol.codec import MAX_FRAME
+from pathlib import Path
 
-from .conftest import NOW, Conn
+from cablepin.cable.firmware import Cable, Charge, factory_state
+from cablepin.cable.state import RECORD_SIZE, save_state
+from cablepin.cable.store import DirectoryFlash
+from cablepin.protocol.codec import MAX_FRAME
+from cablepin.protocol.commands import CommandKind
+
+from .conftest import NOW, Conn, Keys, counter_random
 
 
 def test_s1_a_cable_with_more_sessions_than_one_frame_still_reads_its_state(cable: Cable) -> None:
@@ -49,3 +53,29 @@ def test_b5_a_read_from_the_middle_reads_only_its_own_records(cable: Cable) -> N
     assert answer["more"] is True
     # one read: the record before (its hash links the first) and the ten
     assert asked == [(999 * RECORD_SIZE, 11 * RECORD_SIZE)]
+
+
+def test_b5_on_a_real_directory_a_torn_tail_is_written_over_and_a_wipe_empties_the_log(
+    keys: Keys, tmp_path: Path
+) -> None:
+    flash = DirectoryFlash(tmp_path)
+    with flash.lock():
+        save_state(flash, factory_state(keys.identity))
+    cable = Cable(keys.identity, flash, counter_random())
+    cable.record_sessions([Charge(NOW + i, NOW + i + 1, 5, 18_000) for i in range(3)])
+    log = tmp_path / "sessions.log"
+    assert log.stat().st_size == 3 * RECORD_SIZE
+    assert log.stat().st_mode & 0o777 == 0o600
+    with log.open("ab") as f:  # what a power cut mid-append leaves: part of a record
+        f.write(b"\xff" * (RECORD_SIZE // 2))
+    cable = Cable(keys.identity, DirectoryFlash(tmp_path), counter_random())  # a reboot
+    assert cable.state().head_seq == 3
+    cable.record_session(NOW + 10, NOW + 20, 7, 2_520)
+    assert log.stat().st_size == 4 * RECORD_SIZE
+    conn = Conn(cable)
+    conn("auth", pin="0000")
+    records = conn("read", after_seq=2, limit=500)["records"]  # read checks the chain
+    assert [(r[0], r[3]) for r in records] == [(3, 5), (4, 7)]
+    Conn(cable)("command", cmd=keys.command(CommandKind.WIPE))
+    assert log.stat().st_size == 0
+    assert Conn(cable)("hello")["head"]["seq"] == 0
