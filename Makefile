@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-from-lock
 
-.PHONY: venv run test test-unit test-integration test-e2e test-browser bench lint fmt lock browser clean
+.PHONY: venv run test test-unit test-integration test-e2e test-browser bench lint fmt lock browser clean messages language
 
 venv: $(STAMP)
 
@@ -49,6 +49,23 @@ lint: venv
 fmt: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Translations (docs: ARCHITECTURE.md, "Adding a string or a language"): extract
+# every message id from code and templates, then bring each .po file up to date.
+# Only .po files are kept; they are compiled in memory when first used.
+LOCALES := src/cablepin/locale
+POT     := build/portal.pot
+messages: venv
+	mkdir -p build
+	$(BIN)/pybabel extract -F babel.cfg -o $(POT) --no-location --sort-output -w 100 \
+	    --project cablepin --copyright-holder "the cablepin authors" src
+	$(BIN)/pybabel update -i $(POT) -d $(LOCALES) -D portal -w 100 \
+	    --no-fuzzy-matching --ignore-obsolete
+
+# A new language: `make language LANG_CODE=fr`, then translate its .po file.
+language: messages
+	test -n "$(LANG_CODE)" || { echo "say which language: make language LANG_CODE=fr"; exit 2; }
+	$(BIN)/pybabel init -i $(POT) -d $(LOCALES) -D portal -l $(LANG_CODE) -w 100
 
 # Re-pin every direct and transitive dependency (needs network to PyPI).
 lock: venv

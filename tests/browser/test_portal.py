@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from integration.portal import seed
 
@@ -104,15 +104,20 @@ def test_h1_h4_start_and_cancel_a_handover_then_see_the_audit(page: Page, portal
     page.get_by_label("Kabel oder Fahrer").fill(serial)
     page.get_by_role("button", name="Anzeigen").click()
     table = page.get_by_role("table")
-    expect(table).to_contain_text("handover.started")
-    expect(table).to_contain_text("handover.cancelled")
+    expect(table).to_contain_text("Übergabe gestartet")
+    expect(table).to_contain_text("Übergabe abgebrochen")
+    # The filter offers the same words; choosing one narrows the table to it.
+    page.get_by_label("Aktion", exact=True).select_option(label="Übergabe abgebrochen")
+    page.get_by_role("button", name="Anzeigen").click()
+    expect(table).to_contain_text("Übergabe abgebrochen")
+    expect(table).not_to_contain_text("Übergabe gestartet")
     shot(page, "audit")
 
 
 def test_u1_switch_language_and_it_sticks(page: Page) -> None:
     sign_in(page, seed.FM_B)
     expect(page.get_by_role("heading", level=1)).to_contain_text("Flottenübersicht")
-    page.get_by_role("link", name="English").click()
+    page.get_by_role("button", name="English").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Fleet overview")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     page.get_by_role("link", name="Cables", exact=True).click()
@@ -124,8 +129,33 @@ def test_u1_switch_language_and_it_sticks(page: Page) -> None:
     page.get_by_label("Password").fill(seed.PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Fleet overview")
-    page.get_by_role("link", name="Deutsch").click()
+    page.get_by_role("button", name="Deutsch").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Flottenübersicht")
+
+
+@pytest.mark.parametrize(
+    ("browser_locale", "lang", "heading", "button"),
+    [
+        ("en-US", "en", "Sign in", "Sign in"),
+        ("de-DE", "de", "Anmelden", "Anmelden"),
+        ("fr-FR", "de", "Anmelden", "Anmelden"),  # not offered: German, the default
+    ],
+)
+def test_u1_a_first_visit_speaks_the_browsers_language(
+    browser: Browser, portal: Portal, browser_locale: str, lang: str, heading: str, button: str
+) -> None:
+    context = browser.new_context(base_url=portal.url, locale=browser_locale)
+    try:
+        first = context.new_page()
+        response = first.goto("/signin")
+        assert response is not None
+        assert response.headers["content-language"] == lang
+        assert "Accept-Language" in response.headers["vary"]
+        expect(first.locator("html")).to_have_attribute("lang", lang)
+        expect(first.get_by_role("heading", level=1)).to_have_text(heading)
+        expect(first.get_by_role("button", name=button, exact=True)).to_be_visible()
+    finally:
+        context.close()
 
 
 def test_r1_h1_support_reset_needs_a_reason_and_is_audited_for_the_org(
@@ -156,7 +186,7 @@ def test_r1_h1_support_reset_needs_a_reason_and_is_audited_for_the_org(
     page.get_by_role("button", name="Abmelden").click()
     sign_in(page, seed.FM_A)
     page.goto("/audit?support=1")
-    row = page.locator("tr.by-support", has_text="reset.started")
+    row = page.locator("tr.by-support", has_text="Zurücksetzen angestoßen (Support)")
     expect(row).to_contain_text("Ticket 4711: Kabel verkauft")
     expect(row).to_contain_text(seed.SUPPORT)
 
@@ -225,7 +255,10 @@ def test_r1_reinvite_from_the_driver_page(page: Page) -> None:
 
 def test_u2_phone_width_cable_page(browser: pytest.FixtureRequest, portal: Portal) -> None:
     context = browser.new_context(  # type: ignore[attr-defined]
-        base_url=portal.url, viewport={"width": 390, "height": 844}, is_mobile=True
+        base_url=portal.url,
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        locale="de-DE",
     )
     page = context.new_page()
     sign_in(page, seed.FM_A)

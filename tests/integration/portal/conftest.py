@@ -62,3 +62,9 @@ def sign_in(client: httpx.Client, email: str, password: str = seed.PASSWORD) -> 
         data={"email": email, "password": password, "csrf_token": csrf_of(page.text), "next": "/"},
     )
     assert response.status_code == 303, response.text
+
+
+def choose_language(client: httpx.Client, code: str, page: str = "/") -> httpx.Response:
+    """Press a language button: a POST with the CSRF token of ``page`` (where the button is)."""
+    token = csrf_of(client.get(page).text)
+    return client.post("/lang", data={"lang": code, "back": page, "csrf_token": token})

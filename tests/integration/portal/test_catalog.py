@@ -1,55 +1,139 @@
-"""U1: every portal string exists in German and English with the same placeholders."""
+"""U1: every message the portal's code and templates use has words in every catalog.
+
+The message ids are extracted the way ``make messages`` does (``pybabel
+extract`` with ``babel.cfg``), so a string added to a page without a German
+translation fails here, not in front of a user.
+"""
 
 from __future__ import annotations
 
 import re
-import string
+import shutil
 from pathlib import Path
 
+import httpx
+import pytest
+from babel.messages.catalog import Catalog, Message
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+
+from cablepin.cloud import Settings, create_app
 from cablepin.cloud.errors import CloudError
+from cablepin.cloud.portal import labels
 from cablepin.cloud.portal.forms import ERROR_TEXT, refusal_text
-from cablepin.cloud.portal.i18n import CATALOG, translator
+from cablepin.cloud.portal.i18n import (
+    DEFAULT_LOCALE,
+    DOMAIN,
+    LOCALE_DIR,
+    PORTAL,
+    Catalogs,
+    parse_accept_language,
+)
 from cablepin.cloud.portal.queries import CableFilter
-from cablepin.cloud.portal.web import TEMPLATES
 
-KEY_USE = re.compile(r"""\bt\(\s*'([a-z_.]+)'""")
+from . import seed
+from .conftest import csrf_of
+from .server import serving
 
+ROOT = Path(__file__).resolve().parents[3]
+SERVICES = ROOT / "src" / "cablepin" / "cloud" / "services"
 
-def _fields(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
-
-
-def test_u1_both_languages_have_every_key_with_the_same_placeholders() -> None:
-    for key, (german, english) in CATALOG.items():
-        assert german.strip(), key
-        assert english.strip(), key
-        assert _fields(german) == _fields(english), key
+MessageId = str | tuple[str, ...]
 
 
-def test_u1_every_key_a_template_uses_is_in_the_catalog() -> None:
-    used = {
-        key
-        for path in Path(TEMPLATES).rglob("*.html")
-        for key in KEY_USE.findall(path.read_text(encoding="utf-8"))
+def _extracted() -> dict[MessageId, str | None]:
+    """Every message id in the portal's code and templates -> its gettext context."""
+    with (ROOT / "babel.cfg").open(encoding="utf-8") as cfg:
+        method_map, options_map = parse_mapping_cfg(cfg)
+    found: dict[MessageId, str | None] = {}
+    for _file, _line, message, _comments, context in extract_from_dir(
+        ROOT / "src", method_map, options_map, keywords=DEFAULT_KEYWORDS
+    ):
+        found[message] = context
+    return found
+
+
+def _catalogs() -> dict[str, Catalog]:
+    found = {}
+    for path in sorted(LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        with path.open("rb") as po:
+            found[path.parent.parent.name] = read_po(po, locale=path.parent.parent.name)
+    return found
+
+
+def untranslated(catalog: Catalog, wanted: dict[MessageId, str | None]) -> list[str]:
+    """The message ids in ``wanted`` that ``catalog`` lacks, leaves empty or marks fuzzy."""
+    missing = []
+    for message_id, context in wanted.items():
+        entry = catalog.get(message_id, context=context)
+        strings = entry.string if entry is not None else ""
+        texts = strings if isinstance(strings, tuple) else (strings,)
+        if entry is None or entry.fuzzy or not all(text.strip() for text in texts):
+            missing.append(message_id if isinstance(message_id, str) else message_id[0])
+    return sorted(missing)
+
+
+def test_u1_every_message_id_has_a_translation_in_every_catalog() -> None:
+    wanted = _extracted()
+    assert len(wanted) > 200, "the extraction finds the portal's messages"
+    assert "Sign in" in wanted  # from a template
+    assert "Please choose who gets the cable." in wanted  # from ctx.gettext in a route
+    assert ERROR_TEXT["conflict"] in wanted  # from N_ in a table
+    catalogs = _catalogs()
+    assert "de" in catalogs
+    for locale, catalog in catalogs.items():
+        assert untranslated(catalog, wanted) == [], locale
+        # Placeholders (%(name)s) and plural forms agree with the message ids.
+        assert [(m.id, errors) for m, errors in catalog.check() if errors] == [], locale
+        # Nothing is kept that the code no longer says (run `make messages`).
+        unused = sorted(str(m.id) for m in catalog if m.id and m.id not in wanted)
+        assert unused == [], locale
+
+
+def test_u1_the_completeness_check_finds_a_missing_or_empty_translation() -> None:
+    wanted: dict[MessageId, str | None] = {
+        "Sign in": None,
+        "Password": None,
+        ("%(num)s match", "%(num)s matches"): None,
+        "Search": "button",
     }
-    assert used, "the templates use the catalog"
-    static = {key for key in used if not key.endswith(".")}
-    assert sorted(static - CATALOG.keys()) == []
-    # Keys built from a prefix and a value: every value the data can take has words.
-    dynamic = {
-        "state.": ["pending", "issued", "done", "cancelled", "expired"],
-        "purpose.": ["pin_reset", "handover", "reset"],
-        "cables.filter.": [f.value or "all" for f in CableFilter],
-    }
-    assert {key for key in used if key.endswith(".")} <= dynamic.keys()
-    for prefix, values in dynamic.items():
-        for value in values:
-            assert prefix + value in CATALOG, prefix + value
+    stub = Catalog(locale="fr")
+    stub.add("Sign in", "Se connecter")
+    stub.add("Password", "")
+    stub[("%(num)s match", "%(num)s matches")] = Message(
+        ("%(num)s match", "%(num)s matches"), ("%(num)s résultat", "")
+    )
+    stub.add("Search", "Rechercher")  # without the context the template asks for
+    assert untranslated(stub, wanted) == ["%(num)s match", "Password", "Search"]
 
 
 def test_u1_german_is_the_default() -> None:
-    assert translator("xx")("signin.title") == "Anmelden"
-    assert translator("en")("signin.title") == "Sign in"
+    assert DEFAULT_LOCALE == "de"
+    assert PORTAL.locales[0] == "de"
+    assert PORTAL.translations("de").gettext("Sign in") == "Anmelden"
+    assert PORTAL.translations("en").gettext("Sign in") == "Sign in"
+    assert PORTAL.translations("de").ngettext("%(num)s match", "%(num)s matches", 2) == (
+        "%(num)s Treffer"
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "wanted", "chosen"),
+    [
+        ("en-US,en;q=0.9", ["en-US", "en"], "en"),
+        ("fr-CH, fr;q=0.9, de;q=0.5, *;q=0.1", ["fr-CH", "fr", "de"], "de"),
+        ("de;q=0.4, en-GB;q=0.8", ["en-GB", "de"], "en"),
+        ("en;q=0, de", ["de"], "de"),
+        ("es, it;q=bogus", ["es"], None),
+        ("", [], None),
+    ],
+)
+def test_u1_accept_language_is_read_by_weight(
+    header: str, wanted: list[str], chosen: str | None
+) -> None:
+    assert parse_accept_language(header) == wanted
+    assert PORTAL.negotiate(header) == chosen
 
 
 def _codes(cls: type[CloudError]) -> set[str]:
@@ -61,12 +145,12 @@ def _codes(cls: type[CloudError]) -> set[str]:
 def test_u2_every_service_refusal_has_words_in_both_languages() -> None:
     codes = _codes(CloudError) | {"bad_hello", "clean_start_pending", "too_large"}
     assert sorted(codes - ERROR_TEXT.keys()) == []
-    for code, (german, english) in ERROR_TEXT.items():
-        assert german.strip(), code
-        assert english.strip(), code
+    german = PORTAL.translations("de")
+    english = PORTAL.translations("en")
+    for code, message in ERROR_TEXT.items():
         error = type("Refusal", (CloudError,), {"code": code})("service words")
-        assert refusal_text("de", error) == german
-        assert refusal_text("en", error) == english
+        assert refusal_text(english, error) == message
+        assert refusal_text(german, error) != message, code
 
 
 def test_u2_an_unknown_refusal_shows_the_services_own_message() -> None:
@@ -75,12 +159,67 @@ def test_u2_an_unknown_refusal_shows_the_services_own_message() -> None:
 
     error = Brand("the cable is asleep; wake it in the app and try again")
     for locale in ("de", "en"):
-        assert refusal_text(locale, error) == error.message
+        assert refusal_text(PORTAL.translations(locale), error) == error.message
 
 
 def test_u2_wipe_pending_fits_a_handover_and_a_support_reset() -> None:
-    german, english = ERROR_TEXT["wipe_pending"]
+    english = ERROR_TEXT["wipe_pending"]
+    german = PORTAL.translations("de").gettext(english)
     assert "Übergabe können Sie auf der Kabelseite abbrechen" in german
     assert "Zurücksetzen wird bei der nächsten Verbindung" in german
     assert "handover can be cancelled on the cable page" in english
     assert "reset completes at the cable's next connection" in english
+
+
+def test_u1_every_code_the_pages_show_has_words() -> None:
+    """Command kinds and states, cable filters and every audit action the services write."""
+    assert set(labels.CABLE_FILTER) == set(CableFilter)
+    assert {"pending", "issued", "done", "cancelled", "expired"} <= labels.COMMAND_STATE.keys()
+    assert {"pin_reset", "handover", "reset", "clean_start"} <= labels.PURPOSE.keys()
+    source = "\n".join(p.read_text(encoding="utf-8") for p in SERVICES.glob("*.py"))
+    written = set(re.findall(r'action="([a-z_]+\.[a-z_]+)"', source))
+    for suffix in re.findall(r'action=f"\{[a-z_.]+\}\.([a-z_]+)"', source):
+        written |= {f"{purpose}.{suffix}" for purpose in labels.PURPOSE}
+    assert len(written) > 15, "the services' audit actions are found"
+    assert sorted(written - labels.AUDIT_ACTION.keys()) == []
+
+
+def test_u1_a_third_language_is_one_new_po_file(seeded: seed.Fleet, tmp_path: Path) -> None:
+    """A stub French catalog next to the real ones: the portal offers it and renders with it."""
+    locale_dir = tmp_path / "locale"
+    shutil.copytree(LOCALE_DIR, locale_dir)
+    french = locale_dir / "fr" / "LC_MESSAGES" / f"{DOMAIN}.po"
+    french.parent.mkdir(parents=True)
+    french.write_text(
+        'msgid ""\nmsgstr ""\n"Language: fr\\n"\n"Content-Type: text/plain; charset=utf-8\\n"\n'
+        '"Plural-Forms: nplurals=2; plural=(n > 1);\\n"\n\n'
+        'msgid "Sign in"\nmsgstr "Se connecter"\n\n'
+        'msgid "E-mail address"\nmsgstr "Adresse e-mail"\n',
+        encoding="utf-8",
+    )
+    catalogs = Catalogs(locale_dir)
+    assert catalogs.locales == ("de", "en", "fr")
+    app = create_app(Settings(db=seeded.db_url, keys=seeded.keys_dir), clock=lambda: seeded.now)
+    app.state.catalogs = catalogs
+    with serving(app) as url, httpx.Client(base_url=url) as client:
+        page = client.get("/signin", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+        assert page.status_code == 200
+        assert '<html lang="fr">' in page.text
+        assert page.headers["content-language"] == "fr"
+        assert "Se connecter" in page.text
+        assert "Adresse e-mail" in page.text
+        assert "Password" in page.text  # not translated yet: the English message id
+        # The other languages are offered by their own names.
+        assert ">Deutsch</button>" in page.text
+        assert ">English</button>" in page.text
+        # Choosing French by the button sticks, whatever the browser says.
+        german = client.get("/signin", headers={"Accept-Language": "de"})
+        assert ">Français</button>" in german.text
+        chosen = client.post(
+            "/lang",
+            data={"lang": "fr", "back": "/signin", "csrf_token": csrf_of(german.text)},
+            headers={"Accept-Language": "de"},
+        )
+        assert chosen.status_code == 303
+        again = client.get("/signin", headers={"Accept-Language": "de"})
+        assert "Se connecter" in again.text

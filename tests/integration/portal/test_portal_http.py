@@ -21,7 +21,7 @@ from cablepin.cloud.portal.web import PortalRoute
 from cablepin.cloud.portal.websession import COOKIE
 
 from . import seed
-from .conftest import csrf_of, sign_in
+from .conftest import choose_language, csrf_of, sign_in
 
 
 def _db(fleet: seed.Fleet) -> sqlite3.Connection:
@@ -517,7 +517,7 @@ def test_s3_driver_csv_for_reimbursement(client: httpx.Client, fleet: seed.Fleet
 def test_u1_language_choice_sticks_to_the_user(client: httpx.Client, fleet: seed.Fleet) -> None:
     page = client.get("/signin")
     assert '<html lang="de">' in page.text
-    assert client.get("/lang/en", params={"next": "/signin"}).status_code == 303
+    assert choose_language(client, "en", "/signin").status_code == 303
     assert "Sign in" in client.get("/signin").text
     sign_in(client, seed.FM_B)
     assert "Fleet overview" in client.get("/").text
@@ -527,6 +527,86 @@ def test_u1_language_choice_sticks_to_the_user(client: httpx.Client, fleet: seed
     other = httpx.Client(base_url=str(client.base_url))
     sign_in(other, seed.FM_B)
     assert "Fleet overview" in other.get("/").text
+
+
+def test_u1_a_first_visit_speaks_the_browsers_language(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    english = client.get("/signin", headers={"Accept-Language": "en-US,en;q=0.9,de;q=0.8"})
+    assert '<html lang="en">' in english.text
+    assert ">Sign in</h1>" in english.text
+    assert english.headers["content-language"] == "en"
+    assert "Accept-Language" in english.headers["vary"]
+    # No header, or only languages the portal does not offer: German (U1).
+    for header in ({}, {"Accept-Language": "fr-FR,es;q=0.5"}):
+        german = httpx.get(f"{client.base_url}/signin", headers=header)
+        assert '<html lang="de">' in german.text
+        assert german.headers["content-language"] == "de"
+        assert "Accept-Language" in german.headers["vary"]
+    # Error pages follow the browser too.
+    missing = client.get("/no-such-page", headers={"Accept-Language": "en-GB"})
+    assert missing.status_code == 404
+    assert "Not found" in missing.text
+    assert missing.headers["content-language"] == "en"
+    # The user's saved choice wins over the browser's (FM B's account says German).
+    sign_in(client, seed.FM_B)
+    overview = client.get("/", headers={"Accept-Language": "en-US"})
+    assert "Flottenübersicht" in overview.text
+    assert overview.headers["content-language"] == "de"
+
+
+def test_u1_changing_the_language_is_a_post_with_the_csrf_token(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    sign_in(client, seed.FM_B)
+    # A link or an image on another site cannot change it: no GET does.
+    assert client.get("/lang/en", params={"next": "/"}).status_code == 404
+    assert client.get("/lang").status_code == 405
+    forged = client.post("/lang", data={"lang": "en", "back": "/"})
+    assert forged.status_code == 403
+    assert "Formular abgelehnt" in forged.text
+    token = csrf_of(client.get("/").text)
+    unknown = client.post("/lang", data={"lang": "xx", "back": "/", "csrf_token": token})
+    assert unknown.status_code == 400
+    assert "Diese Sprache wird nicht angeboten" in unknown.text
+    locale = "SELECT locale FROM users WHERE email = ?"
+    assert _db(fleet).execute(locale, (seed.FM_B,)).fetchone() == ("de",)
+    chosen = client.post("/lang", data={"lang": "en", "back": "/cables", "csrf_token": token})
+    assert chosen.status_code == 303
+    assert chosen.headers["location"] == "/cables"
+    assert _db(fleet).execute(locale, (seed.FM_B,)).fetchone() == ("en",)
+    # Only same-site addresses to come back to.
+    away = client.post("/lang", data={"lang": "de", "back": "//evil.example", "csrf_token": token})
+    assert away.headers["location"] == "/"
+
+
+def test_r2_audit_actions_read_as_words_in_the_table_and_the_filter(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    sign_in(client, seed.FM_A)
+    page = client.get("/audit")
+    assert page.status_code == 200
+    # The seed assigned drivers: the code stays the filter's value, people read words.
+    assert '<option value="assignment.created">Fahrer zugewiesen</option>' in page.text
+    assert ">assignment.created<" not in page.text
+    table = page.text.split("<tbody>", 1)[1]
+    assert "Fahrer zugewiesen" in table
+    assert "assignment.created" not in table
+    filtered = client.get("/audit", params={"action": "assignment.created"})
+    assert 'value="assignment.created" selected>Fahrer zugewiesen' in filtered.text
+    choose_language(client, "en")
+    english = client.get("/audit")
+    assert '<option value="assignment.created">Driver assigned</option>' in english.text
+
+
+def test_u1_times_on_pages_say_their_zone(client: httpx.Client, fleet: seed.Fleet) -> None:
+    sign_in(client, seed.FM_A)
+    serial = fleet.serials_a[0]
+    german = client.get(f"/cables/{serial}").text
+    assert re.search(r"\d\d\.\d\d\.\d{4} \d\d:\d\d ME(S)?Z", german), "a time with its zone"
+    choose_language(client, "en")
+    english = client.get(f"/cables/{serial}").text
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d CES?T", english), "a time with its zone"
 
 
 def test_r1_deactivating_a_driver_locks_their_app_out_and_keeps_their_cable(
@@ -611,7 +691,7 @@ def test_r1_reinvite_voids_the_old_link_and_the_new_one_sets_the_password(
     refused = client.post(f"/drivers/{nina}/invitation", data={"csrf_token": token})
     assert refused.status_code == 409
     assert "schon ein Passwort festgelegt" in refused.text
-    client.get("/lang/en", params={"next": "/"})
+    choose_language(client, "en")
     refused = client.post(f"/drivers/{nina}/invitation", data={"csrf_token": token})
     assert "has already chosen a password" in refused.text
 

@@ -29,7 +29,7 @@ from cablepin.cloud.portal import router as portal_router
 from cablepin.cloud.portal.web import LOCALE_COOKIE, PortalRoute
 
 from . import seed
-from .conftest import sign_in
+from .conftest import choose_language, sign_in
 
 
 def _anna(fleet: seed.Fleet) -> int:
@@ -82,7 +82,7 @@ def test_u2_malformed_addresses_get_a_page_that_says_what_to_do(
     sign_in(client, seed.FM_A)
     url = url.replace("{anna}", str(_anna(fleet)))
     _assert_page(client.get(url), status, german)
-    client.get("/lang/en", params={"next": "/"})
+    choose_language(client, "en")
     _assert_page(client.get(url), status, english)
 
 

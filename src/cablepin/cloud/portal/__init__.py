@@ -21,7 +21,14 @@ from cablepin.cloud.portal import (
     fleet_routes,
     support_routes,
 )
-from cablepin.cloud.portal.web import NOT_FOUND, PortalRoute, Refusal, error_page_for
+from cablepin.cloud.portal.web import (
+    BAD_LINK,
+    FAILED,
+    NOT_FOUND,
+    PortalRoute,
+    Refusal,
+    error_page_for,
+)
 
 __all__ = ["STATIC", "error_page", "router"]
 
@@ -45,7 +52,7 @@ def static(name: str) -> Response:
         or path.suffix not in _STATIC_TYPES
         or not path.is_file()
     ):
-        raise Refusal(404, "error.not_found.title", "error.not_found")
+        raise Refusal(404, *NOT_FOUND)
     return Response(
         path.read_bytes(),
         media_type=_STATIC_TYPES[path.suffix],
@@ -61,4 +68,4 @@ def error_page(request: Request, status: int) -> Response:
     """A page, not JSON, for a browser's URL that matches no route (404) or method (405)."""
     if status == 404:
         return error_page_for(request, status, *NOT_FOUND)
-    return error_page_for(request, status, "error.title", "error.bad_link")
+    return error_page_for(request, status, FAILED, BAD_LINK)

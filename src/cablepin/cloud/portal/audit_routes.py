@@ -15,6 +15,7 @@ from fastapi import APIRouter, Response
 
 from cablepin.cloud.portal import queries
 from cablepin.cloud.portal.export import csv_stream
+from cablepin.cloud.portal.i18n import N_
 from cablepin.cloud.portal.web import (
     DISPLAY_TZ,
     Ctx,
@@ -29,6 +30,11 @@ __all__ = ["router"]
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
+
+BAD_DATE = N_(
+    "Please give dates as YYYY-MM-DD with a year from 1970 to 9998. Correct the "
+    "filter in the audit log and download the CSV file again."
+)
 
 # Audit dates live well inside these years; outside them date arithmetic overflows.
 MIN_YEAR, MAX_YEAR = 1970, 9998
@@ -119,7 +125,7 @@ def audit_csv(ctx: UserCtx) -> Response:
     f, _values, bad_date = _filters(ctx)
     if bad_date:
         # An export must not silently drop a filter and hand over everything.
-        raise bad_request("error.bad_date")
+        raise bad_request(BAD_DATE)
     org_names = dict(queries.organisations(ctx.db))
     header = [
         "seq",

@@ -15,15 +15,18 @@ from sqlalchemy import select
 from cablepin.cloud.domain.actor import Role
 from cablepin.cloud.errors import CloudError, TooManyAttempts, Unauthorized
 from cablepin.cloud.models import User
-from cablepin.cloud.portal import backend, i18n
+from cablepin.cloud.portal import backend
 from cablepin.cloud.portal.forms import field, refusal_text
+from cablepin.cloud.portal.i18n import N_
 from cablepin.cloud.portal.web import (
+    BAD_REQUEST,
     LOCALE_COOKIE,
     CsrfForm,
     PortalCtx,
     PortalRoute,
     Refusal,
     UserCtx,
+    catalogs,
     is_https,
     redirect,
     render,
@@ -49,11 +52,14 @@ def signin_page(ctx: PortalCtx, next: str = "/", expired: str = "", out: str = "
         return redirect(ctx, safe_next(next, _home(ctx.user)))
     notice = None
     if expired:
-        notice = "signin.expired"
+        notice = N_(
+            "Your session has expired. Please sign in again; you will return to the page you were "
+            "on."
+        )
     elif out:
-        notice = "signin.signed_out"
+        notice = N_("You have signed out.")
     elif safe_next(next) != "/":
-        notice = "signin.required"
+        notice = N_("Please sign in to see this page.")
     return render(ctx, "portal/signin.html", notice=notice, next=safe_next(next), email="")
 
 
@@ -64,31 +70,46 @@ def signin(ctx: PortalCtx, form: CsrfForm) -> Response:
     password = password if isinstance(password, str) else ""
     target = safe_next(field(form, "next"))
 
-    def again(status: int, error: str, **values: Any) -> Response:
+    def again(status: int, error: str) -> Response:
         return render(
             ctx,
             "portal/signin.html",
             status=status,
-            error=ctx.t(error, **values),
+            error=error,
             next=target,
             email=email,
             notice=None,
         )
 
     if not email or not password:
-        return again(422, "signin.missing")
+        return again(422, ctx.gettext("Please enter your e-mail address and password."))
     try:
         user = backend.authenticate(ctx.request, ctx.db, email, password, now=ctx.now)
     except TooManyAttempts as e:
         wait = int(e.details.get("retry_after_s", 60))
         ctx.extra_headers["Retry-After"] = str(wait)
-        return again(429, "signin.throttled", seconds=wait)
+        return again(
+            429,
+            ctx.ngettext(
+                "Too many failed sign-ins. Wait %(num)s second, then try again.",
+                "Too many failed sign-ins. Wait %(num)s seconds, then try again.",
+                wait,
+            ),
+        )
     except Unauthorized:
-        return again(401, "signin.failed")
+        return again(
+            401, ctx.gettext("The e-mail address or password is wrong. Check both and try again.")
+        )
     if user.role == Role.DRIVER:
-        return again(403, "signin.driver")
+        return again(
+            403,
+            ctx.gettext(
+                "This account belongs to a driver. The portal is for fleet managers; please use "
+                "the cablepin app."
+            ),
+        )
     # The language chosen on the sign-in page is the user's latest choice (U1).
-    chosen = i18n.normalise_locale(ctx.request.cookies.get(LOCALE_COOKIE))
+    chosen = catalogs(ctx.request).normalise(ctx.request.cookies.get(LOCALE_COOKIE))
     if chosen is not None and chosen != user.locale:
         set_locale(ctx.db, user, chosen)
     # A new session at every sign-in: a cookie planted before sign-in is worthless after.
@@ -111,13 +132,19 @@ def signout(ctx: UserCtx, form: CsrfForm) -> Response:
     return response
 
 
-@router.get("/lang/{code}")
-def language(ctx: PortalCtx, code: str, next: str = "/") -> Response:
-    locale = i18n.normalise_locale(code)
+UNKNOWN_LANGUAGE = N_(
+    "This language is not offered. Choose one of the languages at the top of the page."
+)
+
+
+@router.post("/lang")
+def language(ctx: PortalCtx, form: CsrfForm) -> Response:
+    """Change the language: a POST with the CSRF token (it changes stored state)."""
+    locale = catalogs(ctx.request).normalise(field(form, "lang"))
     if locale is None:
-        raise Refusal(404, "error.not_found.title", "error.not_found")
+        raise Refusal(400, BAD_REQUEST[0], UNKNOWN_LANGUAGE)
     set_locale(ctx.db, ctx.user, locale)
-    response = redirect(ctx, safe_next(next))
+    response = redirect(ctx, safe_next(field(form, "back")))
     response.set_cookie(
         LOCALE_COOKIE,
         locale,
@@ -140,8 +167,11 @@ def _invite_page(ctx: PortalCtx, token: str, **values: Any) -> Response:
             ctx,
             "portal/error.html",
             status=404,
-            title=ctx.t("invite.title"),
-            message=ctx.t("invite.invalid"),
+            title=ctx.gettext("Set your password"),
+            message=ctx.gettext(
+                "This invitation link is invalid, already used or expired. Ask your fleet manager "
+                "for a new link."
+            ),
             detail=None,
         )
     ctx.extra_headers["Referrer-Policy"] = "no-referrer"
@@ -159,19 +189,27 @@ def invite_accept(ctx: PortalCtx, token: str, form: CsrfForm) -> Response:
     repeat = form.get("password2")
     password = password if isinstance(password, str) else ""
     if len(password) < MIN_PASSWORD:
-        return _invite_page(ctx, token, error=ctx.t("invite.too_short"))
+        return _invite_page(
+            ctx,
+            token,
+            error=ctx.gettext("The password is too short: please use at least 10 characters."),
+        )
     if password != repeat:
-        return _invite_page(ctx, token, error=ctx.t("invite.mismatch"))
+        return _invite_page(
+            ctx,
+            token,
+            error=ctx.gettext("The two passwords do not match. Please enter both again."),
+        )
     try:
         backend.accept_invitation(ctx.db, token, password, now=ctx.now)
     except CloudError as e:
-        return _invite_page(ctx, token, error=refusal_text(ctx.locale, e))
+        return _invite_page(ctx, token, error=refusal_text(ctx.translations, e))
     ctx.extra_headers["Referrer-Policy"] = "no-referrer"
     return render(
         ctx,
         "portal/message.html",
-        title=ctx.t("invite.title"),
-        message=ctx.t("invite.done"),
+        title=ctx.gettext("Set your password"),
+        message=ctx.gettext("Your password is saved. Now sign in to the cablepin app."),
     )
 
 

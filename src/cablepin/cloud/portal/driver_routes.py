@@ -18,6 +18,7 @@ from cablepin.cloud.models import User
 from cablepin.cloud.portal import backend, queries
 from cablepin.cloud.portal.export import bar_chart_svg, csv_stream
 from cablepin.cloud.portal.forms import field, refusal_text
+from cablepin.cloud.portal.i18n import N_
 from cablepin.cloud.portal.web import (
     CsrfForm,
     Ctx,
@@ -59,9 +60,9 @@ def driver_add(ctx: FleetCtx, form: CsrfForm) -> Response:
     values = {"name": field(form, "name"), "email": field(form, "email")}
     errors: dict[str, str] = {}
     if not values["name"]:
-        errors["name"] = ctx.t("drivers.name_missing")
+        errors["name"] = ctx.gettext("Please enter a name.")
     if not EMAIL.match(values["email"]) or len(values["email"]) > 320:
-        errors["email"] = ctx.t("drivers.email_invalid")
+        errors["email"] = ctx.gettext("Please enter a valid e-mail address (name@example.com).")
     if errors:
         return _list(ctx, status=422, form=values, errors=errors)
     try:
@@ -75,7 +76,11 @@ def driver_add(ctx: FleetCtx, form: CsrfForm) -> Response:
     except CloudError as e:
         ctx.db.rollback()
         message = (
-            ctx.t("drivers.exists") if e.code == "already_exists" else refusal_text(ctx.locale, e)
+            ctx.gettext(
+                "This e-mail address is already taken. Use another or find the driver in the list."
+            )
+            if e.code == "already_exists"
+            else refusal_text(ctx.translations, e)
         )
         return _list(ctx, status=e.status, form=values, errors={"email": message})
     link = str(ctx.request.url_for("invite_page", token=token))
@@ -99,7 +104,8 @@ def _driver_page(
 ) -> Response:
     user = _driver(ctx, driver_id)
     months = queries.sessions_by_month(ctx.db, user.id, ctx.now)
-    chart = Markup(bar_chart_svg(months, title=ctx.t("driver.chart")))  # noqa: S704 - numbers only, escaped
+    title = ctx.gettext("Chart: kWh per month; the table next to it has the same values.")
+    chart = Markup(bar_chart_svg(months, title=title))  # noqa: S704 - numbers only, escaped
     return render(
         ctx,
         "portal/driver.html",
@@ -124,12 +130,19 @@ def driver_page(ctx: FleetCtx, driver_id: PathId) -> Response:
 def driver_deactivate(ctx: FleetCtx, driver_id: PathId, form: CsrfForm) -> Response:
     user = _driver(ctx, driver_id)
     if field(form, "confirm") != "yes":
-        return _driver_page(ctx, driver_id, status=422, error=ctx.t("driver.deactivate_missing"))
+        return _driver_page(
+            ctx,
+            driver_id,
+            status=422,
+            error=ctx.gettext("Please tick the box to confirm the deactivation."),
+        )
     try:
         backend.deactivate_driver(ctx.db, backend.actor(ctx.db, _me(ctx)), user.id, now=ctx.now)
     except CloudError as e:
         ctx.db.rollback()
-        return _driver_page(ctx, driver_id, status=e.status, error=refusal_text(ctx.locale, e))
+        return _driver_page(
+            ctx, driver_id, status=e.status, error=refusal_text(ctx.translations, e)
+        )
     return redirect(ctx, f"/drivers/{driver_id}?done=deactivated")
 
 
@@ -146,17 +159,33 @@ def driver_reinvite(ctx: FleetCtx, driver_id: PathId, form: CsrfForm) -> Respons
     """
     user = _driver(ctx, driver_id)
     # Why the service may refuse, read before it runs (its Conflict carries no sub-code).
-    why = "driver.reinvite_inactive" if not user.active else "driver.reinvite_active"
+    why = (
+        N_(
+            "This driver is deactivated; an invitation link would not let them in. Contact "
+            "support if they need access again."
+        )
+        if not user.active
+        else N_(
+            "This driver has already chosen a password and can sign in to the app; no new "
+            "invitation link is needed. Reload the page to see the current state."
+        )
+    )
     try:
         _user, token, expires_at = backend.reissue_invitation(
             ctx.db, backend.actor(ctx.db, _me(ctx)), user.id, now=ctx.now
         )
     except CloudError as e:
         ctx.db.rollback()
-        message = ctx.t(why) if e.code == "conflict" else refusal_text(ctx.locale, e)
+        message = ctx.gettext(why) if e.code == "conflict" else refusal_text(ctx.translations, e)
         return _driver_page(ctx, driver_id, status=e.status, error=message)
     link = str(ctx.request.url_for("invite_page", token=token))
     return _driver_page(ctx, driver_id, new_invite={"link": link, "expires": expires_at})
+
+
+BAD_MONTH = N_(
+    "Please give months as YYYY-MM (for example 2026-01) with a year from 1970 to "
+    "9998. Choose the period again on the driver's page and download the CSV file again."
+)
 
 
 def _month_start(text: str) -> dt.datetime | None:
@@ -165,10 +194,10 @@ def _month_start(text: str) -> dt.datetime | None:
     if not text:
         return None
     if not MONTH.match(text):
-        raise bad_request("error.bad_month")
+        raise bad_request(BAD_MONTH)
     year, month = int(text[:4]), int(text[5:])
     if not (MIN_YEAR <= year <= MAX_YEAR and 1 <= month <= 12):
-        raise bad_request("error.bad_month")
+        raise bad_request(BAD_MONTH)
     return dt.datetime(year, month, 1, tzinfo=queries.MONTH_TZ)
 
 
@@ -185,18 +214,18 @@ def driver_csv(ctx: FleetCtx, driver_id: PathId, start: str = "", end: str = "")
     last = _month_start(end)
     start_s = int(first.timestamp()) if first else None
     end_s = int(_next_month(last).timestamp()) if last else None
-    t = ctx.t
+    # Each message id is written out in a gettext call, so `pybabel extract` finds it.
     header = [
-        t("csv.driver"),
-        t("csv.email"),
-        t("csv.serial"),
-        t("csv.epoch"),
-        t("csv.seq"),
-        t("csv.start"),
-        t("csv.end"),
-        t("csv.kwh"),
-        t("csv.meter_start"),
-        t("csv.meter_end"),
+        ctx.gettext("Driver"),
+        ctx.gettext("E-mail"),
+        ctx.gettext("Serial"),
+        ctx.gettext("Epoch"),
+        ctx.gettext("Seq"),
+        ctx.gettext("Start (UTC)"),
+        ctx.gettext("End (UTC)"),
+        ctx.gettext("kWh"),
+        ctx.gettext("Meter start (Wh)"),
+        ctx.gettext("Meter end (Wh)"),
     ]
 
     def rows() -> Iterator[list[object]]:

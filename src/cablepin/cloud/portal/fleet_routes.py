@@ -116,7 +116,7 @@ def _act(ctx: Ctx, serial: str, form: dict[str, str], done: str, action: Any) ->
     except CloudError as e:
         ctx.db.rollback()
         return cable_view(
-            ctx, serial, status=e.status, error=refusal_text(ctx.locale, e), form=form
+            ctx, serial, status=e.status, error=refusal_text(ctx.translations, e), form=form
         )
     base = "/support/cables" if ctx.is_support else "/cables"
     return redirect(ctx, f"{base}/{serial}?done={done}")
@@ -127,7 +127,13 @@ def assign(ctx: FleetCtx, serial: str, form: CsrfForm) -> Response:
     email = field(form, "driver_email")
     values = {"driver_email": email}
     if not email:
-        return cable_view(ctx, serial, status=422, error=ctx.t("handover.choose"), form=values)
+        return cable_view(
+            ctx,
+            serial,
+            status=422,
+            error=ctx.gettext("Please choose who gets the cable."),
+            form=values,
+        )
     return _act(
         ctx,
         serial,
@@ -152,7 +158,11 @@ def allow_pin_reset(ctx: FleetCtx, serial: str, form: CsrfForm) -> Response:
         days = parse_days(values["days"])
     except ValueError:
         return cable_view(
-            ctx, serial, status=422, error=ctx.t("pinreset.days_invalid"), form=values
+            ctx,
+            serial,
+            status=422,
+            error=ctx.gettext("Please give a whole number of days from 1 to 30."),
+            form=values,
         )
     return _act(
         ctx,
@@ -181,8 +191,10 @@ def handover_confirm(ctx: FleetCtx, serial: str, to: str = "") -> Response:
     """Step 2 of a handover: show the last sync and what the reset deletes (H4)."""
     to = to.strip()[:320]
     if not to:
-        return cable_view(ctx, serial, status=422, error=ctx.t("handover.choose"))
-    target_name = ctx.t("pool")
+        return cable_view(
+            ctx, serial, status=422, error=ctx.gettext("Please choose who gets the cable.")
+        )
+    target_name = ctx.gettext("Pool (no driver)")
     if to != POOL:
         match = next(
             (
@@ -197,7 +209,7 @@ def handover_confirm(ctx: FleetCtx, serial: str, to: str = "") -> Response:
                 ctx,
                 serial,
                 status=422,
-                error=refusal_text(ctx.locale, _unknown_driver()),
+                error=refusal_text(ctx.translations, _unknown_driver()),
                 form={"to": to},
             )
         target_name = f"{match.name} <{match.email}>"
@@ -214,7 +226,9 @@ def _unknown_driver() -> CloudError:
 def start_handover(ctx: FleetCtx, serial: str, form: CsrfForm) -> Response:
     to = field(form, "to")
     if not to:
-        return cable_view(ctx, serial, status=422, error=ctx.t("handover.choose"))
+        return cable_view(
+            ctx, serial, status=422, error=ctx.gettext("Please choose who gets the cable.")
+        )
     email = None if to == POOL else to
     return _act(
         ctx,

@@ -45,7 +45,9 @@ def _act(ctx: Ctx, serial: str, values: dict[str, str], done: str, action: Any) 
             serial,
             status=422,
             template="portal/support_cable.html",
-            error=ctx.t("support.reason_missing"),
+            error=ctx.gettext(
+                "Please give a reason. Support actions are only allowed with a reason."
+            ),
             form=values,
             invalid=values.get("which", ""),
         )
@@ -56,7 +58,7 @@ def _act(ctx: Ctx, serial: str, values: dict[str, str], done: str, action: Any) 
             serial,
             status=e.status,
             template="portal/support_cable.html",
-            error=refusal_text(ctx.locale, e),
+            error=refusal_text(ctx.translations, e),
             form=values,
         )
     return redirect(ctx, f"/support/cables/{serial}?done={done}")
@@ -89,7 +91,7 @@ def support_reset(ctx: SupportCtx, serial: str, form: CsrfForm) -> Response:
             serial,
             status=422,
             template="portal/support_cable.html",
-            error=ctx.t("support.confirm_missing"),
+            error=ctx.gettext("Please confirm that unsynced sessions will be deleted."),
             form=values,
             invalid="confirm",
         )

@@ -13,24 +13,29 @@ Rules kept here:
   mistake (400/404 page), not a server error.
 - Every response carries a strict CSP and ``no-store``: the portal needs no
   inline script, no third-party origin and no caching of fleet data.
+- Every page is in one language (``i18n``): the signed-in user's saved
+  choice, else the language cookie, else the browser's ``Accept-Language``,
+  else German. Responses say ``Content-Language`` and ``Vary: Accept-Language``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gettext as _gettext
 import logging
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, pass_context
+from jinja2.runtime import Context
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData
@@ -39,7 +44,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import CloudError, NotFound
 from cablepin.cloud.models import User
-from cablepin.cloud.portal import i18n
+from cablepin.cloud.portal import i18n, labels
+from cablepin.cloud.portal.i18n import DISPLAY_TZ, N_
 from cablepin.cloud.portal.websession import (
     COOKIE,
     PRESESSION_COOKIE,
@@ -50,6 +56,7 @@ from cablepin.cloud.portal.websession import (
 )
 
 __all__ = [
+    "DISPLAY_TZ",
     "CsrfForm",
     "Ctx",
     "Db",
@@ -69,13 +76,44 @@ __all__ = [
 
 TEMPLATES = FsPath(__file__).resolve().parent.parent / "templates"
 LOCALE_COOKIE = "cablepin_lang"
-DISPLAY_TZ = ZoneInfo("Europe/Berlin")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 
-templates = Jinja2Templates(directory=str(TEMPLATES))
+templates = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, extensions=["jinja2.ext.i18n"]
+    )
+)
+
+
+# Templates call ``_``/``gettext``/``ngettext``/``pgettext``: each looks up the
+# catalog of the page being rendered (``translations`` in its context), so
+# one shared environment serves every language at once.
+@pass_context
+def _t_gettext(context: Context, message: str) -> str:
+    return str(context["translations"].gettext(message))
+
+
+@pass_context
+def _t_ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return str(context["translations"].ngettext(singular, plural, n))
+
+
+@pass_context
+def _t_pgettext(context: Context, ctxt: str, message: str) -> str:
+    return str(context["translations"].pgettext(ctxt, message))
+
+
+@pass_context
+def _t_npgettext(context: Context, ctxt: str, singular: str, plural: str, n: int) -> str:
+    return str(context["translations"].npgettext(ctxt, singular, plural, n))
+
+
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    _t_gettext, _t_ngettext, newstyle=True, pgettext=_t_pgettext, npgettext=_t_npgettext
+)
 log = logging.getLogger(__name__)
 
 # The largest id or cursor a URL may carry: SQLite integers are signed 64-bit.
@@ -89,13 +127,14 @@ PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class Refusal(Exception):
-    """Show the error page with ``status``; ``message_key`` says what happened and what to do."""
+    """Show the error page with ``status``; ``message`` (an English message id, marked
+    with ``N_``) says what happened and what to do; it is translated on the page."""
 
-    def __init__(self, status: int, title_key: str, message_key: str) -> None:
-        super().__init__(message_key)
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
         self.status = status
-        self.title_key = title_key
-        self.message_key = message_key
+        self.title = title
+        self.message = message
 
 
 class _Redirect(Exception):
@@ -105,19 +144,55 @@ class _Redirect(Exception):
         self.clear_cookie = False
 
 
-NOT_FOUND = ("error.not_found.title", "error.not_found")
+NOT_FOUND = (
+    N_("Not found"),
+    N_(
+        "This page does not exist or does not belong to your organisation. Check the "
+        "address or search the cable list."
+    ),
+)
+BAD_LINK = N_(
+    "Something in this address is invalid (for example a page number or "
+    "organisation). Open the page again from the menu instead of editing the address."
+)
+FORBIDDEN = (
+    N_("No access"),
+    N_("Your role may not open this page. Ask your fleet manager if you need access."),
+)
+CSRF_REFUSED = (
+    N_("Form refused"),
+    N_(
+        "The form arrived without a valid security token (it was too old or did not "
+        "come from this portal). Nothing was changed. Reload the page and send the "
+        "form again."
+    ),
+)
+INTERNAL = (
+    N_("Internal error"),
+    N_(
+        "Something went wrong on the server. Reload the page or try again in a few "
+        "minutes; then check whether your last action took effect. If it happens again, "
+        "contact support and tell them the time."
+    ),
+)
+BAD_REQUEST = (
+    N_("Invalid request"),
+    N_("The request was incomplete or malformed. Reload the page and try again."),
+)
+FAILED = N_("That did not work")
+UNAVAILABLE = N_("This action is not available right now. Try again later or contact support.")
 
 
 def not_found() -> Refusal:
     return Refusal(404, *NOT_FOUND)
 
 
-def bad_request(message_key: str) -> Refusal:
+def bad_request(message: str) -> Refusal:
     """A 400 page: something in the address is malformed; the message says what to do."""
-    return Refusal(400, "error.bad_request.title", message_key)
+    return Refusal(400, BAD_REQUEST[0], message)
 
 
-def query_int(text: str | None, *, message_key: str = "error.bad_link") -> int | None:
+def query_int(text: str | None, *, message: str = BAD_LINK) -> int | None:
     """A whole number from the query string: empty -> ``None``; malformed or out of range -> 400.
 
     ``str.isdigit`` alone accepts "²" and other non-ASCII digits that ``int``
@@ -127,7 +202,7 @@ def query_int(text: str | None, *, message_key: str = "error.bad_link") -> int |
     if not text:
         return None
     if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_ID):
-        raise bad_request(message_key)
+        raise bad_request(message)
     return int(text)
 
 
@@ -180,8 +255,17 @@ class Ctx:
     extra_headers: dict[str, str] = field(default_factory=dict)
 
     @property
-    def t(self) -> i18n.Translator:
-        return i18n.translator(self.locale)
+    def translations(self) -> _gettext.NullTranslations:
+        return catalogs(self.request).translations(self.locale)
+
+    def gettext(self, message: str, **values: Any) -> str:
+        """``message`` (an English message id) in this page's language, ``%(name)s`` filled in."""
+        text = self.translations.gettext(message)
+        return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, n: int, **values: Any) -> str:
+        """The form for ``n`` in this page's language; ``%(num)s`` is ``n``."""
+        return self.translations.ngettext(singular, plural, n) % {"num": n, **values}
 
     @property
     def user(self) -> User | None:
@@ -211,15 +295,28 @@ class Ctx:
         return self.user is not None and self.user.role == Role.SUPPORT
 
 
+def catalogs(request: Request) -> i18n.Catalogs:
+    """The app's catalogs (``app.state.catalogs`` when set, e.g. by a test), else the portal's."""
+    found = getattr(request.app.state, "catalogs", None)
+    return found if isinstance(found, i18n.Catalogs) else i18n.PORTAL
+
+
+def request_locale(request: Request, saved: str | None = None) -> str:
+    """The page's language: the user's saved choice, the cookie, the browser's, German."""
+    offered = catalogs(request)
+    return (
+        offered.normalise(saved)
+        or offered.normalise(request.cookies.get(LOCALE_COOKIE))
+        or offered.negotiate(request.headers.get("accept-language"))
+        or i18n.DEFAULT_LOCALE
+    )
+
+
 def get_ctx(request: Request, db: Db) -> Ctx:
     now = _now(request)
     token = request.cookies.get(COOKIE)
     session = load_session(db, token, now)
-    cookie_locale = i18n.normalise_locale(request.cookies.get(LOCALE_COOKIE))
-    if session is not None:
-        locale = i18n.normalise_locale(session.user.locale) or i18n.DEFAULT_LOCALE
-    else:
-        locale = cookie_locale or i18n.DEFAULT_LOCALE
+    locale = request_locale(request, session.user.locale if session is not None else None)
     presession = request.cookies.get(PRESESSION_COOKIE) or ""
     set_presession = session is None and not (16 <= len(presession) <= 128)
     if set_presession:
@@ -270,7 +367,7 @@ def require_fleet(ctx: UserCtx) -> Ctx:
     if ctx.user.role == Role.SUPPORT:
         raise _Redirect("/support")
     if ctx.user.role != Role.FLEET_MANAGER or ctx.user.org_id is None:
-        raise Refusal(403, "error.forbidden.title", "error.forbidden")
+        raise Refusal(403, *FORBIDDEN)
     return ctx
 
 
@@ -295,7 +392,7 @@ async def _form(request: Request) -> FormData:
 def csrf_form(ctx: PortalCtx, form: Annotated[FormData, Depends(_form)]) -> FormData:
     sent = form.get("csrf_token")
     if not check_csrf(ctx.csrf, sent if isinstance(sent, str) else None):
-        raise Refusal(403, "error.csrf.title", "error.csrf")
+        raise Refusal(403, *CSRF_REFUSED)
     return form
 
 
@@ -311,12 +408,19 @@ def safe_next(value: str | None, default: str = "/") -> str:
     return value
 
 
-def _headers(response: Response, ctx: Ctx | None) -> Response:
+def _headers(response: Response, ctx: Ctx | None, locale: str | None = None) -> Response:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers.setdefault("Cache-Control", "no-store")
+    # The language may come from Accept-Language, so a shared cache must key on it.
+    vary = [v.strip() for v in response.headers.get("Vary", "").split(",") if v.strip()]
+    if "accept-language" not in {v.lower() for v in vary}:
+        response.headers["Vary"] = ", ".join([*vary, "Accept-Language"])
+    locale = locale or (ctx.locale if ctx is not None else None)
+    if locale is not None:
+        response.headers["Content-Language"] = locale
     if ctx is not None:
         for name, value in ctx.extra_headers.items():
             response.headers[name] = value
@@ -336,36 +440,37 @@ def is_https(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def _fmt_time(locale: str) -> Callable[[dt.datetime | None], str]:
+def _fmt_time(ctx: Ctx) -> Callable[[dt.datetime | None], str]:
     def fmt(value: dt.datetime | None) -> str:
         if value is None:
-            return i18n.translator(locale)("never")
-        local = value.astimezone(DISPLAY_TZ)
-        return (
-            local.strftime("%d.%m.%Y %H:%M") if locale == "de" else local.strftime("%Y-%m-%d %H:%M")
-        )
+            return ctx.gettext("never")
+        return i18n.format_time(value, ctx.locale)
 
     return fmt
 
 
 def _fmt_date(locale: str) -> Callable[[dt.datetime | None], str]:
     def fmt(value: dt.datetime | None) -> str:
-        if value is None:
-            return "—"
-        local = value.astimezone(DISPLAY_TZ)
-        return local.strftime("%d.%m.%Y") if locale == "de" else local.strftime("%Y-%m-%d")
+        return "—" if value is None else i18n.format_date(value, locale)
 
     return fmt
 
 
 def _fmt_kwh(locale: str) -> Callable[[float], str]:
     def fmt(value: float) -> str:
-        text = f"{value:,.1f}"
-        if locale == "de":
-            text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
-        return text
+        return i18n.format_kwh(value, locale)
 
     return fmt
+
+
+def _label(ctx: Ctx, table: dict[Any, str]) -> Callable[[Any], str]:
+    """A code's words in this page's language; a code without words shows as itself."""
+
+    def label(code: Any) -> str:
+        message = table.get(code)
+        return ctx.gettext(message) if message is not None else str(code)
+
+    return label
 
 
 def url_with(request: Request, **changes: Any) -> str:
@@ -383,21 +488,26 @@ def url_with(request: Request, **changes: Any) -> str:
 def render(ctx: Ctx, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
     request = ctx.request
     flash = request.query_params.get("done")
+    offered = catalogs(request)
     context: dict[str, Any] = {
-        "t": ctx.t,
+        "translations": ctx.translations,
         "locale": ctx.locale,
-        "other_locales": [loc for loc in i18n.LOCALES if loc != ctx.locale],
-        "language_names": i18n.LANGUAGE_NAMES,
+        "other_locales": [loc for loc in offered.locales if loc != ctx.locale],
+        "language_name": offered.language_name,
         "user": ctx.user,
         "is_support": ctx.is_support,
         "csrf": ctx.csrf,
         "path": request.url.path,
         "here": request.url.path + ("?" + request.url.query if request.url.query else ""),
         "request_before": request.query_params.get("before"),
-        "flash": f"done.{flash}" if flash and f"done.{flash}" in i18n.CATALOG else None,
-        "fmt_time": _fmt_time(ctx.locale),
+        "flash": labels.FLASH.get(flash) if flash else None,
+        "fmt_time": _fmt_time(ctx),
         "fmt_date": _fmt_date(ctx.locale),
         "fmt_kwh": _fmt_kwh(ctx.locale),
+        "purpose_label": _label(ctx, labels.PURPOSE),
+        "state_label": _label(ctx, labels.COMMAND_STATE),
+        "filter_label": _label(ctx, labels.CABLE_FILTER),
+        "action_label": _label(ctx, labels.AUDIT_ACTION),
         "url_with": lambda **changes: url_with(request, **changes),
         **values,
     }
@@ -411,30 +521,30 @@ def redirect(ctx: Ctx | None, location: str) -> RedirectResponse:
     return response
 
 
-def error_page_for(request: Request, status: int, title_key: str, message_key: str) -> Response:
-    locale = i18n.normalise_locale(request.cookies.get(LOCALE_COOKIE)) or i18n.DEFAULT_LOCALE
-    t = i18n.translator(locale)
+def error_page_for(request: Request, status: int, title: str, message: str) -> Response:
+    """The error page in the request's language (no user is looked up: this must not fail)."""
+    locale = request_locale(request)
+    translations = catalogs(request).translations(locale)
     response = templates.TemplateResponse(
         request,
         "portal/error.html",
         {
-            "t": t,
+            "translations": translations,
             "locale": locale,
             "other_locales": [],
-            "language_names": i18n.LANGUAGE_NAMES,
             "user": None,
             "is_support": False,
             "csrf": "",
             "path": request.url.path,
             "here": "/",
             "flash": None,
-            "title": t(title_key),
-            "message": t(message_key),
+            "title": translations.gettext(title),
+            "message": translations.gettext(message),
             "detail": None,
         },
         status_code=status,
     )
-    return _headers(response, None)
+    return _headers(response, None, locale)
 
 
 def clouderror_page_for(ctx: Ctx, error: CloudError) -> HTMLResponse:
@@ -443,7 +553,7 @@ def clouderror_page_for(ctx: Ctx, error: CloudError) -> HTMLResponse:
         ctx,
         "portal/error.html",
         status=error.status,
-        title=ctx.t("error.title"),
+        title=ctx.gettext(FAILED),
         message=error.message,
         detail=None,
     )
@@ -464,14 +574,14 @@ class PortalRoute(APIRoute):
                     response.delete_cookie(COOKIE, path="/")
                 return _headers(response, None)
             except Refusal as r:
-                return error_page_for(request, r.status, r.title_key, r.message_key)
+                return error_page_for(request, r.status, r.title, r.message)
             except RequestValidationError:
                 return error_page_for(request, 404, *NOT_FOUND)
             except CloudError as e:
                 # A refusal no page caught: still a page, in the user's language.
                 if isinstance(e, NotFound):
                     return error_page_for(request, 404, *NOT_FOUND)
-                return error_page_for(request, e.status, "error.title", "error.unavailable")
+                return error_page_for(request, e.status, FAILED, UNAVAILABLE)
             except StarletteHTTPException as e:
                 # e.g. a malformed form body; the framework would answer JSON.
                 if e.status_code == 404:
@@ -480,14 +590,12 @@ class PortalRoute(APIRoute):
                     log.error(
                         "portal %s %s: HTTP %s", request.method, request.url.path, e.status_code
                     )
-                    return error_page_for(request, 500, "error.internal.title", "error.internal")
-                return error_page_for(
-                    request, e.status_code, "error.bad_request.title", "error.bad_request"
-                )
+                    return error_page_for(request, 500, *INTERNAL)
+                return error_page_for(request, e.status_code, *BAD_REQUEST)
             except Exception:
                 # A bug, not a refusal: a generic page; the details go to the log only.
                 log.exception("portal %s %s failed", request.method, request.url.path)
-                return error_page_for(request, 500, "error.internal.title", "error.internal")
+                return error_page_for(request, 500, *INTERNAL)
 
         return portal_handler
 

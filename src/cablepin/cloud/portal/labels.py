@@ -1,0 +1,79 @@
+"""Words for the codes the portal shows: command kinds and states, filters, audit actions.
+
+Each value is an English message id marked with ``N_`` (so ``pybabel extract``
+finds it) and translated where it is shown. A code without a label shows as
+itself; a test keeps the maps complete for every code the services write.
+"""
+
+from __future__ import annotations
+
+from cablepin.cloud.portal.i18n import N_
+from cablepin.cloud.portal.queries import CableFilter
+
+__all__ = ["AUDIT_ACTION", "CABLE_FILTER", "COMMAND_STATE", "FLASH", "PURPOSE"]
+
+PURPOSE: dict[str, str] = {
+    "pin_reset": N_("PIN permission"),
+    "handover": N_("Handover"),
+    "reset": N_("Full reset (support)"),
+    "clean_start": N_("Clean start (wipe for the new driver)"),
+}
+
+COMMAND_STATE: dict[str, str] = {
+    "pending": N_("pending"),
+    "issued": N_("handed to an app"),
+    "done": N_("done"),
+    "cancelled": N_("cancelled"),
+    "expired": N_("expired"),
+}
+
+CABLE_FILTER: dict[CableFilter, str] = {
+    CableFilter.ALL: N_("All"),
+    CableFilter.DEFAULT_PIN: N_("PIN still 0000"),
+    CableFilter.PENDING: N_("Pending action"),
+    CableFilter.PENDING_PIN: N_("Pending PIN permission"),
+    CableFilter.PENDING_HANDOVER: N_("Pending handover"),
+    CableFilter.UNASSIGNED: N_("Unassigned"),
+    CableFilter.STALE: N_("Not synced recently"),
+}
+
+# Every ``audit_events.action`` the services write (``services/*.py``).
+AUDIT_ACTION: dict[str, str] = {
+    "assignment.created": N_("Driver assigned"),
+    "cable.registered": N_("Cable registered"),
+    "clean_start.confirmed": N_("Clean start confirmed by the new driver's app"),
+    "clean_start.started": N_("Clean start requested (wipe for the new driver)"),
+    "clean_start.cancelled": N_("Clean start cancelled"),
+    "clean_start.done": N_("Clean start done (cable wiped)"),
+    "driver.invited": N_("Driver invited"),
+    "driver.reinvited": N_("New invitation link created"),
+    "driver.activated": N_("Driver set a password"),
+    "driver.deactivated": N_("Driver deactivated"),
+    "handover.started": N_("Handover started"),
+    "handover.cancelled": N_("Handover cancelled"),
+    "handover.done": N_("Handover done (cable reset)"),
+    "reset.started": N_("Full reset started (support)"),
+    "reset.done": N_("Full reset done (support)"),
+    "pin_reset.allowed": N_("PIN reset allowed"),
+    "pin_reset.revoked": N_("PIN permission revoked"),
+    "pin_reset.used": N_("PIN reset used by the driver"),
+    "pin_reset.expired": N_("PIN permission expired"),
+    "pin_reset.voided": N_("PIN permission voided (cable reset or handed over)"),
+    "pin_reset.started": N_("PIN permission started"),
+    "pin_reset.done": N_("PIN permission done"),
+    "login.failure_burst": N_("Many failed sign-ins"),
+    "support.sessions_read": N_("Support read charging sessions"),
+}
+
+# ``?done=…`` after an action: the sentence shown at the top of the next page.
+FLASH: dict[str, str] = {
+    "assigned": N_("Driver assigned."),
+    "pin_reset_allowed": N_(
+        "PIN reset allowed. The driver can choose a new PIN in the app at the next connection."
+    ),
+    "pin_reset_revoked": N_("PIN permission revoked."),
+    "handover_started": N_("Handover started. It runs at the cable's next connection."),
+    "handover_cancelled": N_("Handover cancelled. The cable stays with its current driver."),
+    "reset_started": N_("Reset triggered. It runs at the cable's next connection."),
+    "deactivated": N_("Driver deactivated."),
+}
