@@ -50,22 +50,28 @@ fmt: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Translations (docs: ARCHITECTURE.md, "Adding a string or a language"): extract
-# every message id from code and templates, then bring each .po file up to date.
+# Translations (docs: ARCHITECTURE.md, "Adding a string or a language"): for each
+# domain (babel-<domain>.cfg), extract every message id from code and templates
+# into build/<domain>.pot, then bring each language's .po file up to date.
 # Only .po files are kept; they are compiled in memory when first used.
 LOCALES := src/cablepin/locale
-POT     := build/portal.pot
+DOMAINS := portal app
 messages: venv
 	mkdir -p build
-	$(BIN)/pybabel extract -F babel.cfg -o $(POT) --no-location --sort-output -w 100 \
-	    --project cablepin --copyright-holder "the cablepin authors" src
-	$(BIN)/pybabel update -i $(POT) -d $(LOCALES) -D portal -w 100 \
-	    --no-fuzzy-matching --ignore-obsolete
+	for domain in $(DOMAINS); do \
+	    $(BIN)/pybabel extract -F babel-$$domain.cfg -o build/$$domain.pot --no-location \
+	        --sort-output -w 100 --project cablepin --copyright-holder "the cablepin authors" src \
+	    && $(BIN)/pybabel update -i build/$$domain.pot -d $(LOCALES) -D $$domain -w 100 \
+	        --no-fuzzy-matching --ignore-obsolete || exit 1; \
+	done
 
-# A new language: `make language LANG_CODE=fr`, then translate its .po file.
+# A new language: `make language LANG_CODE=fr`, then translate its .po files.
 language: messages
 	test -n "$(LANG_CODE)" || { echo "say which language: make language LANG_CODE=fr"; exit 2; }
-	$(BIN)/pybabel init -i $(POT) -d $(LOCALES) -D portal -l $(LANG_CODE) -w 100
+	for domain in $(DOMAINS); do \
+	    $(BIN)/pybabel init -i build/$$domain.pot -d $(LOCALES) -D $$domain -l $(LANG_CODE) -w 100 \
+	    || exit 1; \
+	done
 
 # Re-pin every direct and transitive dependency (needs network to PyPI).
 lock: venv

@@ -78,7 +78,7 @@ def test_p3_p4_changed_pin_is_asked_counted_and_bonds(world: World) -> None:
         home="anna-tablet", stdin=pins("1358"), json_out=False,
     )  # fmt: skip
     assert german.rc == 1
-    assert "Falscher PIN. Noch 3 Versuch(e)" in german.stderr
+    assert "Falscher PIN. Noch 3 Versuche" in german.stderr
 
     right = world.app("connect", serial, "--pin-stdin", home="anna-tablet", stdin=pins("4826"))
     assert (right.out["auth"], right.out["synced"]) == ("pin", 1), right

@@ -1,12 +1,16 @@
-"""What the app says to a driver, in German and English (U2).
+"""What the app says to a driver, in the driver's language (U2).
 
 Rules kept here:
 
+* The words are gettext catalogs (``cablepin.i18n``, domain ``app``): the
+  message ids are English, German is ``locale/de/LC_MESSAGES/app.po``; a new
+  language is one new ``.po`` file (``make messages``, ARCHITECTURE.md).
 * The app follows the system locale (``LC_ALL``, ``LC_MESSAGES``, ``LANG``,
   in POSIX order); ``--lang de|en`` (or the language stored at login)
-  overrides it. Anything that is not German is English.
+  overrides it. A language without a catalog is English.
 * Every refusal says what happened and what to do next; waits are shown in
   whole minutes, rounded up, because a driver cannot act on "37 seconds".
+  Counts use the language's plural forms (``ngettext``).
 * ``explain(error)`` turns any error of the app, the cable or the cloud into
   the driver's sentence by its code and details; a code without an entry
   keeps the message it came with.
@@ -14,6 +18,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import gettext
 import math
 import os
 from collections.abc import Mapping
@@ -21,185 +26,74 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from cablepin.errors import CablepinError
+from cablepin.i18n import LOCALE_DIR, N_, SOURCE_LOCALE, Catalogs
 
-__all__ = ["LANGUAGES", "Translator", "detect_language", "explain", "minutes"]
+__all__ = [
+    "APP",
+    "ERROR_TEXT",
+    "LANGUAGES",
+    "NOTICE_TEXT",
+    "Translator",
+    "detect_language",
+    "explain",
+    "minutes",
+]
 
-LANGUAGES: Final = ("de", "en")
-DEFAULT_LANGUAGE: Final = "en"
+DEFAULT_LANGUAGE: Final = SOURCE_LOCALE
+APP: Final = Catalogs(LOCALE_DIR, "app", default=DEFAULT_LANGUAGE)
+LANGUAGES: Final = tuple(sorted(APP.locales))
 
-# key -> language -> template (str.format with named fields)
-CATALOG: Final[Mapping[str, Mapping[str, str]]] = {
-    "wrong_pin": {
-        "en": "Wrong PIN. {tries} more attempt(s) before the cable makes you wait. "
-        "If you forgot the PIN, ask your fleet manager to allow a new PIN.",
-        "de": "Falscher PIN. Noch {tries} Versuch(e), bevor das Kabel eine Wartezeit verlangt. "
-        "Wenn Sie den PIN vergessen haben, bitten Sie Ihr Fleetmanagement, "
-        "einen neuen PIN freizugeben.",
-    },
-    "wrong_pin_wait": {
-        "en": "Wrong PIN. Wait {minutes} minute(s) before the next attempt. "
-        "If you forgot the PIN, ask your fleet manager to allow a new PIN.",
-        "de": "Falscher PIN. Warten Sie {minutes} Minute(n) bis zum nächsten Versuch. "
-        "Wenn Sie den PIN vergessen haben, bitten Sie Ihr Fleetmanagement, "
-        "einen neuen PIN freizugeben.",
-    },
-    "locked_wait": {
-        "en": "Too many wrong PINs. Wait {minutes} minute(s) before the next attempt, "
-        "or ask your fleet manager to allow a new PIN.",
-        "de": "Zu viele falsche PINs. Warten Sie {minutes} Minute(n) bis zum nächsten Versuch "
-        "oder bitten Sie Ihr Fleetmanagement, einen neuen PIN freizugeben.",
-    },
-    "locked": {
-        "en": "The cable is locked after too many wrong PINs: "
-        "ask your fleet manager to allow a new PIN.",
-        "de": "Das Kabel ist nach zu vielen falschen PINs gesperrt: "
-        "bitten Sie Ihr Fleetmanagement, einen neuen PIN freizugeben.",
-    },
-    "pin_required": {
-        "en": "Cable {serial} is protected by a PIN. Enter it: run the command in a terminal "
-        "or pass it with --pin-stdin.",
-        "de": "Kabel {serial} ist mit einem PIN geschützt. Geben Sie ihn ein: Befehl im "
-        "Terminal ausführen oder mit --pin-stdin übergeben.",
-    },
-    "current_pin_required": {
-        "en": "Changing the PIN needs the current PIN. If you forgot it, "
-        "ask your fleet manager to allow a new PIN.",
-        "de": "Zum Ändern des PINs wird der aktuelle PIN benötigt. Wenn Sie ihn vergessen "
-        "haben, bitten Sie Ihr Fleetmanagement, einen neuen PIN freizugeben.",
-    },
-    "new_pin_required": {
-        "en": "Choose a new PIN of four digits (in a terminal, or with --pin-stdin).",
-        "de": "Wählen Sie einen neuen PIN aus vier Ziffern (im Terminal oder mit --pin-stdin).",
-    },
-    "invalid_pin": {
-        "en": "A PIN is exactly four digits 0-9 (for example 4711). Enter it again.",
-        "de": "Ein PIN besteht aus genau vier Ziffern 0-9 (zum Beispiel 4711). "
-        "Bitte erneut eingeben.",
-    },
-    "weak_pin": {
-        "en": "This PIN is too easy to guess. Choose four digits that are not a run, "
-        "a repeat or a common pick.",
-        "de": "Dieser PIN ist zu leicht zu erraten. Wählen Sie vier Ziffern ohne Folge, "
-        "Wiederholung oder gängige Kombination.",
-    },
-    "not_assigned": {
-        "en": "This cable is not assigned to you. Ask your fleet manager to assign it to you.",
-        "de": "Dieses Kabel ist Ihnen nicht zugewiesen. Bitten Sie Ihr Fleetmanagement, "
-        "es Ihnen zuzuweisen.",
-    },
-    "unknown_cable": {
-        "en": "This cable is not known to your organisation. Check the serial, "
-        "or ask your fleet manager to register it.",
-        "de": "Dieses Kabel ist Ihrer Organisation nicht bekannt. Prüfen Sie die Seriennummer "
-        "oder bitten Sie Ihr Fleetmanagement, es zu registrieren.",
-    },
-    "unauthorized": {
-        "en": "You are not logged in (or your login expired). "
-        "Log in again: cablepin app login --server URL --email E --password-stdin",
-        "de": "Sie sind nicht angemeldet (oder die Anmeldung ist abgelaufen). Erneut anmelden: "
-        "cablepin app login --server URL --email E --password-stdin",
-    },
-    "wipe_pending": {
-        "en": "The cable has to be reset for a handover before anything can be synced. "
-        "Connect it again to carry out the reset.",
-        "de": "Das Kabel muss für eine Übergabe zurückgesetzt werden, bevor etwas "
-        "synchronisiert werden kann. Verbinden Sie es erneut, um das Zurücksetzen auszuführen.",
-    },
-    "cable_not_found": {
-        "en": "Cable {serial} is not in range. Plug it in and bring the phone closer "
-        "(or give its address with --address HOST:PORT).",
-        "de": "Kabel {serial} ist nicht in Reichweite. Stecken Sie es ein und gehen Sie näher "
-        "heran (oder geben Sie die Adresse mit --address HOST:PORT an).",
-    },
-    "cloud_unreachable": {
-        "en": "The cloud cannot be reached. Check the connection and try again; "
-        "nothing was lost, the next connect continues where this one stopped.",
-        "de": "Die Cloud ist nicht erreichbar. Prüfen Sie die Verbindung und versuchen Sie es "
-        "erneut; nichts ging verloren, die nächste Verbindung macht hier weiter.",
-    },
-    "link_failed": {
-        "en": "The connection to the cable was lost. Connect again; "
-        "the sync continues where it stopped.",
-        "de": "Die Verbindung zum Kabel wurde unterbrochen. Verbinden Sie erneut; "
-        "die Synchronisierung macht dort weiter, wo sie aufgehört hat.",
-    },
-    "bad_certificate": {
-        "en": "This is not a genuine cable (its certificate does not check out). "
-        "Do not enter a PIN; check the serial.",
-        "de": "Dies ist kein echtes Kabel (das Zertifikat ist ungültig). "
-        "Geben Sie keinen PIN ein und prüfen Sie die Seriennummer.",
-    },
-    # notices and prompts
-    "change_default_pin": {
-        "en": "Please change the default PIN 0000 so that nobody else can connect "
-        "your cable: cablepin app change-pin {serial}",
-        "de": "Bitte ändern Sie den Standard-PIN 0000, damit niemand sonst Ihr Kabel verbinden "
-        "kann: cablepin app change-pin {serial}",
-    },
-    "cable_reset": {
-        "en": "The cable was reset for a handover: its previous sessions were deleted "
-        "and the PIN is 0000 again.",
-        "de": "Das Kabel wurde für eine Übergabe zurückgesetzt: frühere Ladevorgänge wurden "
-        "gelöscht, der PIN ist wieder 0000.",
-    },
-    "pin_set_allowed": {
-        "en": "Your fleet manager allowed a new PIN for this cable. "
-        "Choose one: cablepin app change-pin {serial}",
-        "de": "Ihr Fleetmanagement hat einen neuen PIN für dieses Kabel freigegeben. "
-        "Wählen Sie einen: cablepin app change-pin {serial}",
-    },
-    "pin_changed": {
-        "en": "The PIN of cable {serial} was changed. Other phones must enter it again.",
-        "de": "Der PIN von Kabel {serial} wurde geändert. Andere Telefone müssen ihn neu eingeben.",
-    },
-    "connected": {
-        "en": "Connected to {serial}: {synced} new session(s) synced.",
-        "de": "Mit {serial} verbunden: {synced} neue(r) Ladevorgang/Ladevorgänge synchronisiert.",
-    },
-    "progress": {
-        "en": "Syncing sessions",
-        "de": "Ladevorgänge werden synchronisiert",
-    },
-    "prompt_pin": {
-        "en": "PIN of cable {serial}: ",
-        "de": "PIN von Kabel {serial}: ",
-    },
-    "prompt_current_pin": {
-        "en": "Current PIN of cable {serial}: ",
-        "de": "Aktueller PIN von Kabel {serial}: ",
-    },
-    "prompt_new_pin": {
-        "en": "New PIN for cable {serial} (four digits): ",
-        "de": "Neuer PIN für Kabel {serial} (vier Ziffern): ",
-    },
-    "prompt_repeat_pin": {
-        "en": "Repeat the new PIN: ",
-        "de": "Neuen PIN wiederholen: ",
-    },
-    "pins_differ": {
-        "en": "The two PINs differ. Nothing was changed; try again.",
-        "de": "Die beiden PINs stimmen nicht überein. Nichts wurde geändert; bitte erneut.",
-    },
-    "logged_in": {
-        "en": "Logged in as {email} at {server}.",
-        "de": "Angemeldet als {email} bei {server}.",
-    },
-    "logged_out": {
-        "en": "Logged out. Bonds with cables stay on this phone.",
-        "de": "Abgemeldet. Die Kopplungen mit Kabeln bleiben auf diesem Telefon.",
-    },
-    "bonded": {
-        "en": "known: connects without the PIN",
-        "de": "bekannt: verbindet ohne PIN",
-    },
-    "no_cables": {
-        "en": "No cable in range. Plug one in and try again.",
-        "de": "Kein Kabel in Reichweite. Stecken Sie eines ein und versuchen Sie es erneut.",
-    },
-    "no_sessions": {
-        "en": "No sessions yet.",
-        "de": "Noch keine Ladevorgänge.",
-    },
+FORGOT_PIN: Final = N_("If you forgot the PIN, ask your fleet manager to allow a new PIN.")
+
+# Error codes (of the app, the cable or the cloud) whose sentence needs no values.
+ERROR_TEXT: Final[Mapping[str, str]] = {
+    "invalid_pin": N_("A PIN is exactly four digits 0-9 (for example 4711). Enter it again."),
+    "weak_pin": N_(
+        "This PIN is too easy to guess. Choose four digits that are not a run, "
+        "a repeat or a common pick."
+    ),
+    "not_assigned": N_(
+        "This cable is not assigned to you. Ask your fleet manager to assign it to you."
+    ),
+    "unknown_cable": N_(
+        "This cable is not known to your organisation. Check the serial, "
+        "or ask your fleet manager to register it."
+    ),
+    "unauthorized": N_(
+        "You are not logged in (or your login expired). "
+        "Log in again: cablepin app login --server URL --email E --password-stdin"
+    ),
+    "wipe_pending": N_(
+        "The cable has to be reset for a handover before anything can be synced. "
+        "Connect it again to carry out the reset."
+    ),
+    "cloud_unreachable": N_(
+        "The cloud cannot be reached. Check the connection and try again; "
+        "nothing was lost, the next connect continues where this one stopped."
+    ),
+    "link_failed": N_(
+        "The connection to the cable was lost. Connect again; the sync continues where it stopped."
+    ),
+    "bad_certificate": N_(
+        "This is not a genuine cable (its certificate does not check out). "
+        "Do not enter a PIN; check the serial."
+    ),
+}
+
+# What the connect flow reports along the way (``flow.Notice`` codes); ``%(serial)s``.
+NOTICE_TEXT: Final[Mapping[str, str]] = {
+    "change_default_pin": N_(
+        "Please change the default PIN 0000 so that nobody else can connect "
+        "your cable: cablepin app change-pin %(serial)s"
+    ),
+    "cable_reset": N_(
+        "The cable was reset for a handover: its previous sessions were deleted "
+        "and the PIN is 0000 again."
+    ),
+    "pin_set_allowed": N_(
+        "Your fleet manager allowed a new PIN for this cable. "
+        "Choose one: cablepin app change-pin %(serial)s"
+    ),
 }
 
 
@@ -209,7 +103,7 @@ def detect_language(environ: Mapping[str, str] | None = None) -> str:
     for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
         value = env.get(name, "")
         if value:
-            return "de" if value.lower().startswith("de") else DEFAULT_LANGUAGE
+            return APP.normalise(value) or DEFAULT_LANGUAGE
     return DEFAULT_LANGUAGE
 
 
@@ -219,14 +113,31 @@ def minutes(seconds: int) -> int:
 
 @dataclass(frozen=True)
 class Translator:
+    """The app's words in one language: ``t.gettext("…", name=value)``, ``t.ngettext(…)``."""
+
     lang: str = DEFAULT_LANGUAGE
 
     def __post_init__(self) -> None:
         if self.lang not in LANGUAGES:
             raise ValueError(f"unsupported language {self.lang!r}; use one of {LANGUAGES}")
 
-    def __call__(self, key: str, **values: Any) -> str:
-        return CATALOG[key][self.lang].format(**values)
+    @property
+    def translations(self) -> gettext.NullTranslations:
+        return APP.translations(self.lang)
+
+    def gettext(self, message: str, **values: Any) -> str:
+        """``message`` (an English message id) in this language, ``%(name)s`` filled in."""
+        text = self.translations.gettext(message)
+        return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, n: int, **values: Any) -> str:
+        """The form for ``n`` in this language; ``%(num)s`` is ``n``."""
+        return self.translations.ngettext(singular, plural, n) % {"num": n, **values}
+
+    def notice(self, code: str, serial: str) -> str:
+        """A connect-flow notice; an unknown code shows as itself."""
+        message = NOTICE_TEXT.get(code)
+        return self.gettext(message, serial=serial) if message is not None else code
 
 
 def explain(error: CablepinError, t: Translator) -> str:
@@ -236,24 +147,54 @@ def explain(error: CablepinError, t: Translator) -> str:
     wait_s = details.get("wait_s")
     if code == "wrong_pin":
         if isinstance(wait_s, int) and wait_s > 0:
-            return t("wrong_pin_wait", minutes=minutes(wait_s))
-        return t("wrong_pin", tries=details.get("attempts_before_wait", 0))
+            wait = t.ngettext(
+                "Wrong PIN. Wait %(num)s minute before the next attempt.",
+                "Wrong PIN. Wait %(num)s minutes before the next attempt.",
+                minutes(wait_s),
+            )
+            return f"{wait} {t.gettext(FORGOT_PIN)}"
+        tries = details.get("attempts_before_wait", 0)
+        left = t.ngettext(
+            "Wrong PIN. %(num)s more attempt before the cable makes you wait.",
+            "Wrong PIN. %(num)s more attempts before the cable makes you wait.",
+            tries if isinstance(tries, int) else 0,
+        )
+        return f"{left} {t.gettext(FORGOT_PIN)}"
     if code == "locked":
         if isinstance(wait_s, int) and wait_s > 0:
-            return t("locked_wait", minutes=minutes(wait_s))
-        return t("locked")
+            return t.ngettext(
+                "Too many wrong PINs. Wait %(num)s minute before the next attempt, "
+                "or ask your fleet manager to allow a new PIN.",
+                "Too many wrong PINs. Wait %(num)s minutes before the next attempt, "
+                "or ask your fleet manager to allow a new PIN.",
+                minutes(wait_s),
+            )
+        return t.gettext(
+            "The cable is locked after too many wrong PINs: "
+            "ask your fleet manager to allow a new PIN."
+        )
     if code == "pin_required":
         if details.get("purpose") == "current":
-            return t("current_pin_required")
+            return t.gettext(
+                "Changing the PIN needs the current PIN. If you forgot it, "
+                "ask your fleet manager to allow a new PIN."
+            )
         if details.get("purpose") == "new":
-            return t("new_pin_required")
-        return t("pin_required", serial=details.get("serial", ""))
+            return t.gettext(
+                "Choose a new PIN of four digits (in a terminal, or with --pin-stdin)."
+            )
+        return t.gettext(
+            "Cable %(serial)s is protected by a PIN. Enter it: run the command in a terminal "
+            "or pass it with --pin-stdin.",
+            serial=details.get("serial", ""),
+        )
     if code == "cable_not_found":
-        return t("cable_not_found", serial=details.get("serial", ""))
-    if code in CATALOG and not _needs_values(code):
-        return t(code)
+        return t.gettext(
+            "Cable %(serial)s is not in range. Plug it in and bring the phone closer "
+            "(or give its address with --address HOST:PORT).",
+            serial=details.get("serial", ""),
+        )
+    message = ERROR_TEXT.get(code)
+    if message is not None:
+        return t.gettext(message)
     return error.message
-
-
-def _needs_values(key: str) -> bool:
-    return "{" in CATALOG[key][DEFAULT_LANGUAGE]

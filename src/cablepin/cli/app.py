@@ -110,12 +110,17 @@ def _stdin_lines() -> list[str]:
 def _terminal_prompt(t: Translator) -> Callable[[PinAsk], str | None]:
     def prompt(ask: PinAsk) -> str | None:
         if ask.purpose == "new":
-            first = getpass.getpass(t("prompt_new_pin", serial=ask.serial))
-            if getpass.getpass(t("prompt_repeat_pin")) != first:
-                raise AppError(t("pins_differ"))
+            first = getpass.getpass(
+                t.gettext("New PIN for cable %(serial)s (four digits): ", serial=ask.serial)
+            )
+            if getpass.getpass(t.gettext("Repeat the new PIN: ")) != first:
+                raise AppError(t.gettext("The two PINs differ. Nothing was changed; try again."))
             return first
-        key = "prompt_current_pin" if ask.purpose == "current" else "prompt_pin"
-        return getpass.getpass(t(key, serial=ask.serial))
+        if ask.purpose == "current":
+            return getpass.getpass(
+                t.gettext("Current PIN of cable %(serial)s: ", serial=ask.serial)
+            )
+        return getpass.getpass(t.gettext("PIN of cable %(serial)s: ", serial=ask.serial))
 
     return prompt
 
@@ -127,7 +132,7 @@ def _no_terminal(ask: PinAsk) -> str | None:
 def _notice_printer(t: Translator, serial: str, *, as_json: bool) -> Callable[[str], None]:
     def notice(code: str) -> None:
         if not as_json:
-            typer.echo(t(code, serial=serial), err=True)
+            typer.echo(t.notice(code, serial), err=True)
 
     return notice
 
@@ -138,7 +143,7 @@ def _progress_bar(t: Translator, *, show: bool) -> Iterator[Callable[[int, int],
         yield lambda done, total: None
         return
     bar = Progress(
-        TextColumn(t("progress")),
+        TextColumn(t.gettext("Syncing sessions")),
         BarColumn(),
         MofNCompleteColumn(),
         console=Console(stderr=True),
@@ -217,7 +222,9 @@ def login(
                 "home": str(folder.path),
             },
             as_json=as_json,
-            text=t("logged_in", email=answer.email, server=server),
+            text=t.gettext(
+                "Logged in as %(email)s at %(server)s.", email=answer.email, server=server
+            ),
         )
 
 
@@ -237,7 +244,11 @@ def logout(home: HomeOption = None, lang: LangOption = None, as_json: JsonOption
                     if e.code != "unauthorized":  # an expired token is logged out already
                         raise
         folder.update(AppState.logged_out)
-        emit({"logged_out": True}, as_json=as_json, text=t("logged_out"))
+        emit(
+            {"logged_out": True},
+            as_json=as_json,
+            text=t.gettext("Logged out. Bonds with cables stay on this phone."),
+        )
 
 
 @cli.command("scan")
@@ -251,10 +262,15 @@ def scan_cmd(home: HomeOption = None, lang: LangOption = None, as_json: JsonOpti
             for a in scan()
         ]
         lines = "\n".join(
-            f"{c['serial']}  {c['address']}" + (f"  ({t('bonded')})" if c["bonded"] else "")
+            f"{c['serial']}  {c['address']}"
+            + (f"  ({t.gettext('known: connects without the PIN')})" if c["bonded"] else "")
             for c in cables
         )
-        emit({"cables": cables}, as_json=as_json, text=lines or t("no_cables"))
+        emit(
+            {"cables": cables},
+            as_json=as_json,
+            text=lines or t.gettext("No cable in range. Plug one in and try again."),
+        )
 
 
 @cli.command("connect")
@@ -285,8 +301,14 @@ def connect(
         if not result.assigned:
             raise core.not_assigned_error(result)
         out = result.to_dict()
-        out["messages"] = [t(code, serial=serial) for code in result.notices]
-        emit(out, as_json=as_json, text=t("connected", serial=serial, synced=result.synced))
+        out["messages"] = [t.notice(code, serial) for code in result.notices]
+        text = t.ngettext(
+            "Connected to %(serial)s: %(num)s new session synced.",
+            "Connected to %(serial)s: %(num)s new sessions synced.",
+            result.synced,
+            serial=serial,
+        )
+        emit(out, as_json=as_json, text=text)
 
 
 def _prompt_for(from_stdin: bool, t: Translator) -> Callable[[PinAsk], str | None]:
@@ -330,7 +352,14 @@ def change_pin(
         )
         with cloud:
             result = core.change_pin(serial, current, new, address)
-        emit(result.to_dict(), as_json=as_json, text=t("pin_changed", serial=serial))
+        emit(
+            result.to_dict(),
+            as_json=as_json,
+            text=t.gettext(
+                "The PIN of cable %(serial)s was changed. Other phones must enter it again.",
+                serial=serial,
+            ),
+        )
 
 
 @cli.command("sessions")
@@ -343,7 +372,7 @@ def sessions(home: HomeOption = None, lang: LangOption = None, as_json: JsonOpti
             emit({"sessions": items, "count": len(items)}, as_json=True)
             return
         if not items:
-            typer.echo(t("no_sessions"))
+            typer.echo(t.gettext("No sessions yet."))
             return
         _print_sessions(items)
 

@@ -20,19 +20,13 @@ Rules kept here:
 from __future__ import annotations
 
 import datetime as dt
-import gettext as _gettext
-from functools import cached_property
-from io import BytesIO
-from pathlib import Path
-from threading import Lock
 from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_datetime
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
-from babel.support import NullTranslations, Translations
+
+from cablepin.i18n import LOCALE_DIR, N_, SOURCE_LOCALE, Catalogs
 
 __all__ = [
     "DEFAULT_LOCALE",
@@ -49,24 +43,12 @@ __all__ = [
     "parse_accept_language",
 ]
 
-LOCALE_DIR = Path(__file__).resolve().parent.parent.parent / "locale"
 DOMAIN = "portal"
-SOURCE_LOCALE = "en"  # the language of the message ids
 DEFAULT_LOCALE = "de"
 DISPLAY_TZ = ZoneInfo("Europe/Berlin")
 
 # At most this many language ranges of an Accept-Language header are read.
 MAX_RANGES = 20
-
-
-def N_(message: str) -> str:
-    """Mark ``message`` for ``pybabel extract``; it is translated where it is shown."""
-    return message
-
-
-def _primary(tag: str) -> str:
-    """``"en-GB"`` / ``"en_GB"`` -> ``"en"`` (lower case, no region or script)."""
-    return tag.strip().lower().replace("_", "-").split("-", 1)[0]
 
 
 def parse_accept_language(header: str | None) -> list[str]:
@@ -92,70 +74,7 @@ def parse_accept_language(header: str | None) -> list[str]:
     return [tag for _, _, tag in sorted(ranked)]
 
 
-class Catalogs:
-    """The ``.po`` catalogs of one gettext domain, compiled in memory on first use."""
-
-    def __init__(self, directory: Path, domain: str = DOMAIN) -> None:
-        self.directory = directory
-        self.domain = domain
-        self._compiled: dict[str, _gettext.NullTranslations] = {}
-        self._lock = Lock()
-
-    @cached_property
-    def locales(self) -> tuple[str, ...]:
-        """Every language offered: the default first, then the others by code."""
-        found = {
-            path.parent.parent.name
-            for path in self.directory.glob(f"*/LC_MESSAGES/{self.domain}.po")
-        }
-        found |= {SOURCE_LOCALE, DEFAULT_LOCALE}
-        return (DEFAULT_LOCALE, *sorted(found - {DEFAULT_LOCALE}))
-
-    def normalise(self, value: str | None) -> str | None:
-        """``"en-GB"`` -> ``"en"``; a language not offered -> ``None``."""
-        if not value:
-            return None
-        code = _primary(value)
-        return code if code in self.locales else None
-
-    def negotiate(self, accept_language: str | None) -> str | None:
-        """The offered language the browser wants most, or ``None``."""
-        for tag in parse_accept_language(accept_language):
-            code = self.normalise(tag)
-            if code is not None:
-                return code
-        return None
-
-    def path(self, locale: str) -> Path:
-        return self.directory / locale / "LC_MESSAGES" / f"{self.domain}.po"
-
-    def translations(self, locale: str) -> _gettext.NullTranslations:
-        """The compiled catalog of ``locale`` (English message ids for a language without one)."""
-        with self._lock:
-            compiled = self._compiled.get(locale)
-            if compiled is None:
-                compiled = self._compile(locale)
-                self._compiled[locale] = compiled
-            return compiled
-
-    def _compile(self, locale: str) -> _gettext.NullTranslations:
-        path = self.path(locale)
-        if locale not in self.locales or not path.is_file():
-            return NullTranslations()
-        with path.open("rb") as po:
-            catalog = read_po(po, locale=locale, domain=self.domain)
-        mo = BytesIO()
-        write_mo(mo, catalog)
-        mo.seek(0)
-        return Translations(mo, domain=self.domain)
-
-    def language_name(self, locale: str) -> str:
-        """The language's own name for itself, e.g. "Deutsch", "English", "Français"."""
-        name = Locale.parse(locale).get_display_name(locale) or locale
-        return name[:1].upper() + name[1:]
-
-
-PORTAL = Catalogs(LOCALE_DIR, DOMAIN)
+PORTAL = Catalogs(LOCALE_DIR, DOMAIN, default=DEFAULT_LOCALE)
 
 # Dates as the portal has always written them; other languages use Babel's own.
 _DATE_PATTERNS = {"de": "dd.MM.yyyy", "en": "yyyy-MM-dd"}

@@ -307,7 +307,7 @@ def request_locale(request: Request, saved: str | None = None) -> str:
     return (
         offered.normalise(saved)
         or offered.normalise(request.cookies.get(LOCALE_COOKIE))
-        or offered.negotiate(request.headers.get("accept-language"))
+        or offered.first_offered(i18n.parse_accept_language(request.headers.get("accept-language")))
         or i18n.DEFAULT_LOCALE
     )
 
