@@ -2,6 +2,10 @@
 
 ``create_app(settings)`` wires settings, keys, the database and the routers;
 API request bodies are capped at 1 MiB (``api/limits.py``: 413 ``too_large``).
+Every response gets its security headers from one middleware (``headers.py``,
+outermost, so error responses too); ``/openapi.json`` is ``api/openapi.py``'s
+exact document. There is no ``/docs`` or ``/redoc``: FastAPI's pages load
+Swagger UI and ReDoc from a CDN, which the CSP forbids.
 It does not migrate: ``cablepin serve``/``admin`` do that first
 (``cablepin.cloud.db.migrate``). The portal router is included only when
 ``cablepin.cloud.portal`` exists and exposes ``router``.
@@ -15,17 +19,19 @@ import importlib.util
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import ModuleType
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import text
 
-from cablepin.cloud.api import errors
+from cablepin.cloud.api import errors, openapi
 from cablepin.cloud.api.limits import MAX_BODY, BodyLimit
 from cablepin.cloud.api.routes import router as api_router
 from cablepin.cloud.db import make_engine, make_sessionmaker
 from cablepin.cloud.domain.policy import check_complete
+from cablepin.cloud.headers import CloudApp
 from cablepin.cloud.keys import load_keys
 from cablepin.cloud.services import accounts
 from cablepin.cloud.settings import Settings
@@ -34,6 +40,21 @@ __all__ = ["API_PREFIX", "api_routes", "app_from_env", "create_app", "utc_now"]
 
 API_PREFIX = "/api/v1"
 PORTAL_MODULE = "cablepin.cloud.portal"
+_HEALTH = {
+    "type": "object",
+    "properties": {"status": {"type": "string"}, "database": {"type": "boolean"}},
+    "required": ["status", "database"],
+}
+HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "serving; the database answers",
+        "content": {"application/json": {"schema": _HEALTH}},
+    },
+    503: {
+        "description": "the database does not answer",
+        "content": {"application/json": {"schema": _HEALTH}},
+    },
+}
 
 
 def utc_now() -> dt.datetime:
@@ -55,12 +76,14 @@ def create_app(
         yield
         engine.dispose()
 
-    app = FastAPI(
+    app = CloudApp(
         title="cablepin cloud",
         version="1",
         description="Fleet operations, PIN-reset permissions, handovers and session sync "
         "for PIN-protected charging cables. See docs/api.md for the flows.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.keys = keys
@@ -72,7 +95,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=MAX_BODY, prefix=f"{API_PREFIX}/")
     app.include_router(api_router)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], responses=HEALTH_RESPONSES)
     def healthz() -> JSONResponse:
         try:
             with engine.connect() as connection:
@@ -86,6 +109,7 @@ def create_app(
         app.include_router(router)
 
     check_complete(api_routes(app))
+    openapi.install(app, api_prefix=API_PREFIX)
     return app
 
 

@@ -4,12 +4,12 @@
 
     CloudError                 "cloud_error"       500
     ├── InvalidRequest         "invalid_request"   422  malformed or out-of-range input
-    │   ├── ReasonRequired     "reason_required"   422  support must say why
     │   ├── BadReceipt         "bad_receipt"       422  receipt not signed by this cable
     │   ├── BadHello           "bad_hello"         422  hello not signed by this cable
     │   └── ChainBroken        "chain_broken"      422  records do not continue the chain
     ├── Unauthorized           "unauthorized"      401  no, expired or revoked token; bad login
     ├── Forbidden              "forbidden"         403  the role may not do this
+    │   ├── ReasonRequired     "reason_required"   403  support may not act without saying why
     │   └── NotAssigned        "not_assigned"      403  the driver is not the cable's assignee
     ├── NotFound               "not_found"         404
     │   ├── UnknownCable       "unknown_cable"     404  also for another organisation's cable
@@ -76,10 +76,6 @@ class InvalidRequest(CloudError):
     status = 422
 
 
-class ReasonRequired(InvalidRequest):
-    code = "reason_required"
-
-
 class BadReceipt(InvalidRequest):
     code = "bad_receipt"
 
@@ -100,6 +96,13 @@ class Unauthorized(CloudError):
 class Forbidden(CloudError):
     code = "forbidden"
     status = 403
+
+
+class ReasonRequired(Forbidden):
+    # 403, not 422: the same request is valid from a fleet manager; what support
+    # lacks is the permission to act unexplained (and the OpenAPI document can
+    # only say "optional" for a field one role must send).
+    code = "reason_required"
 
 
 class NotAssigned(Forbidden):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 __all__ = [
     "AssignmentOut",
@@ -264,7 +264,13 @@ class ReceiptResponse(BaseModel):
     epoch: int
 
 
-RecordInt = Annotated[StrictInt, Field(ge=0, le=MAX_INT)]
+def _integral_float(value: Any) -> Any:
+    # JSON has one number type: 7.0 is an "integer" to JSON Schema, so it is one here too;
+    # strings, booleans and 7.5 still fail StrictInt.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+RecordInt = Annotated[StrictInt, Field(ge=0, le=MAX_INT), BeforeValidator(_integral_float)]
 Record7 = Annotated[list[RecordInt], Field(min_length=7, max_length=7)]
 
 

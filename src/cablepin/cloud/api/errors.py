@@ -1,8 +1,13 @@
 """Turns every refusal into ``{"error": code, "message": text, ...}`` (U2).
 
-Validation errors come out as 422 ``invalid_request``; unknown routes as
-404 ``not_found``; anything unexpected as 500 ``internal_error`` without
+Validation errors come out as 422 ``invalid_request``; a body that is not
+JSON in UTF-8 as 400 ``invalid_json``; unknown routes as 404 ``not_found``;
+a method the path does not take as 405 ``method_not_allowed`` with an
+``Allow`` header naming every method of that path (Starlette's own names only
+the first route's); anything unexpected as 500 ``internal_error`` without
 internals (the traceback goes to the log, which never holds a PIN).
+The machine paths (the API, ``/openapi.json``, ``/healthz``) always answer
+JSON; only the portal's URLs get the portal's HTML page.
 """
 
 from __future__ import annotations
@@ -14,15 +19,24 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from cablepin.cloud.errors import CloudError
+from cablepin.cloud.headers import is_machine_path
 
 __all__ = ["install"]
 
 log = logging.getLogger("cablepin.cloud")
 
-HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+HTTP_CODES = {
+    400: "invalid_json",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+}
 
 
 def _cloud_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -72,17 +86,31 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 PageRenderer = Callable[[Request, int], Response]
 
 
-def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+def allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path, for the ``Allow`` header of a 405."""
+    path = request.url.path
+    methods: set[str] = set()
+    for context in iter_route_contexts(request.app.routes):
+        route_methods = getattr(context.original_route, "methods", None)
+        if context.path and route_methods and compile_path(context.path)[0].fullmatch(path):
+            methods.update(route_methods)
+    return ", ".join(sorted(methods))
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_CODES.get(exc.status_code, "http_error")
     message = {
+        # The only 400 FastAPI raises is for a body it cannot decode.
+        400: "the request body is not JSON encoded as UTF-8; send a JSON object in UTF-8",
         404: "there is no such page or route; check the URL (the API lives under /api/v1)",
         405: "this route does not take that method; see /openapi.json",
     }.get(exc.status_code, str(exc.detail))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
     return JSONResponse(
-        {"error": code, "message": message},
-        status_code=exc.status_code,
-        headers=getattr(exc, "headers", None),
+        {"error": code, "message": message}, status_code=exc.status_code, headers=headers
     )
 
 
@@ -102,9 +130,13 @@ def install(app: FastAPI, *, page: PageRenderer | None = None, api_prefix: str =
 
     def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        if page is not None and not request.url.path.startswith(api_prefix):
-            return page(request, exc.status_code)
-        return _http_error(request, exc)
+        path = request.url.path
+        if page is None or path.startswith(api_prefix) or is_machine_path(path):
+            return _http_error(request, exc)
+        response = page(request, exc.status_code)
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request)
+        return response
 
     app.add_exception_handler(CloudError, _cloud_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

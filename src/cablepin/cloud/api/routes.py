@@ -51,7 +51,11 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(authorize)], response
 
 Serial = Annotated[str, Path(max_length=32, description="cable serial, e.g. CBL-00012345")]
 Reason = Annotated[
-    str | None, Query(max_length=1000, description="why (required for support; audited)")
+    str | None,
+    Query(
+        max_length=1000,
+        description="why (audited); support must send it, else 403 reason_required",
+    ),
 ]
 
 
