@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-from-lock
 
-.PHONY: venv run test test-unit test-integration test-e2e test-browser bench lint fmt lock browser clean messages language
+.PHONY: venv run test test-unit test-integration test-e2e test-browser test-schemathesis bench lint fmt lock browser clean messages language
 
 venv: $(STAMP)
 
@@ -34,6 +34,11 @@ test-integration: venv
 
 test-e2e: venv
 	$(BIN)/python -m pytest tests/e2e
+
+# Part of test-integration (and so of `make test`): the OpenAPI document against a live
+# server, every schemathesis check, each role's token, bounded examples.
+test-schemathesis: venv
+	$(BIN)/python -m pytest tests/integration/cloud/test_schemathesis.py
 
 test-browser: venv browser
 	$(BIN)/python -m pytest tests/browser
