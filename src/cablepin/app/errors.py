@@ -8,6 +8,8 @@
     ├── CloudRefused         the cloud's own code (not_assigned, wipe_pending, ...), from its answer
     ├── CloudUnreachable     "cloud_unreachable"  no answer from the cloud; try again later
     ├── NotLoggedIn          "unauthorized"  no login in this app's home; log in first
+    ├── WrongLogin           "wrong_login"   the cloud refused this e-mail and password
+    ├── InvalidSerial        "invalid_serial"  what was typed is not a cable serial
     ├── PinNeeded            "pin_required"  a PIN is needed and nobody can be asked (purpose)
     ├── InvalidPinEntry      "invalid_pin"   what was typed is not four digits (costs no attempt)
     ├── WeakPinEntry         "weak_pin"      the new PIN is too easy to guess (nothing was sent)
@@ -34,11 +36,13 @@ __all__ = [
     "CloudUnreachable",
     "HomeError",
     "InvalidPinEntry",
+    "InvalidSerial",
     "LinkError",
     "NotAssignedToYou",
     "NotLoggedIn",
     "PinNeeded",
     "WeakPinEntry",
+    "WrongLogin",
 ]
 
 
@@ -98,6 +102,14 @@ class CloudUnreachable(AppError):
 
 class NotLoggedIn(AppError):
     code = "unauthorized"
+
+
+class WrongLogin(AppError):
+    code = "wrong_login"
+
+
+class InvalidSerial(AppError):
+    code = "invalid_serial"
 
 
 class PinNeeded(AppError):

@@ -393,9 +393,11 @@ class AppCore:
     def _ask(self, visit: _Visit, purpose: Purpose) -> str:
         answer = self.pin_prompt(PinAsk(visit.serial, purpose))
         if answer is None or answer == "":
+            # Only `change-pin` asks for a current or a new PIN; it reads both from stdin.
+            option = "--pin-stdin" if purpose == "pin" else "--pins-stdin"
             raise PinNeeded(
-                f"cable {visit.serial} needs the {'current ' if purpose == 'current' else ''}PIN; "
-                "enter it in a terminal or pass it with --pin-stdin",
+                f"cable {visit.serial} needs the {'' if purpose == 'pin' else purpose + ' '}PIN; "
+                f"enter it in a terminal or pass it with {option}",
                 serial=visit.serial,
                 purpose=purpose,
             )

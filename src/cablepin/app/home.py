@@ -3,9 +3,10 @@
 Rules kept here:
 
 * One JSON file (``state.json``) holds the server URL, the login (token,
-  e-mail, role), the factory CA fetched at login, the language and one bond
-  per cable serial. There is deliberately no field for a PIN (P7): the PIN
-  exists on the cable and, while the driver types it, in memory.
+  e-mail, role), the factory CA fetched at login, the language, the radio
+  folder given at login (``--radio``, a demo's own) and one bond per cable
+  serial. There is deliberately no field for a PIN (P7): the PIN exists on
+  the cable and, while the driver types it, in memory.
 * The folder is ``0700`` and every file ``0600``: the bearer token and the
   bonds are as good as the driver's login and PIN.
 * The file is replaced, never edited (temporary file, fsync, rename), under
@@ -47,6 +48,7 @@ class AppState:
     role: str | None = None
     factory_ca_pem: str | None = None
     lang: str | None = None
+    radio: str | None = None  # where this installation hears cables (a demo's own radio)
     bonds: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
@@ -71,6 +73,7 @@ class AppState:
             "role": self.role,
             "factory_ca_pem": self.factory_ca_pem,
             "lang": self.lang,
+            "radio": self.radio,
             "bonds": {
                 s: base64.b64encode(b).decode("ascii") for s, b in sorted(self.bonds.items())
             },
@@ -101,6 +104,7 @@ class AppState:
             role=text("role"),
             factory_ca_pem=text("factory_ca_pem"),
             lang=text("lang"),
+            radio=text("radio"),
             bonds=bonds,
         )
 

@@ -71,6 +71,10 @@ ERROR_TEXT: Final[Mapping[str, str]] = {
         "The cloud cannot be reached. Check the connection and try again; "
         "nothing was lost, the next connect continues where this one stopped."
     ),
+    "wrong_login": N_(
+        "Wrong e-mail or password. Check both and try again; if you never set a "
+        "password or forgot it, ask your fleet manager for a new invitation."
+    ),
     "link_failed": N_(
         "The connection to the cable was lost. Connect again; the sync continues where it stopped."
     ),
@@ -89,6 +93,17 @@ NOTICE_TEXT: Final[Mapping[str, str]] = {
     "cable_reset": N_(
         "The cable was reset for a handover: its previous sessions were deleted "
         "and the PIN is 0000 again."
+    ),
+    "cable_reset_support": N_(
+        "The cable was reset by the vendor's support (a full reset, not a handover): "
+        "its previous sessions were deleted and the PIN is 0000 again."
+    ),
+    "cable_reset_clean_start": N_(
+        "The cable was reset before your first use: sessions and data from before "
+        "it was yours were deleted and the PIN is 0000 again."
+    ),
+    "cable_reset_other": N_(
+        "The cable was reset: its previous sessions were deleted and the PIN is 0000 again."
     ),
     "pin_set_allowed": N_(
         "Your fleet manager allowed a new PIN for this cable. "
@@ -176,17 +191,32 @@ def explain(error: CablepinError, t: Translator) -> str:
     if code == "pin_required":
         if details.get("purpose") == "current":
             return t.gettext(
-                "Changing the PIN needs the current PIN. If you forgot it, "
-                "ask your fleet manager to allow a new PIN."
+                "Changing the PIN needs the current PIN: run the command in a terminal, "
+                "or pass two lines with --pins-stdin (the current PIN, then the new one). "
+                "If you forgot it, ask your fleet manager to allow a new PIN."
             )
         if details.get("purpose") == "new":
             return t.gettext(
-                "Choose a new PIN of four digits (in a terminal, or with --pin-stdin)."
+                "Choose a new PIN of four digits: run the command in a terminal, or pass two "
+                "lines with --pins-stdin (an empty line if no current PIN is needed, then the "
+                "new PIN)."
             )
         return t.gettext(
             "Cable %(serial)s is protected by a PIN. Enter it: run the command in a terminal "
             "or pass it with --pin-stdin.",
             serial=details.get("serial", ""),
+        )
+    if code == "link_failed" and details.get("reason") == "unreachable":
+        return t.gettext(
+            "Could not reach the cable at %(address)s. Check that it is plugged in and "
+            "in range, and that the address is right; then connect again.",
+            address=details.get("address", "?"),
+        )
+    if code == "invalid_serial":
+        return t.gettext(
+            "'%(serial)s' is not a cable serial. Serials look like CBL-00000001 (CBL- and "
+            "8 digits, printed on the cable); cablepin app scan lists the cables in range.",
+            serial=str(details.get("serial", "")),
         )
     if code == "cable_not_found":
         return t.gettext(

@@ -7,7 +7,10 @@ request and its answer. It is blocking and single-threaded on purpose: a
 phone shell would wrap the same ``AppConnection`` in its own BLE driver.
 
 * An error response raises ``CableRefused`` with the cable's code and details.
-* No answer within ``timeout`` seconds, or a link that breaks, raises ``LinkError``.
+* No answer within ``timeout`` seconds, or a link that breaks, raises ``LinkError``;
+  one that never got as far as the handshake's end says so
+  (``reason="unreachable"``, ``address``): nothing was lost, the address or
+  the range is wrong.
 * A cable that is not genuine raises ``protocol.CertificateError`` during
   ``open()``: never send it a PIN.
 * ``bytes_sent`` / ``bytes_received`` count everything on the wire (TLS included).
@@ -64,10 +67,7 @@ class CableLink:
         try:
             self._sock = socket.create_connection((host, port), timeout=self.timeout)
         except OSError as e:
-            raise LinkError(
-                f"cannot reach cable {self.serial} at {self.address} ({e.strerror or e}); "
-                "check that it is running and in range"
-            ) from e
+            raise self._unreachable(str(e.strerror or e)) from e
         self._conn = AppConnection(self._context, self.serial)
         try:
             self._conn.initiate()
@@ -76,6 +76,9 @@ class CableLink:
                 event = self._next_event()
                 if isinstance(event, HandshakeComplete):
                     return self
+        except LinkError as e:
+            self.close()
+            raise self._unreachable(e.message) from e
         except BaseException:
             self.close()
             raise
@@ -163,6 +166,14 @@ class CableLink:
             self.bytes_received += len(data)
             conn.receive_data(data)
             self._flush()  # the handshake answers on its own
+
+    def _unreachable(self, why: str) -> LinkError:
+        return LinkError(
+            f"could not reach cable {self.serial} at {self.address} ({why}); "
+            "check that it is running, in range, and that the address is right",
+            reason="unreachable",
+            address=self.address,
+        )
 
     def _broken(self, error: OSError) -> LinkError:
         return LinkError(

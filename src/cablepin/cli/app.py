@@ -6,6 +6,13 @@ error's code. PINs are read hidden from a terminal (getpass) or, for
 scripts, from stdin (``--pin-stdin``, ``--pins-stdin``); without either and
 without a terminal a connect that needs a PIN fails with ``pin_required``
 instead of waiting. Messages follow the system locale; ``--lang`` overrides.
+
+In a terminal a typed PIN is checked before anything is sent and asked again
+(``PROMPT_TRIES`` times) when it is malformed, weak or not repeated alike. The
+sync's progress bar starts only once there are sessions to count, so it never
+draws over a prompt. Serials are taken in any case (``cbl-00000001``).
+Cables are heard on ``--radio DIR``, else the radio given at login, else
+``CABLEPIN_RADIO``, else the per-user default.
 """
 
 from __future__ import annotations
@@ -24,14 +31,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from cablepin.app.cloud import CloudClient
-from cablepin.app.errors import AppError, NotLoggedIn
-from cablepin.app.flow import AppCore, PinAsk
+from cablepin.app.errors import AppError, CloudRefused, InvalidSerial, NotLoggedIn, WrongLogin
+from cablepin.app.flow import AppCore, PinAsk, check_new_pin, check_pin_format
 from cablepin.app.home import AppState, Home, default_home
 from cablepin.app.i18n import LANGUAGES, Translator, detect_language, explain
 from cablepin.app.link import CableLink
 from cablepin.app.scan import find, scan
 from cablepin.cli.output import emit, fail
 from cablepin.errors import CablepinError
+from cablepin.protocol.pki import SERIAL_PATTERN
 
 __all__ = ["cli"]
 
@@ -48,6 +56,16 @@ LangOption = Annotated[
 AddressOption = Annotated[
     str | None, typer.Option("--address", help="HOST:PORT of the cable (skips the scan).")
 ]
+RadioOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--radio",
+        help="The folder where simulated cables advertise (a demo prints its own); "
+        "default: the one given at login, else CABLEPIN_RADIO.",
+    ),
+]
+
+PROMPT_TRIES = 3  # a typo is asked again; the third wrong answer ends the command
 
 
 def _translator(lang: str | None, state: AppState | None = None) -> Translator:
@@ -96,9 +114,28 @@ def _logged_in_app(
         yield folder, state, _translator(lang, state)
 
 
-def _open_link(ca_pem: bytes) -> Callable[[str, str | None], CableLink]:
+def _radio(option: Path | None, state: AppState) -> Path | None:
+    """The radio to listen on (None: ``CABLEPIN_RADIO`` or the per-user default)."""
+    if option is not None:
+        return option.resolve()
+    return Path(state.radio) if state.radio else None
+
+
+def _serial(typed: str) -> str:
+    """A serial as the cable spells it; ``cbl-00000001`` is the same cable."""
+    serial = typed.strip().upper()
+    if not SERIAL_PATTERN.fullmatch(serial):
+        raise InvalidSerial(
+            f"{typed!r} is not a cable serial; serials look like CBL-00000001 "
+            "(CBL- and 8 digits, printed on the cable); `cablepin app scan` lists those in range",
+            serial=typed,
+        )
+    return serial
+
+
+def _open_link(ca_pem: bytes, radio: Path | None) -> Callable[[str, str | None], CableLink]:
     def open_link(serial: str, address: str | None) -> CableLink:
-        return CableLink(address or find(serial).address, serial, ca_pem).open()
+        return CableLink(address or find(serial, radio).address, serial, ca_pem).open()
 
     return open_link
 
@@ -108,19 +145,37 @@ def _stdin_lines() -> list[str]:
 
 
 def _terminal_prompt(t: Translator) -> Callable[[PinAsk], str | None]:
+    def checked(question: str, check: Callable[[str], str]) -> str:
+        """Ask until the answer passes ``check`` (no attempt at the cable is spent on a typo)."""
+        for attempt in range(1, PROMPT_TRIES + 1):
+            answer = getpass.getpass(question).strip()
+            try:
+                return check(answer)
+            except AppError as error:
+                if attempt == PROMPT_TRIES:
+                    raise
+                typer.echo(explain(error, t), err=True)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def prompt(ask: PinAsk) -> str | None:
         if ask.purpose == "new":
-            first = getpass.getpass(
-                t.gettext("New PIN for cable %(serial)s (four digits): ", serial=ask.serial)
-            )
-            if getpass.getpass(t.gettext("Repeat the new PIN: ")) != first:
-                raise AppError(t.gettext("The two PINs differ. Nothing was changed; try again."))
-            return first
+            for attempt in range(1, PROMPT_TRIES + 1):
+                first = checked(
+                    t.gettext("New PIN for cable %(serial)s (four digits): ", serial=ask.serial),
+                    check_new_pin,
+                )
+                if getpass.getpass(t.gettext("Repeat the new PIN: ")).strip() == first:
+                    return first
+                if attempt == PROMPT_TRIES:
+                    raise AppError(
+                        t.gettext("The two PINs differ. Nothing was changed; try again.")
+                    )
+                typer.echo(t.gettext("The two PINs differ. Choose the new PIN again."), err=True)
         if ask.purpose == "current":
-            return getpass.getpass(
-                t.gettext("Current PIN of cable %(serial)s: ", serial=ask.serial)
-            )
-        return getpass.getpass(t.gettext("PIN of cable %(serial)s: ", serial=ask.serial))
+            question = t.gettext("Current PIN of cable %(serial)s: ", serial=ask.serial)
+        else:
+            question = t.gettext("PIN of cable %(serial)s: ", serial=ask.serial)
+        return checked(question, check_pin_format)
 
     return prompt
 
@@ -137,25 +192,52 @@ def _notice_printer(t: Translator, serial: str, *, as_json: bool) -> Callable[[s
     return notice
 
 
+class _SyncBar:
+    """A Rich bar that exists only while there are sessions to count.
+
+    It is started by the first update with a total and stopped when the count is
+    complete, so it never runs while the app waits for the driver (a live bar
+    redraws over a prompt and hides it).
+    """
+
+    def __init__(self, t: Translator) -> None:
+        self._t = t
+        self._bar: Progress | None = None
+        self._task: Any = None
+
+    def update(self, done: int, total: int) -> None:
+        if total <= 0:
+            return
+        if self._bar is None:
+            self._bar = Progress(
+                TextColumn(self._t.gettext("Syncing sessions")),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._task = self._bar.add_task("sync", total=total)
+            self._bar.start()
+        self._bar.update(self._task, completed=done, total=total)
+        if done >= total:
+            self.stop()
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
 @contextmanager
 def _progress_bar(t: Translator, *, show: bool) -> Iterator[Callable[[int, int], None]]:
     if not show:
         yield lambda done, total: None
         return
-    bar = Progress(
-        TextColumn(t.gettext("Syncing sessions")),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task("sync", total=None)
-    with bar:
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total or None)
-
-        yield update
+    bar = _SyncBar(t)
+    try:
+        yield bar.update
+    finally:
+        bar.stop()
 
 
 def _core(
@@ -165,6 +247,7 @@ def _core(
     prompt: Callable[[PinAsk], str | None],
     progress: Callable[[int, int], None] | None = None,
     notice: Callable[[str], None] | None = None,
+    radio: Path | None = None,
 ) -> tuple[AppCore, CloudClient]:
     assert state.server is not None
     assert state.factory_ca_pem is not None
@@ -172,7 +255,7 @@ def _core(
     core = AppCore(
         home,
         cloud,
-        _open_link(state.factory_ca_pem.encode("ascii")),
+        _open_link(state.factory_ca_pem.encode("ascii"), _radio(radio, state)),
         pin_prompt=prompt,
         progress=progress or (lambda done, total: None),
         notice=notice or (lambda code: None),
@@ -187,11 +270,14 @@ def login(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
+    radio: RadioOption = None,
     home: HomeOption = None,
     lang: LangOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Log in; keeps the token and the factory CA (to check cables) in this app's home."""
+    """Log in; keeps the token and the factory CA (to check cables) in this app's home.
+
+    Every installation (a phone, a tablet: each ``--home``) logs in on its own."""
     t = _translator(lang)
     with _reporting(t, as_json=as_json):
         if password_stdin:
@@ -202,7 +288,16 @@ def login(
             raise AppError("give the password with --password-stdin (or run in a terminal)")
         folder = _home(home)
         with CloudClient(server) as cloud:
-            answer = cloud.login(email, password)
+            try:
+                answer = cloud.login(email, password)
+            except CloudRefused as e:
+                if e.code != "unauthorized":
+                    raise
+                raise WrongLogin(
+                    "wrong e-mail or password; check both, or ask your fleet manager "
+                    "for a new invitation",
+                    email=email,
+                ) from e
         folder.update(
             lambda s: AppState(
                 server=server.rstrip("/"),
@@ -211,6 +306,7 @@ def login(
                 role=answer.role,
                 factory_ca_pem=answer.factory_ca_pem,
                 lang=lang or s.lang,
+                radio=str(radio.resolve()) if radio is not None else s.radio,
                 bonds=s.bonds if s.server in (None, server.rstrip("/")) else {},
             )
         )
@@ -252,14 +348,19 @@ def logout(home: HomeOption = None, lang: LangOption = None, as_json: JsonOption
 
 
 @cli.command("scan")
-def scan_cmd(home: HomeOption = None, lang: LangOption = None, as_json: JsonOption = False) -> None:
+def scan_cmd(
+    radio: RadioOption = None,
+    home: HomeOption = None,
+    lang: LangOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """List the cables in range; "bonded" ones connect without asking for the PIN."""
     state = _home(home).load()
     t = _translator(lang, state)
     with _reporting(t, as_json=as_json):
         cables = [
             {"serial": a.serial, "address": a.address, "bonded": a.serial in state.bonds}
-            for a in scan()
+            for a in scan(_radio(radio, state))
         ]
         lines = "\n".join(
             f"{c['serial']}  {c['address']}"
@@ -280,12 +381,14 @@ def connect(
         bool, typer.Option("--pin-stdin", help="Read the PIN (or a new PIN) from stdin.")
     ] = False,
     address: AddressOption = None,
+    radio: RadioOption = None,
     home: HomeOption = None,
     lang: LangOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Connect a cable: relay the cloud's commands, authenticate, then sync its sessions."""
     with _logged_in_app(home, lang, as_json=as_json) as (folder, state, t):
+        serial = _serial(serial)
         prompt = _prompt_for(pin_stdin, t)
         show_bar = not as_json and sys.stderr.isatty()
         with _progress_bar(t, show=show_bar) as progress:
@@ -295,6 +398,7 @@ def connect(
                 prompt=prompt,
                 progress=progress,
                 notice=_notice_printer(t, serial, as_json=as_json),
+                radio=radio,
             )
             with cloud:
                 result = core.connect(serial, address)
@@ -333,12 +437,14 @@ def change_pin(
         ),
     ] = False,
     address: AddressOption = None,
+    radio: RadioOption = None,
     home: HomeOption = None,
     lang: LangOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Change the cable's PIN (P5): the current PIN is needed unless it is 0000 or allowed."""
     with _logged_in_app(home, lang, as_json=as_json) as (folder, state, t):
+        serial = _serial(serial)
         current: str | None = None
         new: str | None = None
         prompt: Callable[[PinAsk], str | None] = _no_terminal
@@ -348,7 +454,11 @@ def change_pin(
         else:
             prompt = _prompt_for(False, t)
         core, cloud = _core(
-            folder, state, prompt=prompt, notice=_notice_printer(t, serial, as_json=as_json)
+            folder,
+            state,
+            prompt=prompt,
+            notice=_notice_printer(t, serial, as_json=as_json),
+            radio=radio,
         )
         with cloud:
             result = core.change_pin(serial, current, new, address)
