@@ -10,8 +10,15 @@ Rules kept here:
   scratch; ``fresh=True`` always recreates. The caller is told which.
 * Every process the demo starts is a child it tracks by pid and stops on
   exit (SIGTERM, then SIGKILL after a grace period); nothing else is touched.
-* Cables advertise on the default radio (``CABLEPIN_RADIO`` if set), so the
-  printed ``cablepin app`` commands work as printed in another terminal.
+* The demo's cables advertise on the demo's own radio, ``DIR/radio``: two
+  demos on one machine (two users, two ports) never hear each other's cables.
+  The printed ``app login`` carries ``--radio DIR/radio``, which the app keeps
+  in its home, so the printed ``cablepin app`` commands work as printed in
+  another terminal. (``start`` itself uses the ``CABLEPIN_RADIO`` of the
+  environment it is given, as the end-to-end tests set it.)
+* The banner shows the cables as the cloud has them now (owner, PIN state,
+  pending actions), not as they were seeded: a reused folder remembers a
+  handover.
 """
 
 from __future__ import annotations
@@ -32,9 +39,11 @@ from typing import IO, Any, Final
 
 from cablepin.app.cloud import CloudClient
 from cablepin.errors import CablepinError
+from cablepin.protocol.advert import RADIO_ENV
 
 __all__ = [
     "DEFAULT_SPEC",
+    "CableNow",
     "CableSpec",
     "DemoError",
     "DemoSpec",
@@ -42,6 +51,7 @@ __all__ = [
     "Running",
     "assign_all",
     "cablepin_command",
+    "cables_now",
     "prepare",
     "run_cli",
     "seed",
@@ -164,6 +174,10 @@ class Layout:
 
     def cable(self, serial: str) -> Path:
         return self.root / "cables" / serial
+
+    @property
+    def radio(self) -> Path:
+        return self.root / "radio"
 
     def app_home(self, email: str) -> Path:
         return self.root / "apps" / email.split("@")[0]
@@ -443,7 +457,8 @@ def demo_running(
     """Prepare the folder, start everything, assign cables on first run; stop on exit."""
     spec = DEFAULT_SPEC
     layout, how = prepare(root, spec, fresh=fresh)
-    running = start(layout, spec, host=host, port=port, cloud_log=root / "cloud.log")
+    env = {**os.environ, RADIO_ENV: str(layout.radio)}
+    running = start(layout, spec, host=host, port=port, env=env, cloud_log=root / "cloud.log")
     try:
         if how != "reused":
             assign_all(running.url, spec)
@@ -453,8 +468,60 @@ def demo_running(
         running.stop()
 
 
-def banner(running: Running, layout: Layout, how: str, spec: DemoSpec = DEFAULT_SPEC) -> str:
-    """What the demo prints: URLs, logins and app commands that work as printed."""
+@dataclass(frozen=True)
+class CableNow:
+    """One cable as the cloud has it now (what the banner shows)."""
+
+    serial: str
+    driver: str | None
+    pin_default: bool | None = None  # None: no app has connected it yet
+    pin_reset_pending: bool = False
+    wipe: str | None = None  # a pending wipe's purpose: handover | reset
+    handing_to: str | None = None  # a pending handover's next driver (None: the pool)
+
+    def describe(self) -> str:
+        owner = self.driver or "pool (unassigned)"
+        notes = [
+            {None: "never connected", True: "PIN 0000", False: "PIN changed"}[self.pin_default]
+        ]
+        if self.pin_reset_pending:
+            notes.append("new PIN allowed")
+        if self.wipe == "handover":
+            notes.append(f"handover to {self.handing_to or 'the pool'} at its next connection")
+        elif self.wipe is not None:
+            notes.append("reset at its next connection")
+        return f"{owner:<22} {', '.join(notes)}"
+
+
+def cables_now(url: str, spec: DemoSpec) -> dict[str, CableNow]:
+    """The demo's cables as the cloud has them now, asked as the fleet manager."""
+    manager = spec.person("fleet_manager")
+    found: dict[str, CableNow] = {}
+    with CloudClient(url) as cloud:
+        cloud.login(manager.email, manager.password)
+        for cable in spec.cables:
+            detail = cloud.request("GET", f"/api/v1/cables/{cable.serial}")
+            wipe = detail.get("pending_handover") or {}
+            found[cable.serial] = CableNow(
+                serial=cable.serial,
+                driver=detail.get("driver_email"),
+                pin_default=detail.get("pin_default"),
+                pin_reset_pending=bool(detail.get("pin_reset_pending")),
+                wipe=wipe.get("purpose"),
+                handing_to=wipe.get("to_driver_email"),
+            )
+    return found
+
+
+def banner(
+    running: Running,
+    layout: Layout,
+    how: str,
+    spec: DemoSpec = DEFAULT_SPEC,
+    now: Mapping[str, CableNow] | None = None,
+) -> str:
+    """What the demo prints: URLs, logins, the cables as they are (``now``; without it, as
+    seeded) and app commands that work as printed."""
     anna, ben = spec.person("driver", 0), spec.person("driver", 1)
     home = layout.app_home(anna.email)
     server = running.url
@@ -474,15 +541,20 @@ def banner(running: Running, layout: Layout, how: str, spec: DemoSpec = DEFAULT_
     ]
     for person in spec.people:
         lines.append(f"    {person.role:<14} {person.email:<22} password: {person.password}")
-    lines += ["", "  cables:"]
+    lines += ["", f"  cables (radio {layout.radio}):"]
+    if now is None:
+        lines.append("    (as seeded: the cloud could not be asked how they are now)")
     for cable in spec.cables:
-        owner = cable.driver or "pool (unassigned)"
-        lines.append(f"    {cable.serial}  {running.addresses.get(cable.serial, '?'):<22} {owner}")
+        state = (now or {}).get(cable.serial) or CableNow(cable.serial, cable.driver)
+        address = running.addresses.get(cable.serial, "?")
+        lines.append(f"    {cable.serial}  {address:<22} {state.describe()}")
     lines += [
         "",
-        "  try the driver's app in another terminal:",
+        "  try the driver's app in another terminal (each --home is one phone or tablet,",
+        "  and each logs in once; --radio tells it where this demo's cables are):",
         f"    echo {anna.password} | {exe} app login --server {server} "
-        f"--email {anna.email} --password-stdin --home {home}",
+        f"--email {anna.email} --password-stdin --radio {layout.radio} --home {home}",
+        f"    {exe} app scan --home {home}",
         f"    {exe} app connect {spec.cables[0].serial} --home {home}",
         f"    {exe} app sessions --home {home}",
         "",

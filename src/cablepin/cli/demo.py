@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 
 from cablepin.cli.output import emit, reporting
-from cablepin.demo import DemoError, banner, demo_running
+from cablepin.demo import DEFAULT_SPEC, DemoError, banner, cables_now, demo_running
+from cablepin.errors import CablepinError
 
 
 class _Stop(Exception):
@@ -43,15 +44,21 @@ def demo(
                 layout,
                 how,
             ):
+                try:
+                    now = cables_now(running.url, DEFAULT_SPEC)
+                except CablepinError:  # e.g. the fleet manager's password was changed
+                    now = None
                 emit(
                     {
                         "dir": str(layout.root),
                         "folder": how,
                         "url": running.url,
+                        "radio": str(layout.radio),
                         "cables": running.addresses,
+                        "drivers": {s: c.driver for s, c in (now or {}).items()},
                     },
                     as_json=as_json,
-                    text=lambda: banner(running, layout, how),
+                    text=lambda: banner(running, layout, how, now=now),
                 )
                 while True:
                     dead = running.dead()
