@@ -16,8 +16,10 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# `make run PORT=8001` when port 8000 is taken (another demo, another user).
+PORT ?= 8000
 run: venv
-	$(BIN)/cablepin demo
+	$(BIN)/cablepin demo --port $(PORT)
 
 # Browser tests need Debian's chromium; install it when it is missing (root on CI).
 browser:

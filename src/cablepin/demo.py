@@ -559,6 +559,7 @@ def banner(
         f"    {exe} app sessions --home {home}",
         "",
         f"  then change the PIN ({exe} app change-pin {spec.cables[0].serial} --home {home}),",
+        f"  log in a second installation (her tablet: the login line with --home {home}-tablet),",
         f"  or hand the cable over to {ben.email} in the portal as "
         f"{spec.person('fleet_manager').email}.",
         "",
