@@ -208,6 +208,7 @@ def test_h1_h4_s1_handover_wipes_before_sync_and_only_the_new_driver_syncs(world
     assert (ben.out["commands"], ben.out["epoch"], ben.out["synced"]) == (["wipe"], 1, 0)
     assert (ben.out["auth"], ben.out["pin_default"]) == ("default", True)
     assert "cable_reset" in ben.out["notices"]
+    assert any("reset for a handover" in m for m in ben.out["messages"]), ben
     assert world.sessions_of(BEN, serial) == []  # H3: nothing of Anna's reaches Ben
     detail = world.detail(serial)
     assert (detail["handover_pending"], detail["driver_email"], detail["epoch"]) == (
@@ -264,6 +265,9 @@ def test_h1_r2_support_full_reset_needs_a_reason_and_is_audited(world: World) ->
 
     ben = world.app("connect", serial, home="ben")
     assert (ben.out["commands"], ben.out["epoch"], ben.out["synced"]) == (["wipe"], 1, 0), ben
+    assert ben.out["notices"][0] == "cable_reset_support"  # not "for a handover" (issue 13)
+    assert "reset by the vendor's support" in ben.out["messages"][0]
+    assert not any("reset for a handover" in m for m in ben.out["messages"]), ben
     events = world.as_(FLEET).request("GET", "/api/v1/audit", params={"limit": 500})["items"]
     mine = [e for e in events if e.get("target") == serial]
     started = [e for e in mine if e["action"] == "reset.started"]

@@ -52,6 +52,7 @@ class Pending:
     id: str
     kind: str
     blob: bytes
+    purpose: str | None = None  # a wipe's: handover | reset (by support) | clean_start
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,12 @@ class CloudClient:
             body["receipt"] = b64(hello["receipt"])
         answer = self.request("POST", f"{API}/app/cables/{serial}/connect", body)
         commands = tuple(
-            Pending(id=str(c["id"]), kind=str(c["kind"]), blob=unb64(c["blob"]))
+            Pending(
+                id=str(c["id"]),
+                kind=str(c["kind"]),
+                blob=unb64(c["blob"]),
+                purpose=str(c["purpose"]) if c.get("purpose") else None,
+            )
             for c in answer.get("commands", [])
         )
         return ConnectReply(

@@ -72,6 +72,13 @@ MAX_ROUNDS: Final = 3  # connect -> wipe -> connect again; a third wipe in one v
 
 Purpose = Literal["pin", "current", "new"]
 
+# What the driver is told after a wipe, by why the cloud asked for it (i18n codes).
+WIPE_NOTICES: Final = {
+    "handover": "cable_reset",
+    "reset": "cable_reset_support",
+    "clean_start": "cable_reset_clean_start",
+}
+
 
 class Link(Protocol):
     """What the flow needs from a link to the cable (``CableLink`` is one)."""
@@ -331,7 +338,9 @@ class AppCore:
                 visit.applied.append(command.kind)
                 if command.kind == "wipe":
                     wiped = True
-                    self._notice(visit, "cable_reset")
+                    self._notice(
+                        visit, WIPE_NOTICES.get(command.purpose or "", "cable_reset_other")
+                    )
                     break  # later commands were signed for the old epoch
                 if command.kind == "allow_pin_set":
                     visit.allowed = True

@@ -230,6 +230,8 @@ class SignedCommandOut(BaseModel):
     id: str
     kind: str
     blob: str
+    # why the cloud asks for it (a wipe: handover | reset | clean_start), so the app can say
+    purpose: str | None = None
 
 
 class Synced(BaseModel):

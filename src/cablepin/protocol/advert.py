@@ -2,7 +2,8 @@
 
 In the field a cable broadcasts its serial over Bluetooth LE. Here the "radio
 range" is a directory (``$CABLEPIN_RADIO``, default a per-user folder in the
-system temp dir): a running cable puts one advertisement file in it, named
+system temp dir; a demo keeps its own inside its folder, and an app may be
+given one at login): a running cable puts one advertisement file in it, named
 after its serial, and removes it when it stops. This module owns only the
 bytes and the default place; reading and writing the files is the caller's I/O.
 """

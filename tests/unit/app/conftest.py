@@ -131,6 +131,7 @@ class FakeCloud:
                     Command(cid, kind, serial, hello["nonce"], hello["epoch"], now, now + 600),
                     self.key,
                 ),
+                "handover" if kind is CommandKind.WIPE else None,
             )
             for cid, kind in handed
         )

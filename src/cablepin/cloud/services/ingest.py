@@ -277,7 +277,9 @@ def _signed(
         ),
         key,
     )
-    return SignedCommandOut(id=cmd.id, kind=cmd.kind, blob=base64.b64encode(blob).decode())
+    return SignedCommandOut(
+        id=cmd.id, kind=cmd.kind, blob=base64.b64encode(blob).decode(), purpose=cmd.purpose
+    )
 
 
 def _verify_hello(
