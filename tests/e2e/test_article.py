@@ -356,6 +356,7 @@ class DroppingLink:
         self.link.close()
 
 
+@pytest.mark.timeout(600)  # 1,100 sessions through real processes: minutes on a busy machine
 def test_s1_interrupted_sync_finishes_next_time_without_loss_or_duplicates(world: World) -> None:
     serial = world.cable(ANNA, sessions=600)
     address = world.running.addresses[serial]

@@ -103,6 +103,7 @@ def demos() -> Iterator[list[Demo]]:
             demo.stop()
 
 
+@pytest.mark.timeout(900)  # three demo start-ups, each seeding through the real CLI
 def test_two_demos_on_one_machine_keep_their_own_cables_and_a_rerun_shows_them_as_they_are(
     tmp_path: Path, env: dict[str, str], demos: list[Demo]
 ) -> None:
