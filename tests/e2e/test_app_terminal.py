@@ -38,7 +38,7 @@ def test_p3_the_pin_prompt_stays_visible_and_no_bar_runs_while_it_waits(world: W
     assert "Syncing" not in before + waiting, term.screen
     assert waiting.strip() == "", term.screen
     term.type("4826")
-    term.expect(f"Connected to {serial}: 3 new session(s) synced.")
+    term.expect(f"Connected to {serial}: 3 new sessions synced.")
     assert term.wait() == 0, term.screen
 
 
