@@ -101,7 +101,11 @@ class User(Base):
     locale: Mapped[str] = mapped_column(String(8), server_default="de", default="de")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
-    __table_args__ = (Index("ix_users_org_role_email", "org_id", "role", "email"),)
+    __table_args__ = (
+        Index("ix_users_org_role_email", "org_id", "role", "email"),
+        # The drivers list pages by (name, email) within an organisation (keyset).
+        Index("ix_users_org_role_name_email", "org_id", "role", "name", "email"),
+    )
 
 
 class ApiToken(Base):
@@ -163,7 +167,16 @@ class Cable(Base):
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     last_sync_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
-    __table_args__ = (Index("ix_cables_org_serial", "org_id", "serial"),)
+    __table_args__ = (
+        Index("ix_cables_org_serial", "org_id", "serial"),
+        # A serial prefix search (LIKE 'CBL-0001%') uses this under any collation.
+        # On PostgreSQL cert_pem is also stored out of line (migration 0004).
+        Index(
+            "ix_cables_serial_pattern",
+            "serial",
+            postgresql_ops={"serial": "varchar_pattern_ops"},
+        ).ddl_if(dialect="postgresql"),
+    )
 
 
 class Assignment(Base):
@@ -256,7 +269,10 @@ class ChargingSession(Base):
 
     __table_args__ = (
         UniqueConstraint("cable_id", "epoch", "seq", name="uq_charging_sessions_cable_epoch_seq"),
-        Index("ix_charging_sessions_driver_start", "driver_id", "start_s"),
+        # Cursor paging of GET /sessions, newest first: all, by driver, by cable.
+        Index("ix_charging_sessions_start_id", "start_s", "id"),
+        Index("ix_charging_sessions_driver_start_id", "driver_id", "start_s", "id"),
+        Index("ix_charging_sessions_cable_start_id", "cable_id", "start_s", "id"),
     )
 
 
@@ -279,7 +295,10 @@ class AuditEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_audit_events_org_seq", "org_id", "seq"),)
+    __table_args__ = (
+        Index("ix_audit_events_org_seq", "org_id", "seq"),
+        Index("ix_audit_events_org_action_seq", "org_id", "action", "seq"),
+    )
 
 
 class AuditHead(Base):

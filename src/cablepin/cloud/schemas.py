@@ -181,6 +181,8 @@ class AuditEventOut(BaseModel):
 
 class AuditList(BaseModel):
     items: list[AuditEventOut]
+    # Pass as ?before_seq= for the next (older) page; null on the last page.
+    next_before_seq: int | None = None
 
 
 class SessionOut(BaseModel):
@@ -199,6 +201,8 @@ class SessionOut(BaseModel):
 
 class SessionList(BaseModel):
     items: list[SessionOut]
+    # Pass as ?cursor= for the next (older) page; null on the last page.
+    next_cursor: str | None = None
 
 
 class HeadIn(Strict):

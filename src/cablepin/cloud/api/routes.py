@@ -172,10 +172,29 @@ def list_sessions(
     driver_email: Annotated[str | None, Query(max_length=320)] = None,
     serial: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=39,
+            pattern=sessions.CURSOR_PATTERN,
+            description=(
+                "next_cursor of the previous page, unchanged; leave out for the newest "
+                "sessions. A cursor this API did not give out answers 422 invalid_request."
+            ),
+        ),
+    ] = None,
     reason: Reason = None,
 ) -> SessionList:
+    """Sessions newest first (start, then id), ``limit`` a page; ``next_cursor`` pages on."""
     return sessions.list_sessions(
-        db, actor, now=now, driver_email=driver_email, serial=serial, limit=limit, reason=reason
+        db,
+        actor,
+        now=now,
+        driver_email=driver_email,
+        serial=serial,
+        limit=limit,
+        cursor=cursor,
+        reason=reason,
     )
 
 
@@ -184,7 +203,10 @@ def list_audit(
     db: Db,
     actor: CurrentActor,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before_seq: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    before_seq: Annotated[
+        int | None,
+        Query(ge=1, le=2**62, description="next_before_seq of the previous page"),
+    ] = None,
 ) -> AuditList:
     return audit.list_events(db, actor, limit=limit, before_seq=before_seq)
 

@@ -40,11 +40,19 @@ MONTH = re.compile(r"^[0-9]{4}-[0-9]{2}$", re.ASCII)
 
 
 def _list(ctx: Ctx, *, status: int = 200, **extra: object) -> Response:
+    """One page of drivers (keyset ``?after=``), optionally searched (``?q=``)."""
+    params = ctx.request.query_params
+    q = (params.get("q") or "").strip()[:100]
+    after = (params.get("after") or "").strip()[:1000] or None
+    page = queries.drivers(ctx.db, ctx.org_id, q=q, after=after)
     return render(
         ctx,
         "portal/drivers.html",
         status=status,
-        drivers=queries.drivers(ctx.db, ctx.org_id),
+        drivers=page.rows,
+        next_after=page.next_after,
+        q=q,
+        after=after,
         form=extra.pop("form", {}),
         **extra,
     )

@@ -85,13 +85,21 @@ def cable_view(
         ctx.db, backend.actor(ctx.db, _user(ctx)), serial, now=ctx.now
     )
     cable_org = queries.org_name_for_cable(ctx.db, cable_id)
+    # Driver pickers are a search (``?driver_q=``): a few matches, never every driver.
+    driver_q = (ctx.request.query_params.get("driver_q") or "").strip()[:100]
+    if form and not driver_q:
+        driver_q = form.get("driver_email") or form.get("to") or ""
+        driver_q = "" if driver_q == POOL else driver_q
+    fleet = not ctx.is_support and ctx.org_id is not None
     return render(
         ctx,
         template,
         status=status,
         cable=detail,
         history=queries.cable_history(ctx.db, cable_id),
-        drivers=[] if ctx.is_support else queries.drivers(ctx.db, ctx.org_id, active_only=True),
+        choices=queries.driver_choices(ctx.db, ctx.org_id, driver_q) if fleet else None,
+        driver_q=driver_q,
+        any_driver=fleet and queries.has_active_driver(ctx.db, ctx.org_id),
         org=cable_org,
         error=error,
         form=form or {},
@@ -196,14 +204,7 @@ def handover_confirm(ctx: FleetCtx, serial: str, to: str = "") -> Response:
         )
     target_name = ctx.gettext("Pool (no driver)")
     if to != POOL:
-        match = next(
-            (
-                d
-                for d in queries.drivers(ctx.db, ctx.org_id, active_only=True)
-                if d.email == to.lower()
-            ),
-            None,
-        )
+        match = queries.active_driver(ctx.db, ctx.org_id, to)
         if match is None:
             return cable_view(
                 ctx,

@@ -13,8 +13,11 @@ Rules kept here:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import enum
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -42,15 +45,19 @@ __all__ = [
     "CableFilter",
     "CablePage",
     "CableRow",
+    "DriverChoices",
+    "DriverPage",
     "DriverRow",
     "MonthTotal",
     "Overview",
-    "audit_actions",
+    "active_driver",
     "audit_page",
     "cable_history",
     "cable_page",
     "driver",
     "driver_cables",
+    "driver_choices",
+    "driver_cursor",
     "driver_sessions",
     "drivers",
     "find_any_cable",
@@ -141,19 +148,49 @@ class Overview:
 
 
 def overview(db: Session, org_id: int, now: dt.datetime) -> Overview:
-    def count(clause: ColumnElement[bool] | None) -> int:
-        query = select(func.count()).select_from(Cable).where(Cable.org_id == org_id)
-        if clause is not None:
-            query = query.where(clause)
+    """The six counts in four queries whose cost does not grow with the commands or drivers.
+
+    One pass over the organisation's cables (slim rows: the certificate is stored
+    out of line on PostgreSQL) counts total, PIN 0000 and stale together; the
+    open commands (few) are counted from their own table; unassigned is the
+    total minus the cables with an active assignment.
+    """
+    stale = _stale(now)
+    total, default_pin, stale_n = db.execute(
+        select(
+            func.count(),
+            func.count().filter(Cable.pin_default.is_(True)),
+            func.count().filter(stale),
+        ).where(Cable.org_id == org_id)
+    ).one()
+
+    def open_cables(*where: ColumnElement[bool]) -> int:
+        query = (
+            select(func.count(func.distinct(CommandRow.cable_id)))
+            .join(Cable, Cable.id == CommandRow.cable_id)
+            .where(Cable.org_id == org_id, CommandRow.state.in_(OPEN), *where)
+        )
         return int(db.scalar(query) or 0)
 
+    assigned = int(
+        db.scalar(
+            select(func.count())
+            .select_from(Assignment)
+            .join(Cable, Cable.id == Assignment.cable_id)
+            .where(Cable.org_id == org_id, Assignment.ended_at.is_(None))
+        )
+        or 0
+    )
     return Overview(
-        total=count(None),
-        default_pin=count(_filter_clause(CableFilter.DEFAULT_PIN, now)),
-        pending_pin=count(_filter_clause(CableFilter.PENDING_PIN, now)),
-        pending_handover=count(_filter_clause(CableFilter.PENDING_HANDOVER, now)),
-        stale=count(_filter_clause(CableFilter.STALE, now)),
-        unassigned=count(_filter_clause(CableFilter.UNASSIGNED, now)),
+        total=int(total),
+        default_pin=int(default_pin),
+        pending_pin=open_cables(
+            CommandRow.kind == ALLOW_PIN_SET,
+            or_(CommandRow.expires_at.is_(None), CommandRow.expires_at > now),
+        ),
+        pending_handover=open_cables(CommandRow.kind == WIPE),
+        stale=int(stale_n),
+        unassigned=int(total) - assigned,
     )
 
 
@@ -353,31 +390,156 @@ class DriverRow:
     cables: int
 
 
-def drivers(db: Session, org_id: int, *, active_only: bool = False) -> list[DriverRow]:
-    cable_count = (
-        select(func.count())
-        .select_from(Assignment)
-        .where(Assignment.driver_id == User.id, Assignment.ended_at.is_(None))
-        .scalar_subquery()
+@dataclass(frozen=True)
+class DriverPage:
+    rows: list[DriverRow]
+    next_after: str | None  # cursor of the next page (``?after=``), None on the last
+
+
+DRIVER_PAGE = 50
+DRIVER_CHOICES = 20
+
+
+def driver_cursor(name: str, email: str) -> str:
+    """An opaque keyset cursor for the drivers list: the (name, email) of the last row."""
+    raw = json.dumps([name, email], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def parse_driver_cursor(text: str | None) -> tuple[str, str] | None:
+    """The (name, email) in a cursor; ``None`` for no cursor or one that is not ours."""
+    if not text:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return value[0], value[1]
+    return None
+
+
+def _driver_search(q: str) -> ColumnElement[bool] | None:
+    needle = q.strip().lower()
+    if not needle:
+        return None
+    return or_(
+        func.lower(User.name).contains(needle, autoescape=True),
+        func.lower(User.email).contains(needle, autoescape=True),
     )
+
+
+def drivers(
+    db: Session,
+    org_id: int,
+    *,
+    q: str = "",
+    after: str | None = None,
+    limit: int = DRIVER_PAGE,
+) -> DriverPage:
+    """One page of the organisation's drivers by (name, email), optionally searched.
+
+    Keyset paging (``ix_users_org_role_name_email``): (name, email) is unique
+    because e-mail is, so every driver shows exactly once across the pages,
+    also while drivers are added. Cable counts are read for this page only.
+    """
     query = (
-        select(User, cable_count)
+        select(User)
         .where(User.org_id == org_id, User.role == "driver")
         .order_by(User.name, User.email)
+        .limit(limit + 1)
     )
-    if active_only:
-        query = query.where(User.active.is_(True))
-    return [
+    search = _driver_search(q)
+    if search is not None:
+        query = query.where(search)
+    key = parse_driver_cursor(after)
+    if key is not None:
+        name, email = key
+        query = query.where(or_(User.name > name, and_(User.name == name, User.email > email)))
+    users = list(db.scalars(query))
+    more = len(users) > limit
+    users = users[:limit]
+    counts: dict[int, int] = {}
+    if users:
+        counts = {
+            driver_id: int(n)
+            for driver_id, n in db.execute(
+                select(Assignment.driver_id, func.count())
+                .where(
+                    Assignment.driver_id.in_([u.id for u in users]),
+                    Assignment.ended_at.is_(None),
+                )
+                .group_by(Assignment.driver_id)
+            ).all()
+        }
+    rows = [
         DriverRow(
             id=u.id,
             name=u.name,
             email=u.email,
             active=u.active,
             invited=u.password_hash is None,
-            cables=int(n or 0),
+            cables=counts.get(u.id, 0),
         )
-        for u, n in db.execute(query).all()
+        for u in users
     ]
+    last = users[-1] if more and users else None
+    return DriverPage(rows=rows, next_after=driver_cursor(last.name, last.email) if last else None)
+
+
+@dataclass(frozen=True)
+class DriverChoices:
+    rows: list[DriverRow]
+    more: bool  # more active drivers match than are shown: search to narrow
+
+
+def driver_choices(
+    db: Session, org_id: int, q: str = "", *, limit: int = DRIVER_CHOICES
+) -> DriverChoices:
+    """A picker's options: the first ``limit`` active drivers whose name or e-mail contains ``q``.
+
+    A few matches, never every driver; ``more`` says a search would narrow them.
+    """
+    query = (
+        select(User)
+        .where(User.org_id == org_id, User.role == "driver", User.active.is_(True))
+        .order_by(User.name, User.email)
+        .limit(limit + 1)
+    )
+    search = _driver_search(q)
+    if search is not None:
+        query = query.where(search)
+    users = list(db.scalars(query))
+    return DriverChoices(
+        rows=[
+            DriverRow(id=u.id, name=u.name, email=u.email, active=True, invited=False, cables=0)
+            for u in users[:limit]
+        ],
+        more=len(users) > limit,
+    )
+
+
+def has_active_driver(db: Session, org_id: int) -> bool:
+    return (
+        db.scalar(
+            select(User.id)
+            .where(User.org_id == org_id, User.role == "driver", User.active.is_(True))
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def active_driver(db: Session, org_id: int, email: str) -> User | None:
+    """The organisation's active driver with this e-mail address (exact, case-insensitive)."""
+    return db.scalar(
+        select(User).where(
+            User.org_id == org_id,
+            User.role == "driver",
+            User.active.is_(True),
+            User.email == email.strip().lower(),
+        )
+    )
 
 
 def driver(db: Session, org_id: int, driver_id: int) -> User | None:
@@ -584,13 +746,6 @@ def audit_all(db: Session, org_id: int | None, f: AuditFilter) -> Iterable[Audit
     """Every matching event, oldest first (CSV export)."""
     query = _audit_query(org_id, f).order_by(AuditEvent.seq)
     yield from db.scalars(query.execution_options(yield_per=1000))
-
-
-def audit_actions(db: Session, org_id: int | None) -> list[str]:
-    query = select(AuditEvent.action).distinct().order_by(AuditEvent.action)
-    if org_id is not None:
-        query = query.where(AuditEvent.org_id == org_id)
-    return list(db.scalars(query))
 
 
 def organisations(db: Session) -> list[tuple[int, str]]:

@@ -99,11 +99,15 @@ def list_events(
     db: Session, actor: Actor, *, limit: int = 100, before_seq: int | None = None
 ) -> AuditList:
     """Newest first; fleet managers see their organisation's events, support all."""
-    query = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(min(limit, MAX_PAGE))
+    limit = max(1, min(limit, MAX_PAGE))
+    query = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit + 1)
     if not actor.is_support:
         query = query.where(AuditEvent.org_id == actor.org_id)
     if before_seq is not None:
         query = query.where(AuditEvent.seq < before_seq)
+    rows = list(db.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
     items = [
         AuditEventOut(
             seq=row.seq,
@@ -116,9 +120,9 @@ def list_events(
             reason=row.reason,
             details=json.loads(row.details),
         )
-        for row in db.scalars(query)
+        for row in rows
     ]
-    return AuditList(items=items)
+    return AuditList(items=items, next_before_seq=rows[-1].seq if more and rows else None)
 
 
 def verify(db: Session, *, batch: int = 1000) -> tuple[int, Broken | None]:

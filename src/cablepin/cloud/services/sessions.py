@@ -9,22 +9,39 @@ managers see it), or once without an organisation when nothing matched.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from cablepin.cloud.domain import permissions
 from cablepin.cloud.domain.actor import Actor, Role
-from cablepin.cloud.errors import Forbidden, UnknownDriver
+from cablepin.cloud.errors import Forbidden, InvalidRequest, UnknownDriver
 from cablepin.cloud.models import Cable, ChargingSession, User
 from cablepin.cloud.schemas import SessionList, SessionOut
 from cablepin.cloud.services import audit
 from cablepin.cloud.services.accounts import normalise_email
 
-__all__ = ["list_sessions"]
+__all__ = ["CURSOR_PATTERN", "list_sessions"]
 
 MAX_PAGE = 500
+# A cursor is "<start>.<id>" of the last session of the previous page (newest first).
+CURSOR_PATTERN = r"^[0-9]{1,19}\.[0-9]{1,19}$"
+_CURSOR = re.compile(CURSOR_PATTERN, re.ASCII)
+MAX_KEY = 2**62
+
+
+def _parse_cursor(cursor: str) -> tuple[int, int]:
+    if _CURSOR.match(cursor):
+        start_s, _, row_id = cursor.partition(".")
+        key = int(start_s), int(row_id)
+        if all(k <= MAX_KEY for k in key):
+            return key
+    raise InvalidRequest(
+        "cursor is not one this API gave out; pass next_cursor of the previous page "
+        "unchanged, or leave cursor out to start from the newest session"
+    )
 
 
 def list_sessions(
@@ -35,16 +52,31 @@ def list_sessions(
     driver_email: str | None = None,
     serial: str | None = None,
     limit: int = 100,
+    cursor: str | None = None,
     reason: str | None = None,
 ) -> SessionList:
+    """Newest first (start, then id), one page; ``next_cursor`` reaches the next.
+
+    Keyset paging on ``(start_s, id)``: every session is on exactly one page,
+    and sessions uploaded meanwhile never shift the pages still to come.
+    """
     reason = permissions.require_reason(actor, reason)
+    limit = max(1, min(limit, MAX_PAGE))
     query = (
         select(ChargingSession, Cable.serial, User.email, Cable.org_id)
         .join(Cable, Cable.id == ChargingSession.cable_id)
         .join(User, User.id == ChargingSession.driver_id)
         .order_by(ChargingSession.start_s.desc(), ChargingSession.id.desc())
-        .limit(max(1, min(limit, MAX_PAGE)))
+        .limit(limit + 1)
     )
+    if cursor is not None:
+        start_s, row_id = _parse_cursor(cursor)
+        query = query.where(
+            or_(
+                ChargingSession.start_s < start_s,
+                and_(ChargingSession.start_s == start_s, ChargingSession.id < row_id),
+            )
+        )
     if driver_email is not None:
         driver_email = normalise_email(driver_email)
     if actor.role is Role.DRIVER:
@@ -64,6 +96,9 @@ def list_sessions(
     if serial:
         query = query.where(Cable.serial == serial)
     rows = db.execute(query).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1][0] if more and rows else None
     items = [
         SessionOut(
             serial=cable_serial,
@@ -98,4 +133,6 @@ def list_sessions(
                 },
             )
         db.commit()
-    return SessionList(items=items)
+    return SessionList(
+        items=items, next_cursor=f"{last.start_s}.{last.id}" if last is not None else None
+    )
