@@ -8,7 +8,7 @@ from pathlib import Path
 
 from benchmarks.common import Section, write_report
 
-BENCHMARKS = ["link_size", "ingest", "portal_list", "cable_log"]
+BENCHMARKS = ["link_size", "ingest", "portal_scale", "cable_log"]
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
