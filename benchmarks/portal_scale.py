@@ -94,12 +94,12 @@ def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
             INSERT INTO users (id, org_id, email, name, role, password_hash, active, locale,
                                created_at)
             SELECT {base_user} + i, %(org)s, 'driver' || i || '@gross.example',
-                   ({first})[1 + i % {len(FIRST)}] || ' ' || ({last})[1 + (i / 10) % {len(LAST)}]
+                   ({first})[1 + i %% {len(FIRST)}] || ' ' || ({last})[1 + (i / 10) %% {len(LAST)}]
                        || ' ' || i,
                    'driver',
-                   CASE WHEN i % 25 = 0 THEN NULL
+                   CASE WHEN i %% 25 = 0 THEN NULL
                         ELSE '$argon2id$v=19$m=65536,t=3,p=4$' || md5(i::text) END,
-                   i % 50 <> 7, 'de', %(now)s - make_interval(days => i % 700)
+                   i %% 50 <> 7, 'de', %(now)s - make_interval(days => i %% 700)
             FROM generate_series(1, %(n)s) AS i
             """,
             {"org": org_id, "n": DRIVERS, "now": now},
@@ -114,11 +114,11 @@ def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
                    '-----BEGIN CERTIFICATE-----' || chr(10)
                        || substr(repeat(md5(i::text) || md5((i + 7)::text), 8), 1, 468)
                        || chr(10) || '-----END CERTIFICATE-----' || chr(10),
-                   %(now)s - make_interval(days => 700 + i % 60), 0, %(per)s,
-                   decode(md5(i::text) || md5((-i)::text), 'hex'), i % 10 = 0, '1.4.2',
-                   %(now)s - make_interval(days => i % 40),
-                   CASE WHEN i % 3 = 0 THEN %(now)s - make_interval(days => 15 + i % 30)
-                        ELSE %(now)s - make_interval(hours => i % 300) END
+                   %(now)s - make_interval(days => 700 + i %% 60), 0, %(per)s,
+                   decode(md5(i::text) || md5((-i)::text), 'hex'), i %% 10 = 0, '1.4.2',
+                   %(now)s - make_interval(days => i %% 40),
+                   CASE WHEN i %% 3 = 0 THEN %(now)s - make_interval(days => 15 + i %% 30)
+                        ELSE %(now)s - make_interval(hours => i %% 300) END
             FROM generate_series(1, %(n)s) AS i
             """,
             {"org": org_id, "n": CABLES, "now": now, "per": SESSIONS_PER_CABLE},
@@ -138,9 +138,9 @@ def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
         conn.execute(
             """
             INSERT INTO assignments (cable_id, driver_id, epoch, started_at, clean_at)
-            SELECT c, %(base)s + 1 + (c - 1) % %(drivers)s, 0, %(now)s - interval '700 days',
+            SELECT c, %(base)s + 1 + (c - 1) %% %(drivers)s, 0, %(now)s - interval '700 days',
                    %(now)s - interval '700 days'
-            FROM generate_series(1, %(n)s) AS c WHERE c % 5 <> 0
+            FROM generate_series(1, %(n)s) AS c WHERE c %% 5 <> 0
             """,
             {"base": base_user, "drivers": DRIVERS, "n": CABLES, "now": now},
         )
@@ -150,11 +150,11 @@ def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
             INSERT INTO commands (id, cable_id, kind, purpose, state, epoch, driver_id,
                                   created_at, expires_at)
             SELECT md5('pin' || c), c, 'allow_pin_set', 'pin_reset', 'pending', 0,
-                   %(base)s + 1 + (c - 1) % %(drivers)s, %(now)s, %(now)s + interval '7 days'
-            FROM generate_series(1, %(n)s) AS c WHERE c % 100 = 1
+                   %(base)s + 1 + (c - 1) %% %(drivers)s, %(now)s, %(now)s + interval '7 days'
+            FROM generate_series(1, %(n)s) AS c WHERE c %% 100 = 1
             UNION ALL
             SELECT md5('wipe' || c), c, 'wipe', 'handover', 'pending', 0, NULL, %(now)s, NULL
-            FROM generate_series(1, %(n)s) AS c WHERE c % 200 = 3
+            FROM generate_series(1, %(n)s) AS c WHERE c %% 200 = 3
             """,
             {"base": base_user, "drivers": DRIVERS, "n": CABLES, "now": now},
         )
@@ -170,13 +170,13 @@ def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
             """
             INSERT INTO charging_sessions (cable_id, epoch, seq, driver_id, start_s, end_s, wh,
                 meter_start_wh, meter_end_wh, max_w, chain_hash, received_at)
-            SELECT c, 0, s, %(base)s + 1 + (c - 1) % %(drivers)s, t, t + 3600 + c % 7200,
-                   5000 + (c * s) % 40000, s * 20000, s * 20000 + 5000 + (c * s) % 40000,
+            SELECT c, 0, s, %(base)s + 1 + (c - 1) %% %(drivers)s, t, t + 3600 + c %% 7200,
+                   5000 + (c * s) %% 40000, s * 20000, s * 20000 + 5000 + (c * s) %% 40000,
                    11000, decode(md5(c::text || '.' || s::text) || md5(s::text), 'hex'),
-                   to_timestamp(t + 4000 + c % 7200)
+                   to_timestamp(t + 4000 + c %% 7200)
             FROM generate_series(1, %(per)s) AS s,
                  generate_series(1, %(n)s) AS c,
-                 LATERAL (SELECT %(now)s - (%(per)s - s) * 604800 - (c * 7919) % 518400
+                 LATERAL (SELECT %(now)s - (%(per)s - s) * 604800 - (c * 7919) %% 518400
                                  - 86400 AS t) AS ts
             """,
             {
@@ -200,13 +200,13 @@ def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
             INSERT INTO audit_events (seq, at, actor_id, actor_email, actor_role, org_id, action,
                                       target, reason, details, prev_hash, hash)
             SELECT i, %(now)s - make_interval(secs => (%(n)s - i) * 60),
-                   NULL, CASE WHEN i % 97 = 0 THEN 'support@cablepin.example'
+                   NULL, CASE WHEN i %% 97 = 0 THEN 'support@cablepin.example'
                               ELSE 'fm@gross.example' END,
-                   CASE WHEN i % 97 = 0 THEN 'support' ELSE 'fleet_manager' END,
-                   CASE WHEN i % 20 = 0 THEN %(small)s ELSE %(org)s END,
-                   ({acts})[1 + (i * 7) % {len(actions)}],
-                   'CBL-' || lpad((1 + i % %(cables)s)::text, 8, '0'),
-                   CASE WHEN i % 97 = 0 THEN 'driver asked by phone' END,
+                   CASE WHEN i %% 97 = 0 THEN 'support' ELSE 'fleet_manager' END,
+                   CASE WHEN i %% 20 = 0 THEN %(small)s ELSE %(org)s END,
+                   ({acts})[1 + (i * 7) %% {len(actions)}],
+                   'CBL-' || lpad((1 + i %% %(cables)s)::text, 8, '0'),
+                   CASE WHEN i %% 97 = 0 THEN 'driver asked by phone' END,
                    '{{"epoch":0}}', md5((i - 1)::text) || md5((i - 1)::text),
                    md5(i::text) || md5(i::text)
             FROM generate_series(1, %(n)s) AS i
