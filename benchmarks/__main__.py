@@ -1,4 +1,8 @@
-"""`python -m benchmarks [NAME ...]`: run the benchmarks, rewrite docs/benchmarks.md."""
+"""`python -m benchmarks [NAME ...] [--update]`: run the benchmarks, rewrite docs/benchmarks.md.
+
+With names, only those run and the report is left as it is, unless ``--update``
+is given: then their sections in the report are replaced and the rest kept.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,15 @@ import importlib
 import sys
 from pathlib import Path
 
-from benchmarks.common import Section, write_report
+from benchmarks.common import Section, update_report, write_report
 
 BENCHMARKS = ["link_size", "ingest", "portal_scale", "cable_log"]
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
 def main(argv: list[str]) -> int:
+    update = "--update" in argv
+    argv = [a for a in argv if a != "--update"]
     names = argv or BENCHMARKS
     sections: list[Section] = []
     for name in names:
@@ -21,6 +27,10 @@ def main(argv: list[str]) -> int:
         for figure in section.figures:
             print(f"  {figure.name}: {figure.value} {figure.target}", file=sys.stderr)
         sections.append(section)
+    if argv and update:
+        update_report(sections, REPORT)
+        print(f"updated {len(sections)} section(s) of {REPORT}", file=sys.stderr)
+        return 0
     if argv:
         print("(a subset was run; docs/benchmarks.md left as it is)", file=sys.stderr)
         return 0

@@ -8,7 +8,7 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Figure", "Section", "write_report"]
+__all__ = ["Figure", "Section", "update_report", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -51,3 +51,24 @@ def write_report(sections: list[Section], path: Path) -> None:
         "",
     ]
     path.write_text("\n".join(head) + "\n" + "\n".join(s.markdown() for s in sections))
+
+
+def update_report(sections: list[Section], path: Path) -> None:
+    """Replace these sections in the report (by title), keep the others; new ones go last.
+
+    For ``python -m benchmarks NAME --update``: one benchmark re-run without
+    re-running the rest. The header then says which sections were re-run when.
+    """
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    head, *parts = text.split("\n## ")
+    blocks = {part.split("\n", 1)[0]: "## " + part for part in parts}
+    order = list(blocks)
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    for section in sections:
+        if section.title not in blocks:
+            order.append(section.title)
+        blocks[section.title] = section.markdown()
+        section_note = f'Section "{section.title}" re-run alone: {now}.'
+        head = head.rstrip("\n") + "\n" + section_note + "\n"
+    body = "\n".join(blocks[t].rstrip("\n") + "\n" for t in order)
+    path.write_text(head.rstrip("\n") + "\n\n" + body)
