@@ -225,7 +225,7 @@ def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
         )
         conn.execute("VACUUM ANALYZE")
         heap = conn.execute("SELECT pg_relation_size('cables')").fetchone()[0]  # type: ignore[index]
-    return {"base_user": base_user, "cables_heap_mb": heap / 1e6}
+    return {"base_user": base_user, "cables_heap_mb": heap / 1e6, "now_s": now_s}
 
 
 def _driver_name(i: int) -> str:
@@ -315,6 +315,11 @@ def _measure(url: str, keys: Path, facts: dict[str, object]) -> list[Figure]:
             ("API GET /cables, next page", fm, "/api/v1/cables?limit=100&after=CBL-00050000"),
             ("API GET /sessions, newest 100", fm, "/api/v1/sessions?limit=100"),
             ("API GET /sessions, next page (cursor)", fm, f"/api/v1/sessions?cursor={cursor}"),
+            (
+                "API GET /sessions, a page a year back (cursor)",
+                fm,
+                f"/api/v1/sessions?cursor={int(facts['now_s']) - 365 * 86400}.{2**40}",  # type: ignore[call-overload]
+            ),
             (
                 "API GET /sessions by driver",
                 fm,

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from cablepin.cloud.domain import permissions
@@ -455,7 +455,7 @@ def drivers(
     key = parse_driver_cursor(after)
     if key is not None:
         name, email = key
-        query = query.where(or_(User.name > name, and_(User.name == name, User.email > email)))
+        query = query.where(tuple_(User.name, User.email) > (name, email))
     users = list(db.scalars(query))
     more = len(users) > limit
     users = users[:limit]

@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from collections import Counter
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from cablepin.cloud.domain import permissions
@@ -71,12 +71,8 @@ def list_sessions(
     )
     if cursor is not None:
         start_s, row_id = _parse_cursor(cursor)
-        query = query.where(
-            or_(
-                ChargingSession.start_s < start_s,
-                and_(ChargingSession.start_s == start_s, ChargingSession.id < row_id),
-            )
-        )
+        # A row comparison, so PostgreSQL seeks the (start_s, id) index to the cursor.
+        query = query.where(tuple_(ChargingSession.start_s, ChargingSession.id) < (start_s, row_id))
     if driver_email is not None:
         driver_email = normalise_email(driver_email)
     if actor.role is Role.DRIVER:
