@@ -182,7 +182,7 @@ class AuditEventOut(BaseModel):
 class AuditList(BaseModel):
     items: list[AuditEventOut]
     # Pass as ?before_seq= for the next (older) page; null on the last page.
-    next_before_seq: int | None = None
+    next_before_seq: int | None
 
 
 class SessionOut(BaseModel):
@@ -202,7 +202,7 @@ class SessionOut(BaseModel):
 class SessionList(BaseModel):
     items: list[SessionOut]
     # Pass as ?cursor= for the next (older) page; null on the last page.
-    next_cursor: str | None = None
+    next_cursor: str | None
 
 
 class HeadIn(Strict):
