@@ -22,6 +22,7 @@ import math
 import os
 import re
 import secrets
+import statistics
 import tempfile
 import time
 import warnings
@@ -233,7 +234,8 @@ def _driver_name(i: int) -> str:
     return f"{FIRST[i % len(FIRST)]} {LAST[(i // 10) % len(LAST)]} {i}"
 
 
-def _p95(client: TestClient, path: str) -> float:
+def _timings(client: TestClient, path: str) -> tuple[float, float]:
+    """(p95, median) in ms of RUNS requests after WARMUP."""
     for _ in range(WARMUP):
         r = client.get(path)
         assert r.status_code == 200, (path, r.status_code, r.text[:300])
@@ -244,7 +246,32 @@ def _p95(client: TestClient, path: str) -> float:
         times.append((time.perf_counter() - started) * 1000)
         assert r.status_code == 200, (path, r.status_code)
     times.sort()
-    return times[math.ceil(0.95 * len(times)) - 1]
+    return times[math.ceil(0.95 * len(times)) - 1], statistics.median(times)
+
+
+# Where the time of a page goes, and what would close the gap, shown for a missed figure.
+WHY = {
+    "overview": "one pass over the organisation's 100,000 cable rows joined to their active "
+    "assignments (slim rows, but every row); counters per organisation, kept by the services "
+    "in the transaction of each change, would make it O(1)",
+    "cables:": "every list page also counts all matches for its caption (100,000 for the "
+    "unfiltered list, an index-only scan); a capped count ('more than 10,000') would close it",
+    "cable page": "about a dozen small queries (cable detail with commands, history, pickers, "
+    "organisation); one query for the detail would close it",
+    "support console": "the same list and count as the cables page, over every organisation",
+    "drivers": "a page of 50 drivers and their cable counts; the search is a substring match "
+    "over the organisation's 20,000 drivers (a trigram index would make it an index lookup)",
+    "audit": "a page of 100 events read by (org, seq) or (org, action, seq); the rest is "
+    "rendering 100 rows with their details",
+    "API": "the JSON of 100 rows and their joins (cable serial, driver e-mail)",
+}
+
+
+def _why(name: str) -> str:
+    for key, text in WHY.items():
+        if name.startswith(key) or key in name:
+            return text
+    return "see the notes"
 
 
 def _signin(client: TestClient, email: str) -> None:
@@ -262,9 +289,10 @@ def _measure(url: str, keys: Path, facts: dict[str, object]) -> list[Figure]:
     figures: list[Figure] = []
 
     def figure(name: str, client: TestClient, path: str) -> None:
-        ms = _p95(client, path)
-        figures.append(Figure(name, f"{ms:.0f} ms", f"< {TARGET_MS:.0f} ms", ms < TARGET_MS))
-        print(f"    {name}: {ms:.0f} ms", flush=True)
+        ms, median = _timings(client, path)
+        value = f"{ms:.0f} ms (median {median:.0f} ms)"
+        figures.append(Figure(name, value, f"< {TARGET_MS:.0f} ms", ms < TARGET_MS))
+        print(f"    {name}: {value}", flush=True)
 
     app = create_app(settings)
     with TestClient(app) as fm, TestClient(app) as support:
@@ -362,15 +390,22 @@ def run() -> Section:
                 print(f"    loaded in {load_s:.0f} s", flush=True)
                 figures = _measure(url, keys, facts)
             missed = [f for f in figures if f.met is False]
+            load = "/".join(f"{x:.1f}" for x in os.getloadavg())
             notes = (
+                f"Load average of the machine at the end (1/5/15 min): {load} on "
+                f"{os.cpu_count()} cores; a p95 on a shared machine includes the time a request "
+                "waits for a core, the median shows the work itself. "
                 f"Loading (generate_series, index builds, VACUUM ANALYZE) took {load_s:.0f} s; "
                 f"the cables heap is {facts['cables_heap_mb']:.0f} MB (certificates out of line). "
                 + (
                     "Every page and list API met the target."
                     if not missed
-                    else f"{len(missed)} of {len(figures)} missed the target; see below."
+                    else f"{len(missed)} of {len(figures)} missed the target:"
                 )
             )
+            for f in missed:
+                over = float(f.value.split(" ")[0]) - TARGET_MS
+                notes += f"\n- {f.name}: over by {over:.0f} ms; {_why(f.name)}."
         finally:
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

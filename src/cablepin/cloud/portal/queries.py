@@ -93,19 +93,28 @@ class CableFilter(enum.StrEnum):
             return cls.ALL
 
 
-def _open_pin(now: dt.datetime) -> ColumnElement[bool]:
-    return exists().where(
-        CommandRow.cable_id == Cable.id,
+def _open_pin_command(now: dt.datetime) -> ColumnElement[bool]:
+    return and_(
         CommandRow.kind == ALLOW_PIN_SET,
-        CommandRow.state.in_(OPEN),
         or_(CommandRow.expires_at.is_(None), CommandRow.expires_at > now),
     )
 
 
+def _with_open(which: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Cables with an open command of this kind: ``id IN (few command rows)``.
+
+    Not a correlated EXISTS per cable: the open commands are few, so PostgreSQL
+    reads them once (a hashed subplan or semi-join) even inside an OR.
+    """
+    return Cable.id.in_(select(CommandRow.cable_id).where(CommandRow.state.in_(OPEN), which))
+
+
+def _open_pin(now: dt.datetime) -> ColumnElement[bool]:
+    return _with_open(_open_pin_command(now))
+
+
 def _open_wipe() -> ColumnElement[bool]:
-    return exists().where(
-        CommandRow.cable_id == Cable.id, CommandRow.kind == WIPE, CommandRow.state.in_(OPEN)
-    )
+    return _with_open(CommandRow.kind == WIPE)
 
 
 def _has_driver() -> ColumnElement[bool]:
@@ -125,7 +134,7 @@ def _filter_clause(which: CableFilter, now: dt.datetime) -> ColumnElement[bool] 
         case CableFilter.DEFAULT_PIN:
             return Cable.pin_default.is_(True)
         case CableFilter.PENDING:
-            return or_(_open_pin(now), _open_wipe())
+            return _with_open(or_(_open_pin_command(now), CommandRow.kind == WIPE))
         case CableFilter.PENDING_PIN:
             return _open_pin(now)
         case CableFilter.PENDING_HANDOVER:
@@ -148,20 +157,26 @@ class Overview:
 
 
 def overview(db: Session, org_id: int, now: dt.datetime) -> Overview:
-    """The six counts in four queries whose cost does not grow with the commands or drivers.
+    """The six counts in three queries.
 
     One pass over the organisation's cables (slim rows: the certificate is stored
-    out of line on PostgreSQL) counts total, PIN 0000 and stale together; the
-    open commands (few) are counted from their own table; unassigned is the
-    total minus the cables with an active assignment.
+    out of line on PostgreSQL) joined to their active assignments counts total,
+    PIN 0000, stale and unassigned together; the open commands (few) are
+    counted from their own table.
     """
-    stale = _stale(now)
-    total, default_pin, stale_n = db.execute(
+    active = select(Assignment.cable_id).where(Assignment.ended_at.is_(None)).subquery("active")
+    # At most one active assignment per cable (uq_assignments_active_cable): the
+    # outer join keeps one row per cable, and a cable without one counts unassigned.
+    total, default_pin, stale_n, unassigned = db.execute(
         select(
             func.count(),
             func.count().filter(Cable.pin_default.is_(True)),
-            func.count().filter(stale),
-        ).where(Cable.org_id == org_id)
+            func.count().filter(_stale(now)),
+            func.count().filter(active.c.cable_id.is_(None)),
+        )
+        .select_from(Cable)
+        .outerjoin(active, active.c.cable_id == Cable.id)
+        .where(Cable.org_id == org_id)
     ).one()
 
     def open_cables(*where: ColumnElement[bool]) -> int:
@@ -172,25 +187,13 @@ def overview(db: Session, org_id: int, now: dt.datetime) -> Overview:
         )
         return int(db.scalar(query) or 0)
 
-    assigned = int(
-        db.scalar(
-            select(func.count())
-            .select_from(Assignment)
-            .join(Cable, Cable.id == Assignment.cable_id)
-            .where(Cable.org_id == org_id, Assignment.ended_at.is_(None))
-        )
-        or 0
-    )
     return Overview(
         total=int(total),
         default_pin=int(default_pin),
-        pending_pin=open_cables(
-            CommandRow.kind == ALLOW_PIN_SET,
-            or_(CommandRow.expires_at.is_(None), CommandRow.expires_at > now),
-        ),
+        pending_pin=open_cables(_open_pin_command(now)),
         pending_handover=open_cables(CommandRow.kind == WIPE),
         stale=int(stale_n),
-        unassigned=int(total) - assigned,
+        unassigned=int(unassigned),
     )
 
 
