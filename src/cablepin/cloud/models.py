@@ -25,7 +25,8 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "AuditHead",
     "Base",
     "Cable",
+    "CableCert",
     "ChargingSession",
     "CommandRow",
     "Invitation",
@@ -155,8 +157,13 @@ class Cable(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     serial: Mapped[str] = mapped_column(String(32), unique=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    cert_pem: Mapped[str] = mapped_column(Text)
     registered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # The certificate (about 530 bytes) lives in its own table so that the counts
+    # and lists that read every cable of an organisation read slim rows (B4).
+    cert: Mapped[CableCert] = relationship(lazy="select", cascade="all, delete-orphan")
+    cert_pem: AssociationProxy[str] = association_proxy(
+        "cert", "cert_pem", creator=lambda pem: CableCert(cert_pem=pem)
+    )
     # The verified head of the session chain: (epoch, head_seq, head_hash).
     epoch: Mapped[int] = mapped_column(BigInteger, default=0)
     head_seq: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -170,13 +177,20 @@ class Cable(Base):
     __table_args__ = (
         Index("ix_cables_org_serial", "org_id", "serial"),
         # A serial prefix search (LIKE 'CBL-0001%') uses this under any collation.
-        # On PostgreSQL cert_pem is also stored out of line (migration 0004).
         Index(
             "ix_cables_serial_pattern",
             "serial",
             postgresql_ops={"serial": "varchar_pattern_ops"},
         ).ddl_if(dialect="postgresql"),
     )
+
+
+class CableCert(Base):
+    """A cable's device certificate (PEM), read when its signatures are checked."""
+
+    __tablename__ = "cable_certs"
+    cable_id: Mapped[int] = mapped_column(ForeignKey("cables.id"), primary_key=True)
+    cert_pem: Mapped[str] = mapped_column(Text)
 
 
 class Assignment(Base):

@@ -375,8 +375,8 @@ def test_pagination_is_keyset_and_indexed_with_100000_cables(
     db = _db(fleet)
     org = db.execute("SELECT id FROM organisations WHERE name = ?", (seed.ORG_A,)).fetchone()[0]
     db.executemany(
-        "INSERT INTO cables (serial, org_id, cert_pem, registered_at, epoch, head_seq, head_hash)"
-        " VALUES (?, ?, '', '2026-01-01 00:00:00', 0, 0, x'00')",
+        "INSERT INTO cables (serial, org_id, registered_at, epoch, head_seq, head_hash)"
+        " VALUES (?, ?, '2026-01-01 00:00:00', 0, 0, x'00')",
         ((f"CBL-{n:08d}", org) for n in range(10_000_000, 10_100_000)),
     )
     db.commit()
