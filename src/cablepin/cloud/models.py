@@ -8,7 +8,8 @@ Times are stored in UTC and always come back timezone-aware.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -28,6 +29,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from cablepin.cloud.domain.commands import OPEN, Purpose, State
+from cablepin.protocol.commands import CommandKind
+
 __all__ = [
     "ApiToken",
     "Assignment",
@@ -37,6 +41,7 @@ __all__ = [
     "Cable",
     "ChargingSession",
     "CommandRow",
+    "EnumText",
     "Invitation",
     "LoginThrottle",
     "Organisation",
@@ -75,6 +80,29 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumText(TypeDecorator[E]):
+    """A ``StrEnum`` stored as its plain value in a VARCHAR (no database enum type to migrate).
+
+    Code sees only members; a value the enum does not know fails loudly on read.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 class Base(DeclarativeBase):
@@ -196,11 +224,14 @@ class Assignment(Base):
     )
 
 
+_OPEN_SQL = "state IN ({})".format(", ".join(f"'{s.value}'" for s in State if s in OPEN))
+
+
 class CommandRow(Base):
     """A command for a cable: a wipe (handover/reset) or a PIN-reset permission (P8).
 
-    ``state``: pending -> issued (leased to one connect until ``lease_until``)
-    -> done (a cable-signed receipt arrived) | cancelled | expired.
+    ``state`` moves only by the table in ``domain/commands.py``, through
+    ``services/commands.py`` (leased to one connect until ``lease_until``).
     For ``allow_pin_set`` ``driver_id`` is the assignee it is bound to; for a
     wipe it is the driver who gets the cable in the new epoch (NULL: the pool)
     and ``previous_driver_id`` the one a cancelled handover gives it back to.
@@ -209,9 +240,9 @@ class CommandRow(Base):
     __tablename__ = "commands"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     cable_id: Mapped[int] = mapped_column(ForeignKey("cables.id"))
-    kind: Mapped[str] = mapped_column(String(20))
-    purpose: Mapped[str] = mapped_column(String(20))  # handover | reset | pin_reset
-    state: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[CommandKind] = mapped_column(EnumText(CommandKind, 20))
+    purpose: Mapped[Purpose] = mapped_column(EnumText(Purpose, 20))
+    state: Mapped[State] = mapped_column(EnumText(State, 12))
     epoch: Mapped[int] = mapped_column(BigInteger)  # the cable epoch it was created in
     driver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     previous_driver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -232,8 +263,8 @@ class CommandRow(Base):
             "cable_id",
             "kind",
             unique=True,
-            sqlite_where=text("state IN ('pending', 'issued')"),
-            postgresql_where=text("state IN ('pending', 'issued')"),
+            sqlite_where=text(_OPEN_SQL),
+            postgresql_where=text(_OPEN_SQL),
         ),
     )
 

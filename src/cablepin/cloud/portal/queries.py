@@ -8,7 +8,8 @@ Rules kept here:
   so page 2,000 of 100,000 cables costs what page 1 costs
   (``ix_cables_org_serial``, ``ix_audit_events_org_seq``).
 - A PIN permission whose time ran out is not "pending", even before a
-  service has marked it expired.
+  service has marked it expired: "pending" is the command lifecycle's
+  ``live`` (``domain/commands.py``), in SQL ``services.commands.live_clause``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from cablepin.cloud.domain import permissions
 from cablepin.cloud.models import (
     Assignment,
     AuditEvent,
@@ -34,6 +34,8 @@ from cablepin.cloud.models import (
     Organisation,
     User,
 )
+from cablepin.cloud.services.commands import live_clause
+from cablepin.protocol.commands import CommandKind
 
 __all__ = [
     "STALE_DAYS",
@@ -62,9 +64,6 @@ __all__ = [
 STALE_DAYS = 14
 PAGE_SIZE = 50
 AUDIT_PAGE = 100
-OPEN = ("pending", "issued")
-WIPE = "wipe"
-ALLOW_PIN_SET = "allow_pin_set"
 SERIAL_LIKE = re.compile(r"^(CBL-?)?\d{1,8}$|^CBL-?$", re.IGNORECASE)
 MONTH_TZ = ZoneInfo("Europe/Berlin")
 
@@ -86,18 +85,9 @@ class CableFilter(enum.StrEnum):
             return cls.ALL
 
 
-def _open_pin(now: dt.datetime) -> ColumnElement[bool]:
+def _pending(kind: CommandKind, now: dt.datetime) -> ColumnElement[bool]:
     return exists().where(
-        CommandRow.cable_id == Cable.id,
-        CommandRow.kind == ALLOW_PIN_SET,
-        CommandRow.state.in_(OPEN),
-        or_(CommandRow.expires_at.is_(None), CommandRow.expires_at > now),
-    )
-
-
-def _open_wipe() -> ColumnElement[bool]:
-    return exists().where(
-        CommandRow.cable_id == Cable.id, CommandRow.kind == WIPE, CommandRow.state.in_(OPEN)
+        CommandRow.cable_id == Cable.id, CommandRow.kind == kind, live_clause(now)
     )
 
 
@@ -118,11 +108,11 @@ def _filter_clause(which: CableFilter, now: dt.datetime) -> ColumnElement[bool] 
         case CableFilter.DEFAULT_PIN:
             return Cable.pin_default.is_(True)
         case CableFilter.PENDING:
-            return or_(_open_pin(now), _open_wipe())
+            return or_(*(_pending(kind, now) for kind in CommandKind))
         case CableFilter.PENDING_PIN:
-            return _open_pin(now)
+            return _pending(CommandKind.ALLOW_PIN_SET, now)
         case CableFilter.PENDING_HANDOVER:
-            return _open_wipe()
+            return _pending(CommandKind.WIPE, now)
         case CableFilter.UNASSIGNED:
             return not_(_has_driver())
         case CableFilter.STALE:
@@ -253,13 +243,11 @@ def _rows(db: Session, cables: Sequence[Cable], now: dt.datetime) -> list[CableR
         ).all()
     }
     pending: dict[int, set[str]] = {}
-    for cable_id, purpose, kind, expires_at in db.execute(
-        select(
-            CommandRow.cable_id, CommandRow.purpose, CommandRow.kind, CommandRow.expires_at
-        ).where(CommandRow.cable_id.in_(ids), CommandRow.state.in_(OPEN))
+    for cable_id, purpose in db.execute(
+        select(CommandRow.cable_id, CommandRow.purpose).where(
+            CommandRow.cable_id.in_(ids), live_clause(now)
+        )
     ):
-        if kind == ALLOW_PIN_SET and not permissions.not_expired(expires_at, now):
-            continue
         pending.setdefault(cable_id, set()).add(purpose)
     orgs = dict(
         db.execute(

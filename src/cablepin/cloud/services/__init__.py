@@ -7,6 +7,8 @@ are ``cablepin.cloud.errors`` exceptions.
 * ``accounts``: organisations, users, login/logout, bearer tokens, login throttling.
 * ``cables``: registration, fleet listing/detail, assignment, PIN-reset
   permissions, handovers and resets.
+* ``commands``: the one owner of a command's state: every change is a
+  conditional UPDATE derived from ``domain/commands.py``.
 * ``ingest``: the app endpoints (connect, receipts, session upload).
 * ``sessions``: listing charging sessions.
 * ``audit``: appending to, reading and verifying the audit chain.

@@ -21,13 +21,14 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+from typing import assert_never
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cablepin.cloud.domain import challenge as challenges
-from cablepin.cloud.domain import permissions
+from cablepin.cloud.domain import commands as lifecycle
 from cablepin.cloud.domain.actor import Actor
 from cablepin.cloud.domain.attribution import CableFacts, check_upload, previous_link_source
 from cablepin.cloud.domain.clean_start import (
@@ -37,6 +38,7 @@ from cablepin.cloud.domain.clean_start import (
     may_receive_wipe,
     starts_clean,
 )
+from cablepin.cloud.domain.commands import Event, State
 from cablepin.cloud.errors import (
     BadHello,
     BadReceipt,
@@ -59,15 +61,10 @@ from cablepin.cloud.schemas import (
     Synced,
     UploadResponse,
 )
-from cablepin.cloud.services import audit
+from cablepin.cloud.services import audit, commands
 from cablepin.cloud.services._sql import dialect_insert
-from cablepin.cloud.services.cables import (
-    active_assignment,
-    find_cable,
-    open_command,
-    schedule_clean_start,
-    void_pin_resets,
-)
+from cablepin.cloud.services.cables import active_assignment, find_cable, schedule_clean_start
+from cablepin.cloud.services.commands import open_command, void_pin_resets
 from cablepin.protocol import pki
 from cablepin.protocol.chain import Record, genesis, verify_batch
 from cablepin.protocol.commands import (
@@ -120,15 +117,9 @@ def _finish_wipe(
             f"{cable.epoch}; connect the cable again",
             epoch=cable.epoch,
         )
-    was_cancelled = cmd.state == "cancelled"
-    done = db.execute(
-        update(CommandRow)
-        .where(CommandRow.id == cmd.id, CommandRow.state != "done")
-        .values(state="done", done_at=now, result_epoch=receipt.epoch)
-    )
-    if not getattr(done, "rowcount", 0):
+    was_cancelled = cmd.state is State.CANCELLED
+    if not commands.transition(db, cmd, Event.RECEIPT, done_at=now, result_epoch=receipt.epoch):
         return
-    cmd.state, cmd.done_at = "done", now
     current = active_assignment(db, cable.id)
     # The cable is wiped whatever the cloud thought: a cancelled handover keeps its driver.
     next_driver = (current.driver_id if current else None) if was_cancelled else cmd.driver_id
@@ -167,14 +158,8 @@ def _finish_wipe(
 def _finish_pin_set(
     db: Session, cable: Cable, cmd: CommandRow, actor: Actor, now: dt.datetime
 ) -> None:
-    done = db.execute(
-        update(CommandRow)
-        .where(CommandRow.id == cmd.id, CommandRow.state != "done")
-        .values(state="done", done_at=now, result_epoch=cable.epoch)
-    )
-    if not getattr(done, "rowcount", 0):
+    if not commands.transition(db, cmd, Event.RECEIPT, done_at=now, result_epoch=cable.epoch):
         return
-    cmd.state, cmd.done_at = "done", now
     audit.append(
         db,
         now=now,
@@ -202,30 +187,18 @@ def _apply_receipt(
                 "relay only receipts of commands this cloud sent"
             )
         return None
-    if cmd.kind != receipt.kind.value:
+    if cmd.kind is not receipt.kind:
         raise BadReceipt(f"this receipt is for a {receipt.kind}, but the command is a {cmd.kind}")
-    if cmd.state != "done":
-        if cmd.kind == CommandKind.WIPE.value:
+    if cmd.state is State.DONE:
+        return cmd  # a receipt shown again (hello carries the last one): already followed
+    match receipt.kind:
+        case CommandKind.WIPE:
             _finish_wipe(db, cable, cmd, receipt, actor, now)
-        else:
+        case CommandKind.ALLOW_PIN_SET:
             _finish_pin_set(db, cable, cmd, actor, now)
+        case _:
+            assert_never(receipt.kind)
     return cmd
-
-
-def _claim(db: Session, cmd: CommandRow, now: dt.datetime) -> bool:
-    """Lease a one-time command to this connect; False if another process holds it."""
-    claimed = db.execute(
-        update(CommandRow)
-        .where(
-            CommandRow.id == cmd.id,
-            or_(
-                CommandRow.state == "pending",
-                (CommandRow.state == "issued") & (CommandRow.lease_until < now),
-            ),
-        )
-        .values(state="issued", lease_until=now + dt.timedelta(seconds=COMMAND_LIFETIME_S))
-    )
-    return bool(getattr(claimed, "rowcount", 0))
 
 
 def release(
@@ -242,7 +215,7 @@ def release(
         select(CommandRow).where(
             CommandRow.id == request.command_id,
             CommandRow.cable_id == cable.id,
-            CommandRow.kind == CommandKind.ALLOW_PIN_SET.value,
+            CommandRow.kind == CommandKind.ALLOW_PIN_SET,
             CommandRow.driver_id == actor.id,
         )
     )
@@ -251,11 +224,7 @@ def release(
             f"you hold no PIN permission {request.command_id} for {cable.serial}; "
             "release only what connect handed you"
         )
-    db.execute(
-        update(CommandRow)
-        .where(CommandRow.id == cmd.id, CommandRow.state == "issued")
-        .values(state="pending", lease_until=None)
-    )
+    commands.release(db, cmd)  # False: not leased (any more); nothing to hand back
     db.commit()
     db.refresh(cmd)
     return ReleaseResponse(command_id=cmd.id, state=cmd.state)
@@ -268,7 +237,7 @@ def _signed(
     blob = sign_command(
         Command(
             id=cmd.id,
-            kind=CommandKind(cmd.kind),
+            kind=cmd.kind,
             serial=serial,
             nonce=nonce,
             epoch=epoch,
@@ -385,20 +354,18 @@ def connect(
         )
     elif step is Step.WIPE:
         wipe = schedule_clean_start(db, actor, cable, driver_id=actor.id, now=now)
-    commands: list[SignedCommandOut] = []
+    signed: list[SignedCommandOut] = []
     if wipe is not None:
         assigned = wipe.driver_id == actor.id
+        # Handing a wipe out twice is harmless: each copy is bound to one nonce and epoch.
         if may_receive_wipe(
             purpose=wipe.purpose,
             wipe_driver_id=wipe.driver_id,
             actor_id=actor.id,
             hello_epoch=request.epoch,
             cable_epoch=cable.epoch,
-        ):
-            # Handing a wipe out twice is harmless: each copy is bound to one nonce and epoch.
-            wipe.state = "issued"
-            wipe.lease_until = now + dt.timedelta(seconds=COMMAND_LIFETIME_S)
-            commands.append(_signed(wipe, serial, nonce, cable.epoch, now, command_key))
+        ) and commands.claim(db, wipe, now):
+            signed.append(_signed(wipe, serial, nonce, cable.epoch, now, command_key))
     else:
         assigned = assignment is not None and assignment.driver_id == actor.id
         permission = open_command(db, cable.id, CommandKind.ALLOW_PIN_SET)
@@ -406,20 +373,20 @@ def connect(
             assigned
             and permission is not None
             and request.epoch == cable.epoch
-            and permissions.usable(
-                permissions.Permission(
+            and lifecycle.usable(
+                lifecycle.Permission(
                     permission.state, permission.epoch, permission.driver_id, permission.expires_at
                 ),
                 cable_epoch=cable.epoch,
                 assignee_id=actor.id,
                 now=now,
             )
-            and _claim(db, permission, now)
+            and commands.claim(db, permission, now)
         ):
-            commands.append(_signed(permission, serial, nonce, cable.epoch, now, command_key))
+            signed.append(_signed(permission, serial, nonce, cable.epoch, now, command_key))
     synced = Synced(epoch=cable.epoch, seq=cable.head_seq)
     db.commit()
-    return ConnectResponse(serial=serial, assigned=assigned, commands=commands, synced=synced)
+    return ConnectResponse(serial=serial, assigned=assigned, commands=signed, synced=synced)
 
 
 def post_receipt(
