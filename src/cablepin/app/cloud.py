@@ -22,6 +22,7 @@ from typing import Any, Final
 import httpx
 
 from cablepin.app.errors import CloudRefused, CloudUnreachable, NotLoggedIn
+from cablepin.protocol.commands import CommandKind
 
 __all__ = ["CloudClient", "Login", "Pending", "Synced"]
 
@@ -50,7 +51,7 @@ class Pending:
     """A command the cloud signed for this connection, to be relayed to the cable."""
 
     id: str
-    kind: str
+    kind: CommandKind
     blob: bytes
     purpose: str | None = None  # a wipe's: handover | reset (by support) | clean_start
 
@@ -172,7 +173,7 @@ class CloudClient:
         commands = tuple(
             Pending(
                 id=str(c["id"]),
-                kind=str(c["kind"]),
+                kind=_kind(c["kind"]),
                 blob=unb64(c["blob"]),
                 purpose=str(c["purpose"]) if c.get("purpose") else None,
             )
@@ -213,6 +214,17 @@ class CloudClient:
         answer = self.request("GET", f"{API}/sessions", params=params or None)
         items = answer.get("items", []) if isinstance(answer, dict) else []
         return [dict(item) for item in items]
+
+
+def _kind(value: Any) -> CommandKind:
+    try:
+        return CommandKind(value)
+    except ValueError:
+        raise CloudRefused.kind("unknown_command_kind")(
+            f"the cloud sent a command this app does not know ({value!r}); update the app "
+            "and connect again",
+            kind=str(value),
+        ) from None
 
 
 def _synced(value: Any) -> Synced:

@@ -37,7 +37,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -317,13 +317,17 @@ class Cable:
                     "this command was already carried out on this cable; nothing more to do",
                     reason="replayed",
                 )
-            if command.kind is CommandKind.WIPE:
-                after = self._wiped(state)  # a new epoch: older commands cannot bind to it
-                grant: Grant | None = None
-            else:
-                applied = (*state.applied, command.id)[-MAX_APPLIED:]
-                after = state.evolve(failures=0, locked_until=0, applied=applied)
-                grant = Grant(state.epoch, None, allowed=True)
+            grant: Grant | None
+            match command.kind:
+                case CommandKind.WIPE:
+                    after = self._wiped(state)  # a new epoch: older commands cannot bind to it
+                    grant = None
+                case CommandKind.ALLOW_PIN_SET:
+                    applied = (*state.applied, command.id)[-MAX_APPLIED:]
+                    after = state.evolve(failures=0, locked_until=0, applied=applied)
+                    grant = Grant(state.epoch, None, allowed=True)
+                case _:
+                    assert_never(command.kind)
             receipt = sign_receipt(
                 Receipt(command.id, command.kind, self.serial, nonce, "done", after.epoch),
                 self.identity.device_key,
