@@ -76,7 +76,7 @@ from cablepin.protocol.commands import (
     sign_command,
 )
 from cablepin.protocol.errors import ChainError, MessageError, ProtocolError
-from cablepin.protocol.hello import verify_hello
+from cablepin.protocol.hello import Hello
 from cablepin.protocol.messages import NONCE_SIZE
 
 __all__ = ["challenge", "connect", "post_receipt", "release", "upload_sessions"]
@@ -271,19 +271,21 @@ def _verify_hello(
             "this hello does not answer a fresh challenge of this cloud; fetch a new challenge "
             f"({cable.serial}/challenge) and say hello to the cable again"
         )
-    fields = {
-        "serial": cable.serial,
-        "fw": request.fw,
-        "epoch": request.epoch,
-        "pin_default": request.pin_default,
-        "nonce": nonce,
-        "head": {"seq": request.head.seq, "hash": head_hash},
-        "wait_s": request.wait_s,
-        "locked": request.locked,
-        "challenge": challenge,
-    }
+    hello = Hello(
+        serial=cable.serial,
+        fw=request.fw,
+        epoch=request.epoch,
+        pin_default=request.pin_default,
+        nonce=nonce,
+        head_seq=request.head.seq,
+        head_hash=head_hash,
+        wait_s=request.wait_s,
+        locked=request.locked,
+        challenge=challenge,
+        sig=sig,
+    )
     try:
-        verify_hello(fields, sig, _device_key(cable))
+        hello.verify(_device_key(cable))
     except ProtocolError as e:
         raise BadHello(f"this hello was not signed by {cable.serial}; {what_to_do}") from e
 
