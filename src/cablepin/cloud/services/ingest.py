@@ -18,8 +18,6 @@ Rules (DESIGN "Attribution", H2-H5, S1-S3):
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 from typing import assert_never
 
@@ -80,15 +78,6 @@ from cablepin.protocol.hello import Hello
 from cablepin.protocol.messages import NONCE_SIZE
 
 __all__ = ["challenge", "connect", "post_receipt", "release", "upload_sessions"]
-
-
-def _b64(value: str, what: str) -> bytes:
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise InvalidRequest(
-            f"{what} must be standard base64; send the bytes the cable gave"
-        ) from e
 
 
 def _device_key(cable: Cable) -> Ed25519PublicKey:
@@ -246,26 +235,17 @@ def _signed(
         ),
         key,
     )
-    return SignedCommandOut(
-        id=cmd.id, kind=cmd.kind, blob=base64.b64encode(blob).decode(), purpose=cmd.purpose
-    )
+    return SignedCommandOut(id=cmd.id, kind=cmd.kind, blob=blob, purpose=cmd.purpose)
 
 
 def _verify_hello(
-    cable: Cable, request: ConnectRequest, nonce: bytes, *, challenge_key: bytes, now: dt.datetime
+    cable: Cable, request: ConnectRequest, *, challenge_key: bytes, now: dt.datetime
 ) -> None:
     """H5/P6: believe the hello only if the cable signed exactly it, for a fresh challenge."""
     what_to_do = (
         "connect to the cable again; relay the hello exactly as the cable sent it (with its sig)"
     )
-    try:
-        sig = base64.b64decode(request.sig, validate=True)
-        head_hash = base64.b64decode(request.head.hash, validate=True)
-        challenge = base64.b64decode(request.challenge, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise BadHello(
-            f"the hello's sig, challenge or head hash is not base64; {what_to_do}"
-        ) from e
+    challenge = request.challenge
     if not challenges.is_fresh(challenge_key, cable.serial, challenge, int(now.timestamp())):
         raise BadHello(
             "this hello does not answer a fresh challenge of this cloud; fetch a new challenge "
@@ -276,13 +256,13 @@ def _verify_hello(
         fw=request.fw,
         epoch=request.epoch,
         pin_default=request.pin_default,
-        nonce=nonce,
+        nonce=request.nonce,
         head_seq=request.head.seq,
-        head_hash=head_hash,
+        head_hash=request.head.hash,
         wait_s=request.wait_s,
         locked=request.locked,
         challenge=challenge,
-        sig=sig,
+        sig=request.sig,
     )
     try:
         hello.verify(_device_key(cable))
@@ -306,7 +286,7 @@ def challenge(
     """A fresh challenge for the next hello (stateless: see domain/challenge.py)."""
     cable = find_cable(db, actor, serial)
     value = challenges.issue(challenge_key, cable.serial, int(now.timestamp()))
-    return ChallengeOut(challenge=base64.b64encode(value).decode(), valid_for_s=challenges.WINDOW_S)
+    return ChallengeOut(challenge=value, valid_for_s=challenges.WINDOW_S)
 
 
 def connect(
@@ -321,12 +301,12 @@ def connect(
 ) -> ConnectResponse:
     cable = find_cable(db, actor, serial, lock=True)
     serial = cable.serial
-    nonce = _b64(request.nonce, "nonce")
+    nonce = request.nonce
     if len(nonce) != NONCE_SIZE:
         raise InvalidRequest(f"the nonce must be {NONCE_SIZE} bytes: send the one from hello")
-    _verify_hello(cable, request, nonce, challenge_key=challenge_key, now=now)
+    _verify_hello(cable, request, challenge_key=challenge_key, now=now)
     if request.receipt is not None:
-        _apply_receipt(db, cable, _b64(request.receipt, "receipt"), actor, now, strict=False)
+        _apply_receipt(db, cable, request.receipt, actor, now, strict=False)
     wipe = open_command(db, cable.id, CommandKind.WIPE)
     assignment = active_assignment(db, cable.id)
     # Only the cable's driver (or the one a pending wipe gives it to) updates what we show.
@@ -395,7 +375,7 @@ def post_receipt(
     db: Session, actor: Actor, serial: str, request: ReceiptRequest, *, now: dt.datetime
 ) -> ReceiptResponse:
     cable = find_cable(db, actor, serial, lock=True)
-    cmd = _apply_receipt(db, cable, _b64(request.receipt, "receipt"), actor, now, strict=True)
+    cmd = _apply_receipt(db, cable, request.receipt, actor, now, strict=True)
     assert cmd is not None
     response = ReceiptResponse(command_id=cmd.id, kind=cmd.kind, state=cmd.state, epoch=cable.epoch)
     db.commit()
@@ -410,7 +390,7 @@ def upload_sessions(
         records = [Record.from_wire(r) for r in request.records]
     except MessageError as e:
         raise InvalidRequest(f"{e.message}; send the records exactly as the cable gave them") from e
-    head_sig = _b64(request.head_sig, "head_sig")
+    head_sig = request.head_sig
     assignment = active_assignment(db, cable.id)
     facts = CableFacts(
         serial=cable.serial,
