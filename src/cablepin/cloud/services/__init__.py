@@ -1,7 +1,9 @@
 """Use cases of the cloud: plain functions over a SQLAlchemy ``Session`` and an ``Actor``.
 
 The JSON API and the portal call the same functions. A function that changes
-something commits its own transaction; time comes in as ``now``. Refusals
+something is a unit of work (``@transactional``, ``cloud/db.py``): inside a
+request it joins the request's, which commits once; called alone (CLI,
+tests) it commits itself. Time comes in as ``now``. Refusals
 are ``cablepin.cloud.errors`` exceptions.
 
 * ``accounts``: organisations, users, login/logout, bearer tokens, login throttling.

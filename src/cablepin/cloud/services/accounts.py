@@ -21,6 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cablepin.cloud.db import transactional
 from cablepin.cloud.domain import throttle
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import (
@@ -76,6 +77,7 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+@transactional
 def create_org(db: Session, name: str, *, now: dt.datetime) -> Organisation:
     name = name.strip()
     if not name:
@@ -84,7 +86,6 @@ def create_org(db: Session, name: str, *, now: dt.datetime) -> Organisation:
         raise AlreadyExists(f"organisation {name!r} already exists; use it or pick another name")
     org = Organisation(name=name, created_at=now)
     db.add(org)
-    db.commit()
     return org
 
 
@@ -97,6 +98,7 @@ def org_by_name(db: Session, name: str) -> Organisation:
     return org
 
 
+@transactional
 def create_user(
     db: Session,
     *,
@@ -141,7 +143,7 @@ def create_user(
     )
     db.add(user)
     try:
-        db.commit()
+        db.flush()
     except IntegrityError as e:
         db.rollback()
         raise AlreadyExists(f"a user with e-mail {email} already exists") from e
@@ -204,6 +206,7 @@ def _record_failure(db: Session, email: str, now: dt.datetime, free: int) -> int
     return wait
 
 
+@transactional
 def authenticate(
     db: Session,
     email: str,
@@ -230,15 +233,15 @@ def authenticate(
     user = db.scalar(select(User).where(User.email == email))
     if not _password_ok(user, password):
         wait = _record_failure(db, email, now, free_attempts)
-        db.commit()
+        db.commit()  # the one commit outside a unit's end: the refusal must still count
         hint = f"; after this many failures wait {wait} s before the next try" if wait else ""
         raise Unauthorized(f"wrong e-mail or password; check both and try again{hint}")
     assert user is not None
     db.execute(delete(LoginThrottle).where(LoginThrottle.email == email))
-    db.commit()
     return user
 
 
+@transactional
 def login(
     db: Session,
     email: str,
@@ -257,7 +260,6 @@ def login(
             token_hash=hash_token(token), user_id=user.id, created_at=now, expires_at=expires_at
         )
     )
-    db.commit()
     return token, expires_at, actor_for_user(db, user)
 
 
@@ -277,16 +279,17 @@ def actor_for_token(db: Session, token: str, *, now: dt.datetime) -> Actor:
     return actor_for_user(db, user)
 
 
+@transactional
 def logout(db: Session, token: str, *, now: dt.datetime) -> bool:
     result = db.execute(
         update(ApiToken)
         .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    db.commit()
     return bool(getattr(result, "rowcount", 0))
 
 
+@transactional
 def deactivate_user(db: Session, actor: Actor, user_id: int, *, now: dt.datetime) -> User:
     """A fleet manager deactivates a driver of their organisation.
 
@@ -320,5 +323,4 @@ def deactivate_user(db: Session, actor: Actor, user_id: int, *, now: dt.datetime
             org_id=user.org_id,
             target=user.email,
         )
-    db.commit()
     return user

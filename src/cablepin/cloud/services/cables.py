@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cablepin.cloud.db import transactional
 from cablepin.cloud.domain import permissions
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.domain.clean_start import assignment_starts_clean
@@ -113,6 +114,7 @@ def _driver(db: Session, org_id: int, email: str) -> User:
 # ---------------------------------------------------------------- registration
 
 
+@transactional
 def register_cable(
     db: Session, *, cert_pem: bytes, org_name: str, factory_ca: x509.Certificate, now: dt.datetime
 ) -> CableSummary:
@@ -149,7 +151,6 @@ def register_cable(
     db.add(cable)
     db.flush()
     audit.append(db, now=now, action="cable.registered", actor=None, org_id=org.id, target=serial)
-    db.commit()
     return _summaries(db, [cable], now)[0]
 
 
@@ -324,6 +325,7 @@ def _refuse_or_supersede_wipe(db: Session, cable: Cable, actor: Actor, now: dt.d
     )
 
 
+@transactional
 def assign(
     db: Session,
     actor: Actor,
@@ -373,10 +375,10 @@ def assign(
         reason=reason,
         details={"driver_email": driver.email, "epoch": cable.epoch},
     )
-    db.commit()
     return AssignmentOut(serial=serial, driver_email=driver.email, epoch=cable.epoch)
 
 
+@transactional
 def allow_pin_reset(
     db: Session,
     actor: Actor,
@@ -431,10 +433,10 @@ def allow_pin_reset(
             "expires_at": expires_at.isoformat(),
         },
     )
-    db.commit()
     return _pin_reset_out(db, cable, cmd)
 
 
+@transactional
 def revoke_pin_reset(
     db: Session, actor: Actor, serial: str, *, now: dt.datetime, reason: str | None = None
 ) -> PinResetOut:
@@ -456,7 +458,6 @@ def revoke_pin_reset(
         reason=reason,
         details={"command_id": cmd.id},
     )
-    db.commit()
     return _pin_reset_out(db, cable, cmd)
 
 
@@ -525,6 +526,7 @@ def schedule_clean_start(
     return cmd
 
 
+@transactional
 def start_handover(
     db: Session,
     actor: Actor,
@@ -565,10 +567,10 @@ def start_handover(
             "last_sync_at": last_sync,
         },
     )
-    db.commit()
     return view
 
 
+@transactional
 def cancel_handover(
     db: Session, actor: Actor, serial: str, *, now: dt.datetime, reason: str | None = None
 ) -> HandoverOut:
@@ -603,10 +605,10 @@ def cancel_handover(
         reason=reason,
         details={"command_id": cmd.id, "driver_email": view.from_driver_email},
     )
-    db.commit()
     return view
 
 
+@transactional
 def reset_cable(
     db: Session, actor: Actor, serial: str, *, now: dt.datetime, reason: str | None
 ) -> HandoverOut:
@@ -627,5 +629,4 @@ def reset_cable(
         now=now,
         details=lambda view: {"driver_email": view.to_driver_email},
     )
-    db.commit()
     return view

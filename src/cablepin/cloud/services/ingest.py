@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cablepin.cloud.db import transactional
 from cablepin.cloud.domain import challenge as challenges
 from cablepin.cloud.domain import commands as lifecycle
 from cablepin.cloud.domain.actor import Actor
@@ -190,6 +191,7 @@ def _apply_receipt(
     return cmd
 
 
+@transactional
 def release(
     db: Session, actor: Actor, serial: str, request: ReleaseRequest, *, now: dt.datetime
 ) -> ReleaseResponse:
@@ -214,7 +216,6 @@ def release(
             "release only what connect handed you"
         )
     commands.release(db, cmd)  # False: not leased (any more); nothing to hand back
-    db.commit()
     db.refresh(cmd)
     return ReleaseResponse(command_id=cmd.id, state=cmd.state)
 
@@ -289,6 +290,7 @@ def challenge(
     return ChallengeOut(challenge=value, valid_for_s=challenges.WINDOW_S)
 
 
+@transactional
 def connect(
     db: Session,
     actor: Actor,
@@ -367,10 +369,10 @@ def connect(
         ):
             signed.append(_signed(permission, serial, nonce, cable.epoch, now, command_key))
     synced = Synced(epoch=cable.epoch, seq=cable.head_seq)
-    db.commit()
     return ConnectResponse(serial=serial, assigned=assigned, commands=signed, synced=synced)
 
 
+@transactional
 def post_receipt(
     db: Session, actor: Actor, serial: str, request: ReceiptRequest, *, now: dt.datetime
 ) -> ReceiptResponse:
@@ -378,10 +380,10 @@ def post_receipt(
     cmd = _apply_receipt(db, cable, request.receipt, actor, now, strict=True)
     assert cmd is not None
     response = ReceiptResponse(command_id=cmd.id, kind=cmd.kind, state=cmd.state, epoch=cable.epoch)
-    db.commit()
     return response
 
 
+@transactional
 def upload_sessions(
     db: Session, actor: Actor, serial: str, request: SessionsUpload, *, now: dt.datetime
 ) -> UploadResponse:
@@ -484,5 +486,4 @@ def upload_sessions(
         cable.head_hash = hashes[-1]
     cable.last_sync_at = now
     synced = Synced(epoch=cable.epoch, seq=cable.head_seq)
-    db.commit()
     return UploadResponse(accepted=accepted, duplicates=duplicates, synced=synced)

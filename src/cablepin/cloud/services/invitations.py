@@ -20,6 +20,7 @@ import secrets
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from cablepin.cloud.db import transactional
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import Conflict, Forbidden, InvalidRequest, UnknownDriver
 from cablepin.cloud.models import Invitation, User
@@ -62,10 +63,10 @@ def _new_link(
         target=user.email,
         details={"expires_at": expires_at.isoformat()},
     )
-    db.commit()
     return token, expires_at
 
 
+@transactional
 def invite_driver(
     db: Session, who: Actor, *, email: str, name: str, now: dt.datetime
 ) -> tuple[User, str, dt.datetime]:
@@ -84,6 +85,7 @@ def invite_driver(
     return user, token, expires_at
 
 
+@transactional
 def reissue_invitation(
     db: Session, who: Actor, user_id: int, *, now: dt.datetime
 ) -> tuple[User, str, dt.datetime]:
@@ -126,6 +128,7 @@ def invitation_user(db: Session, token: str, *, now: dt.datetime) -> User | None
     return user
 
 
+@transactional
 def accept_invitation(db: Session, token: str, password: str, *, now: dt.datetime) -> User:
     user = invitation_user(db, token, now=now)
     if user is None:
@@ -141,5 +144,4 @@ def accept_invitation(db: Session, token: str, password: str, *, now: dt.datetim
     audit.append(
         db, now=now, action="driver.activated", actor=None, org_id=user.org_id, target=user.email
     )
-    db.commit()
     return user

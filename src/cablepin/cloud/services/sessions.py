@@ -14,6 +14,7 @@ from collections import Counter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cablepin.cloud.db import transactional
 from cablepin.cloud.domain import permissions
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import Forbidden, UnknownDriver
@@ -27,6 +28,7 @@ __all__ = ["list_sessions"]
 MAX_PAGE = 500
 
 
+@transactional
 def list_sessions(
     db: Session,
     actor: Actor,
@@ -97,5 +99,4 @@ def list_sessions(
                     "sessions": counts.get(org_id, 0),
                 },
             )
-        db.commit()
     return SessionList(items=items)
