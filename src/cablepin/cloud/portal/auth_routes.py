@@ -115,7 +115,6 @@ def signin(ctx: PortalCtx, form: CsrfForm) -> Response:
     # A new session at every sign-in: a cookie planted before sign-in is worthless after.
     end_session(ctx.db, ctx.request.cookies.get(COOKIE))
     token = start_session(ctx.db, user, ctx.now)
-    ctx.db.commit()
     response = redirect(ctx, target if target != "/" else _home(user))
     response.set_cookie(
         COOKIE, token, httponly=True, samesite="lax", secure=is_https(ctx.request), path="/"
@@ -126,7 +125,6 @@ def signin(ctx: PortalCtx, form: CsrfForm) -> Response:
 @router.post("/signout")
 def signout(ctx: UserCtx, form: CsrfForm) -> Response:
     end_session(ctx.db, ctx.request.cookies.get(COOKIE))
-    ctx.db.commit()
     response = redirect(ctx, "/signin?out=1")
     response.delete_cookie(COOKIE, path="/")
     return response
