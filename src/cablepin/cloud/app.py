@@ -27,6 +27,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import text
 
 from cablepin.cloud.api import errors, openapi
+from cablepin.cloud.api.billing_routes import TARIFF_UPLOAD_LIMIT, TARIFF_UPLOAD_PATH
+from cablepin.cloud.api.billing_routes import router as billing_router
 from cablepin.cloud.api.limits import MAX_BODY, BodyLimit
 from cablepin.cloud.api.routes import router as api_router
 from cablepin.cloud.db import make_engine, make_sessionmaker
@@ -92,8 +94,14 @@ def create_app(
     app.state.clock = clock
     portal = _portal()
     errors.install(app, page=getattr(portal, "error_page", None), api_prefix=API_PREFIX)
-    app.add_middleware(BodyLimit, limit=MAX_BODY, prefix=f"{API_PREFIX}/")
+    app.add_middleware(
+        BodyLimit,
+        limit=MAX_BODY,
+        prefix=f"{API_PREFIX}/",
+        overrides={TARIFF_UPLOAD_PATH: TARIFF_UPLOAD_LIMIT},
+    )
     app.include_router(api_router)
+    app.include_router(billing_router)
 
     @app.get("/healthz", tags=["health"], responses=HEALTH_RESPONSES)
     def healthz() -> JSONResponse:

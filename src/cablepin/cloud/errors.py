@@ -6,6 +6,7 @@
     ├── InvalidRequest         "invalid_request"   422  malformed or out-of-range input
     │   ├── BadReceipt         "bad_receipt"       422  receipt not signed by this cable
     │   ├── BadHello           "bad_hello"         422  hello not signed by this cable
+    │   ├── BadDocument        "bad_document"      422  a tariff proof that is no PDF, PNG, JPEG
     │   └── ChainBroken        "chain_broken"      422  records do not continue the chain
     ├── Unauthorized           "unauthorized"      401  no, expired or revoked token; bad login
     ├── Forbidden              "forbidden"         403  the role may not do this
@@ -15,14 +16,24 @@
     │   ├── UnknownCable       "unknown_cable"     404  also for another organisation's cable
     │   ├── UnknownDriver      "unknown_driver"    404
     │   ├── UnknownOrg         "unknown_org"       404
-    │   └── UnknownCommand     "unknown_command"   404
+    │   ├── UnknownCommand     "unknown_command"   404
+    │   ├── UnknownTariff      "unknown_tariff"    404  also for another organisation's
+    │   └── UnknownReceipt     "unknown_receipt"   404  also for another organisation's
     ├── Conflict               "conflict"          409
     │   ├── HasDriver          "has_driver"        409  assign only a cable without a driver
     │   ├── NoDriver           "no_driver"         409
     │   ├── WipePending        "wipe_pending"      409  nothing syncs while a wipe is pending
     │   ├── CleanStartPending  "clean_start_pending" 409  the assignee has not connected yet
     │   ├── StaleEpoch         "stale_epoch"       409
-    │   └── AlreadyExists      "already_exists"    409
+    │   ├── AlreadyExists      "already_exists"    409
+    │   ├── MonthOpen          "month_open"        409  the month has not ended yet
+    │   ├── AlreadyOnReceipt   "already_on_receipt" 409  a session is on a live receipt
+    │   ├── NoTariff           "no_tariff"         409  carries the dates without a price
+    │   ├── NoPolicy           "no_policy"         409  no billing policy for the year
+    │   ├── NoSessions         "no_sessions"       409  nothing to put on a receipt
+    │   ├── TariffOverlap      "tariff_overlap"    409
+    │   ├── AlreadyDecided     "already_decided"   409  verified/approved/rejected already
+    │   └── NoSignedHead       "no_signed_head"    409  no cable-signed head covers it yet
     ├── TooLarge               "too_large"         413  request body over the limit
     ├── TooManyAttempts        "too_many_attempts" 429  carries retry_after_s
     └── ConfigError            "config_error"      500  keys or database missing
@@ -39,7 +50,10 @@ from typing import ClassVar
 from cablepin.errors import CablepinError
 
 __all__ = [
+    "AlreadyDecided",
     "AlreadyExists",
+    "AlreadyOnReceipt",
+    "BadDocument",
     "BadHello",
     "BadReceipt",
     "ChainBroken",
@@ -50,11 +64,17 @@ __all__ = [
     "Forbidden",
     "HasDriver",
     "InvalidRequest",
+    "MonthOpen",
     "NoDriver",
+    "NoPolicy",
+    "NoSessions",
+    "NoSignedHead",
+    "NoTariff",
     "NotAssigned",
     "NotFound",
     "ReasonRequired",
     "StaleEpoch",
+    "TariffOverlap",
     "TooLarge",
     "TooManyAttempts",
     "Unauthorized",
@@ -62,6 +82,8 @@ __all__ = [
     "UnknownCommand",
     "UnknownDriver",
     "UnknownOrg",
+    "UnknownReceipt",
+    "UnknownTariff",
     "WipePending",
 ]
 
@@ -171,3 +193,50 @@ class TooManyAttempts(CloudError):
 
 class ConfigError(CloudError):
     code = "config_error"
+
+
+# ---------------------------------------------------------------- reimbursement (M1-M6)
+
+
+class BadDocument(InvalidRequest):
+    code = "bad_document"
+
+
+class UnknownTariff(NotFound):
+    code = "unknown_tariff"
+
+
+class UnknownReceipt(NotFound):
+    code = "unknown_receipt"
+
+
+class MonthOpen(Conflict):
+    code = "month_open"
+
+
+class AlreadyOnReceipt(Conflict):
+    code = "already_on_receipt"
+
+
+class NoTariff(Conflict):
+    code = "no_tariff"
+
+
+class NoPolicy(Conflict):
+    code = "no_policy"
+
+
+class NoSessions(Conflict):
+    code = "no_sessions"
+
+
+class TariffOverlap(Conflict):
+    code = "tariff_overlap"
+
+
+class AlreadyDecided(Conflict):
+    code = "already_decided"
+
+
+class NoSignedHead(Conflict):
+    code = "no_signed_head"
