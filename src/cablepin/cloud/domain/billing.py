@@ -106,8 +106,8 @@ def month_is_over(month: str, now: dt.datetime) -> bool:
 def deadline_end(month: str, deadline_day: int) -> dt.datetime:
     """The instant after which a receipt for ``month`` is late."""
     year, m = _next(*parse_month(month))
-    last_day = dt.datetime(year, m, deadline_day, tzinfo=BILLING_ZONE)
-    return (last_day + dt.timedelta(days=1)).replace(tzinfo=BILLING_ZONE).astimezone(dt.UTC)
+    day_after = dt.date(year, m, deadline_day) + dt.timedelta(days=1)
+    return dt.datetime.combine(day_after, dt.time(), tzinfo=BILLING_ZONE).astimezone(dt.UTC)
 
 
 def is_late(month: str, deadline_day: int, submitted_at: dt.datetime) -> bool:

@@ -63,7 +63,7 @@ __all__ = [
     "tariff_document",
 ]
 
-MIN_YEAR, MAX_YEAR = 2026, 2100
+MAX_YEAR = 2100
 
 
 def _check_year(year: int) -> None:
@@ -258,6 +258,9 @@ def add_tariff(
             monthly_json = rules.monthly_prices_json(monthly)
     except ValueError as e:
         raise InvalidRequest(str(e)) from e
+    # One driver's uploads queue on their user row (PostgreSQL), so two at once
+    # cannot both pass the overlap check; SQLite transactions are serial anyway.
+    db.execute(select(User.id).where(User.id == actor.id).with_for_update())
     clash = db.scalar(
         select(Tariff)
         .where(
