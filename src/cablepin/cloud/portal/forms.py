@@ -96,6 +96,39 @@ ERROR_TEXT: dict[str, str] = {
         "The service is not set up correctly right now. Try again later and contact support if it "
         "stays that way."
     ),
+    # Reimbursement (M1-M6)
+    "bad_document": N_(
+        "The proof is not a PDF, PNG or JPEG file (judged by its content). Upload the contract or "
+        "bill as one of these."
+    ),
+    "unknown_tariff": N_("There is no such tariff for you. Reload the page and check the list."),
+    "unknown_receipt": N_("There is no such receipt for you. Reload the page and check the list."),
+    "month_open": N_(
+        "This month has not ended yet. Submit its receipt from the first day of the next month."
+    ),
+    "already_on_receipt": N_(
+        "These sessions are already on a receipt. Sessions synced later go on a supplementary "
+        "receipt for the month."
+    ),
+    "no_tariff": N_(
+        "Some days of the month have sessions but no verified tariff. Upload a tariff for them and "
+        "have it verified, or deselect those sessions."
+    ),
+    "no_policy": N_(
+        "Your organisation has no billing policy for this year yet. Ask your fleet manager to set "
+        "it."
+    ),
+    "no_sessions": N_(
+        "There are no synced sessions in this month. Connect the cable in the app to sync them."
+    ),
+    "tariff_overlap": N_(
+        "The dates overlap another tariff of yours. Choose dates before or after it."
+    ),
+    "already_decided": N_("This has already been decided and cannot change. Reload the page."),
+    "no_signed_head": N_(
+        "The cable has not yet sent a signature covering these sessions. It comes with the next "
+        "sync; try again after that."
+    ),
 }
 
 

@@ -63,6 +63,16 @@ AUDIT_ACTION: dict[str, str] = {
     "pin_reset.done": N_("PIN permission done"),
     "login.failure_burst": N_("Many failed sign-ins"),
     "support.sessions_read": N_("Support read charging sessions"),
+    "billing.policy_set": N_("Billing policy set"),
+    "billing.flat_price_set": N_("Flat price per kWh set (support)"),
+    "tariff.added": N_("Tariff uploaded by the driver"),
+    "tariff.verified": N_("Tariff verified"),
+    "tariff.rejected": N_("Tariff rejected"),
+    "receipt.submitted": N_("Receipt submitted"),
+    "receipt.approved": N_("Receipt approved"),
+    "receipt.rejected": N_("Receipt rejected"),
+    "support.receipts_read": N_("Support read receipts"),
+    "support.evidence_read": N_("Support read a receipt's evidence"),
 }
 
 # ``?done=…`` after an action: the sentence shown at the top of the next page.
