@@ -7,7 +7,7 @@ integer Wh, months ``YYYY-MM``, session times UTC epoch seconds.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -115,7 +115,7 @@ class MonthView(BaseModel):
 
 class ReceiptSubmit(Strict):
     month: str = Field(pattern=MONTH, description="YYYY-MM")
-    exclude: list[int] = Field(
+    exclude: list[Annotated[int, Field(ge=1, le=MAX_INT)]] = Field(
         default_factory=list, max_length=1000, description="session ids not to reimburse"
     )
 
