@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from cablepin.cloud.schemas import MAX_INT, Strict
+from cablepin.evidence.money import PRICE_REGEX
 
 __all__ = [
     "DecisionRequest",
@@ -30,8 +31,8 @@ __all__ = [
     "TariffOut",
 ]
 
-MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
-PRICE = r"^(0|[1-9][0-9]?)(\.[0-9]{1,6})?$"
+MONTH = r"^2[0-9]{3}-(0[1-9]|1[0-2])$"
+PRICE = f"^({PRICE_REGEX})$"
 MONEY = r"^-?[0-9]+\.[0-9]{2}$"
 
 

@@ -6,7 +6,6 @@
     ├── InvalidRequest         "invalid_request"   422  malformed or out-of-range input
     │   ├── BadReceipt         "bad_receipt"       422  receipt not signed by this cable
     │   ├── BadHello           "bad_hello"         422  hello not signed by this cable
-    │   ├── BadDocument        "bad_document"      422  a tariff proof that is no PDF, PNG, JPEG
     │   └── ChainBroken        "chain_broken"      422  records do not continue the chain
     ├── Unauthorized           "unauthorized"      401  no, expired or revoked token; bad login
     ├── Forbidden              "forbidden"         403  the role may not do this
@@ -33,10 +32,17 @@
     │   ├── NoSessions         "no_sessions"       409  nothing to put on a receipt
     │   ├── TariffOverlap      "tariff_overlap"    409
     │   ├── AlreadyDecided     "already_decided"   409  verified/approved/rejected already
-    │   └── NoSignedHead       "no_signed_head"    409  no cable-signed head covers it yet
+    │   ├── NoSignedHead       "no_signed_head"    409  no cable-signed head covers it yet
+    │   ├── BadDocument        "bad_document"      409  a tariff proof that is no PDF, PNG, JPEG
+    │   ├── InvalidTariff      "invalid_tariff"    409  validity, price or monthly prices disagree
+    │   └── InvalidAccount     "invalid_account"   409  IBAN or BIC fails its check digits
     ├── TooLarge               "too_large"         413  request body over the limit
     ├── TooManyAttempts        "too_many_attempts" 429  carries retry_after_s
     └── ConfigError            "config_error"      500  keys or database missing
+
+Refusals of input that fits the OpenAPI schema but not a rule the schema cannot
+say (a proof's content, IBAN check digits, dates in order) are 409: a 422
+means the request itself is malformed.
 
 Errors are translated only at the edges: ``api/errors.py`` turns them into
 JSON responses and the CLI prints them with ``cli.output``. Every message
@@ -63,7 +69,9 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "HasDriver",
+    "InvalidAccount",
     "InvalidRequest",
+    "InvalidTariff",
     "MonthOpen",
     "NoDriver",
     "NoPolicy",
@@ -198,8 +206,16 @@ class ConfigError(CloudError):
 # ---------------------------------------------------------------- reimbursement (M1-M6)
 
 
-class BadDocument(InvalidRequest):
+class BadDocument(Conflict):
     code = "bad_document"
+
+
+class InvalidTariff(Conflict):
+    code = "invalid_tariff"
+
+
+class InvalidAccount(Conflict):
+    code = "invalid_account"
 
 
 class UnknownTariff(NotFound):

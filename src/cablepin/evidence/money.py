@@ -33,6 +33,7 @@ from typing import Final
 __all__ = [
     "CENT",
     "EXACT",
+    "PRICE_REGEX",
     "amount_for",
     "exact_sum",
     "kwh",
@@ -46,7 +47,13 @@ __all__ = [
 
 CENT: Final = Decimal("0.01")
 MAX_PRICE: Final = Decimal(10)
-PRICE_PATTERN: Final = re.compile(r"(0|[1-9][0-9]?)(\.[0-9]{1,6})?")
+#: A price above 0 and below 10 with at most 6 decimals (also the API schema's pattern).
+PRICE_REGEX: Final = (
+    r"[1-9](\.[0-9]{1,6})?"
+    r"|0\.([1-9][0-9]{0,5}|0[1-9][0-9]{0,4}|00[1-9][0-9]{0,3}|000[1-9][0-9]{0,2}"
+    r"|0000[1-9][0-9]?|00000[1-9])"
+)
+PRICE_PATTERN: Final = re.compile(PRICE_REGEX)
 MONEY_PATTERN: Final = re.compile(r"-?(0|[1-9][0-9]{0,17})\.[0-9]{2}")
 EXACT: Final = Context(
     prec=120,
@@ -60,13 +67,13 @@ _ROUNDING: Final = Context(
 
 def parse_price(text: str) -> Decimal:
     """A price in EUR/kWh from its decimal string; ValueError says what is accepted."""
-    if not isinstance(text, str) or not PRICE_PATTERN.fullmatch(text.strip()):
+    if not isinstance(text, str) or not PRICE_PATTERN.fullmatch(text):
         raise ValueError(
             f"{text!r} is not a price: write EUR per kWh as a decimal with a point and at "
             "most 6 decimals, such as 0.3275"
         )
     with localcontext(EXACT):
-        price = Decimal(text.strip())
+        price = Decimal(text)
     if not Decimal(0) < price < MAX_PRICE:
         raise ValueError(f"a price must be above 0 and below {MAX_PRICE} EUR/kWh, not {text}")
     return price

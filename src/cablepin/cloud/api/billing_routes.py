@@ -18,6 +18,7 @@ from cablepin.cloud.api.deps import CurrentActor, Db, Now, authorize
 from cablepin.cloud.api.routes import ERRORS, Reason
 from cablepin.cloud.billing_schemas import (
     MONTH,
+    PRICE,
     DecisionRequest,
     EvidenceBundle,
     FlatPriceOut,
@@ -81,7 +82,9 @@ def put_flat_price(
     "/me/tariffs",
     tags=["billing"],
     status_code=201,
-    responses={413: {"model": ERRORS[422]["model"], "description": "document over 5 MB"}},
+    responses={
+        413: {"model": ERRORS[422]["model"], "description": "the proof is over 5 MB"},
+    },
 )
 def add_tariff(
     db: Db,
@@ -91,7 +94,12 @@ def add_tariff(
     valid_to: Annotated[dt.date, Form(description="last day, YYYY-MM-DD")],
     document: Annotated[UploadFile, File(description="the proof: PDF, PNG or JPEG, <= 5 MB")],
     price: Annotated[
-        str | None, Form(max_length=10, description="EUR/kWh gross, e.g. 0.3275 (fixed tariff)")
+        str | None,
+        Form(
+            pattern=PRICE,
+            max_length=10,
+            description="EUR/kWh gross, e.g. 0.3275 (fixed tariff)",
+        ),
     ] = None,
     monthly_prices: Annotated[
         str | None,

@@ -101,6 +101,13 @@ ERROR_TEXT: dict[str, str] = {
         "The proof is not a PDF, PNG or JPEG file (judged by its content). Upload the contract or "
         "bill as one of these."
     ),
+    "invalid_tariff": N_(
+        "The tariff does not fit together: check that it ends after it starts and has either one "
+        "price or a price for every month it covers."
+    ),
+    "invalid_account": N_(
+        "The IBAN or BIC is not valid. Copy them from a bank statement and send the form again."
+    ),
     "unknown_tariff": N_("There is no such tariff for you. Reload the page and check the list."),
     "unknown_receipt": N_("There is no such receipt for you. Reload the page and check the list."),
     "month_open": N_(

@@ -41,7 +41,9 @@ from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import (
     AlreadyDecided,
     BadDocument,
+    InvalidAccount,
     InvalidRequest,
+    InvalidTariff,
     NotFound,
     TariffOverlap,
     TooLarge,
@@ -122,7 +124,7 @@ def _bank(request: PolicyRequest) -> tuple[str | None, str | None]:
         if request.debtor_bic is not None:
             bic = str(BIC(request.debtor_bic))
     except SchwiftyException as e:
-        raise InvalidRequest(
+        raise InvalidAccount(
             f"the debtor account is not valid ({e}); copy the IBAN and BIC from the bank's "
             "statement"
         ) from e
@@ -231,7 +233,7 @@ def add_tariff(
 ) -> TariffOut:
     org_id = _org_id(actor)
     if valid_to < valid_from:
-        raise InvalidRequest("valid_to is before valid_from; give the tariff's first and last day")
+        raise InvalidTariff("valid_to is before valid_from; give the tariff's first and last day")
     if len(document) > rules.MAX_DOCUMENT:
         raise TooLarge(
             f"the proof document is larger than {rules.MAX_DOCUMENT // (1024 * 1024)} MB; "
@@ -244,7 +246,7 @@ def add_tariff(
             "name); upload the contract or bill as one of these"
         )
     if (price is None) == (monthly_prices is None):
-        raise InvalidRequest(
+        raise InvalidTariff(
             "give either price (a fixed tariff) or monthly_prices (a dynamic tariff), not both"
         )
     fixed: Decimal | None = None
@@ -257,7 +259,7 @@ def add_tariff(
             monthly = rules.parse_monthly_prices(monthly_prices, valid_from, valid_to)
             monthly_json = rules.monthly_prices_json(monthly)
     except ValueError as e:
-        raise InvalidRequest(str(e)) from e
+        raise InvalidTariff(str(e)) from e
     # One driver's uploads queue on their user row (PostgreSQL), so two at once
     # cannot both pass the overlap check; SQLite transactions are serial anyway.
     db.execute(select(User.id).where(User.id == actor.id).with_for_update())

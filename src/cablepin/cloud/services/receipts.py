@@ -55,6 +55,7 @@ from cablepin.cloud.errors import (
     NoSessions,
     NoSignedHead,
     NoTariff,
+    NotFound,
     UnknownReceipt,
 )
 from cablepin.cloud.models import (
@@ -266,9 +267,10 @@ def submit(db: Session, actor: Actor, request: ReceiptSubmit, *, now: dt.datetim
             month=month,
         )
     in_month = {row.id for row, _serial, _receipt in sessions}
-    unknown = sorted(set(request.exclude) - in_month)
+    excluded = set(request.exclude)
+    unknown = sorted(excluded - in_month)
     if unknown:
-        raise InvalidRequest(
+        raise NotFound(
             f"exclude names sessions that are not yours in {month}: "
             f"{', '.join(map(str, unknown[:10]))}; take the ids from GET /api/v1/me/months/{month}"
         )
@@ -280,9 +282,9 @@ def submit(db: Session, actor: Actor, request: ReceiptSubmit, *, now: dt.datetim
             "sessions synced later go on a supplementary receipt",
             receipt_ids=on,
         )
-    chosen = [(row, serial) for row, serial in open_rows if row.id not in set(request.exclude)]
+    chosen = [(row, serial) for row, serial in open_rows if row.id not in excluded]
     if not chosen:
-        raise InvalidRequest(
+        raise NoSessions(
             f"you excluded every session of {month} that is not on a receipt; leave at least "
             "one in, or submit nothing"
         )
