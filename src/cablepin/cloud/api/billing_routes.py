@@ -93,29 +93,31 @@ def add_tariff(
     valid_from: Annotated[dt.date, Form(description="first day, YYYY-MM-DD")],
     valid_to: Annotated[dt.date, Form(description="last day, YYYY-MM-DD")],
     document: Annotated[UploadFile, File(description="the proof: PDF, PNG or JPEG, <= 5 MB")],
+    # Optional form fields default to "" rather than None: a multipart form has no null.
     price: Annotated[
-        str | None,
+        str,
         Form(
             pattern=PRICE,
             max_length=10,
-            description="EUR/kWh gross, e.g. 0.3275 (fixed tariff)",
+            description="EUR/kWh gross, e.g. 0.3275 (a fixed tariff)",
         ),
-    ] = None,
+    ] = "",
     monthly_prices: Annotated[
-        str | None,
+        str,
         Form(
+            min_length=2,
             max_length=4000,
-            description='dynamic tariff: JSON {"YYYY-MM": "0.31", ...} for every month of it',
+            description='a dynamic tariff: JSON {"YYYY-MM": "0.31", ...} for every month of it',
         ),
-    ] = None,
+    ] = "",
 ) -> TariffOut:
     """Store a tariff with its proof document; it waits for the fleet manager's check."""
     content = document.file.read(MAX_DOCUMENT + 1)
     out = billing.add_tariff(
         db,
         actor,
-        price=price,
-        monthly_prices=monthly_prices,
+        price=price or None,
+        monthly_prices=monthly_prices or None,
         valid_from=valid_from,
         valid_to=valid_to,
         document=content,
