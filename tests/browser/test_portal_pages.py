@@ -242,7 +242,8 @@ def test_u2_phone_tables_show_every_column_as_cards(
     box = first.bounding_box()
     assert box is not None
     assert box["x"] + box["width"] <= PHONE["width"]
-    shot(page, "phone-audit")
+    page.evaluate("document.querySelector('table').scrollIntoView()")
+    shot(page, "phone-audit", full_page=False)
 
 
 def test_screenshots_of_a_test_run_go_to_an_ignored_folder() -> None:
