@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import re
@@ -377,7 +378,9 @@ def test_p6_support_search_finds_the_cable_its_hint_names(
     """The hint says "CBL-0001": that is cable number 1, CBL-00000001, not a bad serial."""
     engine = make_engine(fleet.db_url)
     with make_sessionmaker(engine)() as db:
-        seed._register(db, fleet, "CBL-00000001", seed.ORG_B, fleet.now)
+        # A copy of the key map: the session's seeded fleet shares it.
+        own = dataclasses.replace(fleet, device_keys=dict(fleet.device_keys))
+        seed._register(db, own, "CBL-00000001", seed.ORG_B, fleet.now)
     engine.dispose()
     sign_in(client, seed.SUPPORT)
     hint = re.search(r'id="q-hint">[^<]*?(CBL-\d+)', client.get("/support").text)
