@@ -30,6 +30,7 @@ COMMAND_STATE: dict[str, str] = {
 CABLE_FILTER: dict[CableFilter, str] = {
     CableFilter.ALL: N_("All"),
     CableFilter.DEFAULT_PIN: N_("PIN still 0000"),
+    CableFilter.PIN_UNKNOWN: N_("PIN unknown"),
     CableFilter.PENDING: N_("Pending action"),
     CableFilter.PENDING_PIN: N_("Pending PIN permission"),
     CableFilter.PENDING_HANDOVER: N_("Pending handover"),
