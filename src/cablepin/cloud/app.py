@@ -69,7 +69,9 @@ def create_app(
     settings = settings or Settings()
     keys = load_keys(settings.keys)
     accounts.configure_password_hashing(
-        time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        slots=settings.password_hash_slots,
     )
     engine = make_engine(settings.db_url())
 

@@ -4,6 +4,7 @@
 
     CloudError                 "cloud_error"       500
     ├── InvalidRequest         "invalid_request"   422  malformed or out-of-range input
+    │   ├── WeakPassword       "weak_password"     422  carries reason (domain/password_policy)
     │   ├── BadReceipt         "bad_receipt"       422  receipt not signed by this cable
     │   ├── BadHello           "bad_hello"         422  hello not signed by this cable
     │   └── ChainBroken        "chain_broken"      422  records do not continue the chain
@@ -92,6 +93,7 @@ __all__ = [
     "UnknownOrg",
     "UnknownReceipt",
     "UnknownTariff",
+    "WeakPassword",
     "WipePending",
 ]
 
@@ -104,6 +106,12 @@ class CloudError(CablepinError):
 class InvalidRequest(CloudError):
     code = "invalid_request"
     status = 422
+
+
+class WeakPassword(InvalidRequest):
+    """The password policy refused a new password; ``details["reason"]`` says why."""
+
+    code = "weak_password"
 
 
 class BadReceipt(InvalidRequest):

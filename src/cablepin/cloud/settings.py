@@ -10,6 +10,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cablepin.cloud.services.signin import SignInLimits
+
 __all__ = ["Settings", "normalise_db_url"]
 
 
@@ -29,9 +31,20 @@ class Settings(BaseSettings):
     token_ttl_s: int = 14 * 24 * 3600
     # Attempts per e-mail address before login waits start (domain/throttle.py has the table).
     login_free_attempts: int = 5
+    # Failed logins per client address before waits start (services/signin.py), so a flood
+    # of made-up e-mail addresses from one client is slowed too.
+    login_client_free_attempts: int = 30
+    # argon2 computations one process runs at once (each takes argon2_memory_kib of memory).
+    password_hash_slots: int = 2
     # argon2id cost (argon2-cffi's defaults, RFC 9106's second recommendation); tests lower it.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
+
+    def signin_limits(self) -> SignInLimits:
+        return SignInLimits(
+            free_attempts=self.login_free_attempts,
+            client_free_attempts=self.login_client_free_attempts,
+        )
 
     def db_url(self) -> str:
         return normalise_db_url(self.db)

@@ -88,6 +88,10 @@ ERROR_TEXT: dict[str, str] = {
         "That already exists (for example an open PIN permission). Revoke the existing one first "
         "or reload the page."
     ),
+    "weak_password": N_(
+        "This password is not allowed: at least 15 characters, and not on the list of common or "
+        "stolen passwords. Choose another."
+    ),
     "too_large": N_("What was sent is too large. Shorten the input or send less at a time."),
     "too_many_attempts": N_(
         "Too many attempts in a short time. Wait a few minutes, then try again."
