@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CABLEPIN_", extra="ignore")
 
     db: str = "sqlite:///./cablepin.db"
+    # The base of every link the cloud hands out (invitations), never the request's Host
+    # header. `cablepin serve` sets it from --host/--port when it is not configured.
+    public_url: str = "http://127.0.0.1:8000"
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto `serve` believes (comma
+    # separated, "*" for any; uvicorn's default: a proxy on this host). Login throttling
+    # per client and Secure cookies depend on it behind a proxy on another host.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     keys: Path | None = None
     token_ttl_s: int = 14 * 24 * 3600
     # Attempts per e-mail address before login waits start (domain/throttle.py has the table).

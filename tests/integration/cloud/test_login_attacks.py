@@ -3,6 +3,7 @@ against real `cablepin serve` processes over HTTP."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -239,3 +240,50 @@ def _portal_sign_in(client: httpx.Client, email: str, password: str) -> int:
         data={"email": email, "password": password, "csrf_token": _csrf(page.text), "next": "/"},
     )
     return r.status_code
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("password", "too_short"),
+        ("aaaaaaaaaaaaaaaaaaaa", "common"),
+        ("passwordpassword1", "common"),
+        ("ada.lovelace.example", "personal"),
+    ],
+)
+def test_admin_create_user_applies_the_same_password_policy(
+    tmp_path: Path, password: str, reason: str
+) -> None:
+    """Finding 8: `admin create-user` accepted `password`; it now applies the one policy
+    the invitation page applies, and says why."""
+    db = f"sqlite:///{tmp_path / 'cloud.db'}"
+    subprocess.run([CABLEPIN, "admin", "create-org", "Org", "--db", db], check=True)
+    args = [CABLEPIN, "admin", "create-user", "--org", "Org", "--role", "fleet_manager"]
+    args += ["--email", "ada@lovelace.example", "--name", "Ada Lovelace", "--password-stdin"]
+    refused = subprocess.run(
+        [*args, "--db", db, "--json"], input=f"{password}\n", capture_output=True, text=True
+    )
+    assert refused.returncode != 0
+    answer = json.loads(refused.stdout)
+    assert answer["error"] == "weak_password"
+    assert answer["reason"] == reason
+    accepted = subprocess.run(
+        [*args, "--db", db, "--json"],
+        input="lantern orchard whistle\n",
+        capture_output=True,
+        text=True,
+    )
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+
+
+@pytest.mark.parametrize(("trusted", "secure"), [("192.0.2.7", False), ("127.0.0.1", True)])
+def test_serve_believes_forwarded_headers_only_from_the_configured_proxies(
+    keys: Keys, tmp_path: Path, trusted: str, secure: bool
+) -> None:
+    """Finding 10: `serve --forwarded-allow-ips` names the proxies whose X-Forwarded-Proto
+    (and -For, for the per-client throttle) count; from anyone else they are ignored."""
+    db = f"sqlite:///{tmp_path / 'cloud.db'}"
+    with serving(db, keys, tmp_path / "serve.log", forwarded_allow_ips=trusted) as base:
+        page = httpx.get(f"{base}/signin", headers={"X-Forwarded-Proto": "https"})
+    cookie = page.headers["set-cookie"]
+    assert ("Secure" in cookie) is secure, cookie

@@ -66,6 +66,12 @@ def check(password: str, *, user_inputs: Sequence[str] = ()) -> Refusal | None:
         return Refusal.COMMON
     if personal:
         with_personal = zxcvbn(head, user_inputs=[*_SERVICE_WORDS, *personal])
-        if with_personal["score"] < MIN_SCORE:
+        from_user = sum(
+            len(match["token"])
+            for match in with_personal["sequence"]
+            if match.get("dictionary_name") == "user_inputs"
+        )
+        # Weak once the user's own words are known, or half of it is made of them.
+        if with_personal["score"] < MIN_SCORE or 2 * from_user >= len(head):
             return Refusal.PERSONAL
     return None

@@ -36,8 +36,10 @@ __all__ = [
     "cables",
     "deactivate_driver",
     "device_cookie",
+    "invitation_link",
     "invitation_user",
     "invite_driver",
+    "public_url",
     "reissue_invitation",
 ]
 
@@ -78,6 +80,19 @@ def authenticate(
     if not user.active:
         raise Unauthorized("this account is deactivated; ask your fleet manager")
     return user
+
+
+def public_url(request: Request) -> str:
+    """The deployment's public base URL (``CABLEPIN_PUBLIC_URL``), never the Host header."""
+    settings = getattr(request.app.state, "settings", None)
+    base = settings.public_url if isinstance(settings, Settings) else Settings().public_url
+    return base.rstrip("/")
+
+
+def invitation_link(request: Request, token: str) -> str:
+    """The one-time link an invited driver opens; built from the public URL only, so a
+    forged ``Host`` header cannot send the token to someone else's server."""
+    return f"{public_url(request)}/invite/{token}"
 
 
 def device_cookie(request: Request, user: User) -> str | None:

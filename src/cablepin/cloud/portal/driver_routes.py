@@ -83,7 +83,7 @@ def driver_add(ctx: FleetCtx, form: CsrfForm) -> Response:
             else refusal_text(ctx.translations, e)
         )
         return _list(ctx, status=e.status, form=values, errors={"email": message})
-    link = str(ctx.request.url_for("invite_page", token=token))
+    link = backend.invitation_link(ctx.request, token)
     return _list(ctx, invite={"email": user.email, "link": link, "expires": expires_at})
 
 
@@ -178,7 +178,7 @@ def driver_reinvite(ctx: FleetCtx, driver_id: PathId, form: CsrfForm) -> Respons
         ctx.db.rollback()
         message = ctx.gettext(why) if e.code == "conflict" else refusal_text(ctx.translations, e)
         return _driver_page(ctx, driver_id, status=e.status, error=message)
-    link = str(ctx.request.url_for("invite_page", token=token))
+    link = backend.invitation_link(ctx.request, token)
     return _driver_page(ctx, driver_id, new_invite={"link": link, "expires": expires_at})
 
 
