@@ -537,7 +537,8 @@ def test_s3_driver_csv_for_reimbursement(client: httpx.Client, fleet: seed.Fleet
     october = client.get(
         f"/drivers/{anna}/sessions.csv", params={"start": "2026-10", "end": "2026-10"}
     )
-    months = {row.split(",")[5][:7] for row in october.text.lstrip("\ufeff").splitlines()[1:]}
+    # German readers get `;` between cells (their spreadsheet's separator).
+    months = {row.split(";")[5][:7] for row in october.text.lstrip("\ufeff").splitlines()[1:]}
     assert months == {"2026-10"}
 
 

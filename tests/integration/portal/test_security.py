@@ -3,7 +3,10 @@ invitation links from the public URL only, and the session cookie's lifetime and
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+import sqlite3
 from collections.abc import Iterator
 
 import httpx
@@ -109,3 +112,34 @@ def test_invitation_page_refuses_weak_passwords_with_the_reason_in_the_users_lan
     )
     assert good.status_code == 200
     assert "gespeichert" in good.text or "saved" in good.text
+
+
+FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_csv_exports_neutralise_formulas_after_a_separator_and_write_german_numbers(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    """Finding 4: a driver named ``Max;=cmd|' /C calc'!A0;`` became a formula cell in a
+    spreadsheet that splits on ``;`` (German Excel). Whichever separator a spreadsheet
+    splits on, no piece may start with a formula character; German numbers use a comma."""
+    evil = "Max;=cmd|' /C calc'!A0;"
+    with sqlite3.connect(fleet.db_url.removeprefix("sqlite:///")) as db:
+        anna = db.execute(
+            "SELECT id FROM users WHERE email = ?", (seed.DRIVERS_A[0][1],)
+        ).fetchone()[0]
+        db.execute("UPDATE users SET name = ? WHERE id = ?", (evil, anna))
+        wh = db.execute(
+            "SELECT wh FROM charging_sessions WHERE driver_id = ? ORDER BY epoch, seq", (anna,)
+        ).fetchone()[0]
+    sign_in(client, seed.FM_A)
+    exported = client.get(f"/drivers/{anna}/sessions.csv").text.lstrip("\ufeff")
+    for line in exported.splitlines():
+        for separator in (";", ","):
+            for piece in line.split(separator):
+                assert not piece.strip(' "').startswith(FORMULA), (separator, line)
+    first = next(csv.reader(io.StringIO(exported), delimiter=";"))
+    assert len(first) == 10  # German: `;` separates the cells
+    row = list(csv.reader(io.StringIO(exported), delimiter=";"))[1]
+    assert row[0] == "Max;'=cmd|' /C calc'!A0;"  # the text is all there, shown as text
+    assert row[7] == f"{wh / 1000:g}".replace(".", ",")
