@@ -147,8 +147,8 @@ def create_user(
             f"unknown role {role!r}; use one of {', '.join(r.value for r in Role)}"
         ) from None
     email = normalise_email(email)
-    if "@" not in email or len(email) > 320:
-        raise InvalidRequest(f"{email!r} is not an e-mail address")
+    if not signin.is_email(email):  # the shape sign-in accepts, or the account could never log in
+        raise InvalidRequest(f"{email!r} is not an e-mail address; check it and try again")
     if password is not None:
         require_good_password(password, email=email, name=name)
     if org_name is None and parsed_role is not Role.SUPPORT:
