@@ -192,7 +192,8 @@ def test_what_is_not_an_address_reaches_neither_throttle_nor_audit_log(
             for _ in range(7)
         ]
     assert {r.status_code for r in answers} == {422}
-    assert "not an e-mail address" in answers[0].json()["message"]
+    assert answers[0].json()["error"] == "invalid_request"
+    assert "email" in answers[0].json()["message"]  # the field that is wrong
     with sqlite3.connect(path) as conn:
         dump = "\n".join(conn.iterdump())
     assert "call +49" not in dump

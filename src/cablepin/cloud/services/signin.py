@@ -53,6 +53,7 @@ from sqlalchemy.orm import Session
 from cablepin.cloud.domain import throttle
 from cablepin.cloud.errors import InvalidRequest, TooManyAttempts, Unauthorized
 from cablepin.cloud.models import LoginThrottle, User
+from cablepin.cloud.schemas import EMAIL_PATTERN
 from cablepin.cloud.services import audit
 from cablepin.cloud.services._sql import dialect_insert
 
@@ -75,10 +76,7 @@ DEVICE_PREFIX: Final = "device:"
 CLIENT_MEMORY: Final = dt.timedelta(hours=1)
 _DEVICE_DOMAIN: Final = b"cablepin/v1/known-device\x00"
 
-# A deliberately plain shape: something@domain.tld, no spaces, no quotes, no colon.
-_EMAIL = re.compile(
-    r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9.-]{0,253})\.[a-z]{2,63}$"
-)
+_EMAIL = re.compile(EMAIL_PATTERN)
 
 
 @dataclass(frozen=True)
