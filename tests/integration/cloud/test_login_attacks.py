@@ -141,9 +141,9 @@ def test_login_flood_with_made_up_addresses_does_not_stall_sqlite(
 
         def probe_write_lock() -> None:
             # What any writer of the cloud meets: can it get SQLite's write lock within
-            # 2 s? (Before, each login held it for a whole argon2 run, one after another.)
+            # 5 s? (Before, each login held it for a whole argon2 run, one after another.)
             while not stop.is_set():
-                conn = sqlite3.connect(tmp_path / "cloud.db", timeout=2, isolation_level=None)
+                conn = sqlite3.connect(tmp_path / "cloud.db", timeout=5, isolation_level=None)
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                     conn.execute("ROLLBACK")
