@@ -13,8 +13,10 @@ outermost unit is the request itself (``cloud/deps.py``: ``get_db``), so
 everything a request changes, services and page code alike, is committed
 once, before the response leaves, or not at all. A CLI command or a test that
 calls a service directly gets the service's own unit. Nothing else calls
-``commit``, except a refusal that must leave a trace (a failed login is
-counted even though the login raises).
+``commit``, except sign-in (``services/signin.py``): it counts an attempt
+and commits before argon2 runs, so no transaction (on SQLite: no write lock)
+is held while a password is checked, and a failed login is counted even
+though the login raises.
 """
 
 from __future__ import annotations

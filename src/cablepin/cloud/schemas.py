@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "EMAIL_PATTERN",
     "AssignmentOut",
     "AssignmentRequest",
     "AuditEventOut",
@@ -117,8 +118,21 @@ class UserOut(BaseModel):
     locale: str
 
 
+#: What sign-in takes for an e-mail address (services/signin.py uses the same shape):
+#: plain something@domain.tld, no spaces, quotes or colons.
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9][A-Za-z0-9.-]{0,253}\.[A-Za-z]{2,63}$"
+)
+
+
 class LoginRequest(Strict):
-    email: str = Field(min_length=3, max_length=320)
+    email: str = Field(
+        min_length=3,
+        max_length=320,
+        pattern=EMAIL_PATTERN,
+        description="the account's e-mail address; anything else is refused (422) before "
+        "it is counted or logged",
+    )
     password: str = Field(min_length=1, max_length=1024)
 
 

@@ -8,4 +8,5 @@
 * ``attribution``: who may upload which batch (S1, S3, H3).
 * ``audit``: how an audit link is hashed and how the chain is checked (R2).
 * ``throttle``: how long a login waits after failures.
+* ``billing``: months, deadlines, proof documents and prices of reimbursement (M1-M3).
 """

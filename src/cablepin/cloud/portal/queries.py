@@ -56,6 +56,7 @@ __all__ = [
     "driver_sessions",
     "drivers",
     "find_any_cable",
+    "looks_like_serial",
     "org_name",
     "overview",
     "sessions_by_month",
@@ -71,6 +72,7 @@ MONTH_TZ = ZoneInfo("Europe/Berlin")
 class CableFilter(enum.StrEnum):
     ALL = ""
     DEFAULT_PIN = "default_pin"
+    PIN_UNKNOWN = "pin_unknown"
     PENDING = "pending"
     PENDING_PIN = "pending_pin"
     PENDING_HANDOVER = "pending_handover"
@@ -107,6 +109,8 @@ def _filter_clause(which: CableFilter, now: dt.datetime) -> ColumnElement[bool] 
     match which:
         case CableFilter.DEFAULT_PIN:
             return Cable.pin_default.is_(True)
+        case CableFilter.PIN_UNKNOWN:
+            return Cable.pin_default.is_(None)
         case CableFilter.PENDING:
             return or_(*(_pending(kind, now) for kind in CommandKind))
         case CableFilter.PENDING_PIN:
@@ -124,6 +128,7 @@ def _filter_clause(which: CableFilter, now: dt.datetime) -> ColumnElement[bool] 
 class Overview:
     total: int
     default_pin: int
+    pin_unknown: int  # never connected: whether the PIN is still 0000 is not known
     pending_pin: int
     pending_handover: int
     stale: int
@@ -140,6 +145,7 @@ def overview(db: Session, org_id: int, now: dt.datetime) -> Overview:
     return Overview(
         total=count(None),
         default_pin=count(_filter_clause(CableFilter.DEFAULT_PIN, now)),
+        pin_unknown=count(_filter_clause(CableFilter.PIN_UNKNOWN, now)),
         pending_pin=count(_filter_clause(CableFilter.PENDING_PIN, now)),
         pending_handover=count(_filter_clause(CableFilter.PENDING_HANDOVER, now)),
         stale=count(_filter_clause(CableFilter.STALE, now)),
@@ -166,17 +172,22 @@ class CablePage:
     next_after: str | None
 
 
+def looks_like_serial(q: str) -> bool:
+    """Whether a search text is (the start of) a serial number rather than a name."""
+    return bool(SERIAL_LIKE.match(q.strip()))
+
+
 def _search_clause(db: Session, org_id: int | None, q: str) -> ColumnElement[bool] | None:
     q = q.strip()
     if not q:
         return None
-    if SERIAL_LIKE.match(q):
-        upper = q.upper()
-        if upper[0].isdigit():
-            upper = "CBL-" + upper
-        elif not upper.startswith("CBL-"):
-            upper = "CBL-" + upper[3:]
-        return Cable.serial.startswith(upper, autoescape=True)
+    if looks_like_serial(q):
+        digits = q.upper().removeprefix("CBL").removeprefix("-")
+        prefix = Cable.serial.startswith("CBL-" + digits, autoescape=True)
+        if not digits:
+            return prefix
+        # "CBL-0001", "0001" and "1" also name CBL-00000001: the number, padded to 8 digits.
+        return or_(prefix, Cable.serial == f"CBL-{int(digits):08d}")
     needle = q.lower()
     drivers = select(User.id).where(
         User.role == "driver",
@@ -216,7 +227,10 @@ def cable_page(
         c for c in (_search_clause(db, org_id, q), _filter_clause(which, now)) if c is not None
     ]
     base = _scoped(org_id).where(*clauses)
-    total = int(db.scalar(base.with_only_columns(func.count()).order_by(None)) or 0)
+    # Count the rows of the same query: ``with_only_columns(func.count())`` would drop
+    # the FROM when no clause names ``cables`` outside a subquery (the support
+    # console's driver search), and count 1 for any number of hits.
+    total = int(db.scalar(select(func.count()).select_from(base.subquery())) or 0)
     query = base.order_by(Cable.serial).limit(limit + 1)
     if after:
         query = query.where(Cable.serial > after)

@@ -404,7 +404,11 @@ def _headers(response: Response, ctx: Ctx | None, locale: str | None = None) -> 
 
 
 def is_https(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Cookies are ``Secure`` when this request came over HTTPS (behind a trusted proxy:
+    its ``X-Forwarded-Proto``) or the deployment's public URL is HTTPS."""
+    settings = getattr(request.app.state, "settings", None)
+    public = str(getattr(settings, "public_url", ""))
+    return request.url.scheme == "https" or public.startswith("https://")
 
 
 def _fmt_time(ctx: Ctx) -> Callable[[dt.datetime | None], str]:

@@ -13,5 +13,8 @@ are ``cablepin.cloud.errors`` exceptions.
   conditional UPDATE derived from ``domain/commands.py``.
 * ``ingest``: the app endpoints (connect, receipts, session upload).
 * ``sessions``: listing charging sessions.
+* ``billing``: billing policy, flat prices, tariffs (M1, M2).
+* ``receipts``: month view, receipts, approval, evidence bundles (M3, M4, M6).
+  These two do not commit: their routes end the unit of work.
 * ``audit``: appending to, reading and verifying the audit chain.
 """

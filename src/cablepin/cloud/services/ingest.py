@@ -13,7 +13,8 @@ Rules (DESIGN "Attribution", H2-H5, S1-S3):
   pending assignee becomes the assignee for the new epoch.
 * ``sessions``: refusals in ``domain/attribution.py``; the batch must verify
   against the stored chain (``protocol.chain.verify_batch``); records are
-  inserted idempotently (unique ``(cable, epoch, seq)``).
+  inserted idempotently (unique ``(cable, epoch, seq)``), and so is the
+  signed head that proved them (``chain_heads``: evidence for receipts, M6).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from cablepin.cloud.errors import (
     StaleEpoch,
     UnknownCommand,
 )
-from cablepin.cloud.models import Assignment, Cable, ChargingSession, CommandRow
+from cablepin.cloud.models import Assignment, Cable, ChainHead, ChargingSession, CommandRow
 from cablepin.cloud.schemas import (
     ChallengeOut,
     ConnectRequest,
@@ -481,6 +482,19 @@ def upload_sessions(
         accepted = len(inserted.all())
         duplicates += len(rows) - accepted
     last = records[-1]
+    # M6: keep every head the cable signed, so any session can be proven later.
+    db.execute(
+        dialect_insert(db, ChainHead)
+        .values(
+            cable_id=cable.id,
+            epoch=cable.epoch,
+            seq=last.seq,
+            hash=hashes[-1],
+            sig=head_sig,
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["cable_id", "epoch", "seq"])
+    )
     if last.seq > cable.head_seq:
         cable.head_seq = last.seq
         cable.head_hash = hashes[-1]

@@ -25,7 +25,12 @@ from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import Conflict, Forbidden, InvalidRequest, UnknownDriver
 from cablepin.cloud.models import Invitation, User
 from cablepin.cloud.services import audit
-from cablepin.cloud.services.accounts import create_user, hash_password, hash_token
+from cablepin.cloud.services.accounts import (
+    create_user,
+    hash_password,
+    hash_token,
+    require_good_password,
+)
 
 __all__ = [
     "INVITATION_TTL",
@@ -133,6 +138,13 @@ def accept_invitation(db: Session, token: str, password: str, *, now: dt.datetim
     user = invitation_user(db, token, now=now)
     if user is None:
         raise InvalidRequest("this invitation link is invalid, used or expired; ask for a new one")
+    email, name = user.email, user.name
+    db.rollback()  # no transaction (on SQLite: no write lock) while the policy and argon2 run
+    require_good_password(password, email=email, name=name)
+    password_hash = hash_password(password)
+    user = invitation_user(db, token, now=now)
+    if user is None:
+        raise InvalidRequest("this invitation link was used a moment ago; sign in instead")
     used = db.execute(
         update(Invitation)
         .where(Invitation.token_hash == hash_token(token), Invitation.used_at.is_(None))
@@ -140,7 +152,7 @@ def accept_invitation(db: Session, token: str, password: str, *, now: dt.datetim
     )
     if not getattr(used, "rowcount", 0):
         raise InvalidRequest("this invitation link was used a moment ago; sign in instead")
-    user.password_hash = hash_password(password)
+    user.password_hash = password_hash
     audit.append(
         db, now=now, action="driver.activated", actor=None, org_id=user.org_id, target=user.email
     )
