@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cablepin.cloud.billing_schemas import ReceiptSubmit
-from cablepin.cloud.db import make_engine, make_sessionmaker
+from cablepin.cloud.db import make_engine, make_sessionmaker, transaction
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import AlreadyOnReceipt
 from cablepin.cloud.models import ReceiptLine, ReceiptRow, User
@@ -63,13 +63,14 @@ def race(world: World, actor: Actor, *, first_commits: bool) -> tuple[Any, Any]:
     now = world.clock()
     results: dict[str, Any] = {}
     first = maker()
-    results["first"] = receipts.submit(first, actor, request, now=now)  # not committed yet
+    unit = transaction(first)  # the open unit of work a request holds until it answers
+    unit.__enter__()
+    results["first"] = receipts.submit(first, actor, request, now=now)  # joins it: not committed
 
     def second() -> None:
         with maker() as db:
             try:
-                results["second"] = receipts.submit(db, actor, request, now=now)
-                db.commit()
+                results["second"] = receipts.submit(db, actor, request, now=now)  # its own unit
             except AlreadyOnReceipt as e:
                 results["second"] = e
 
@@ -79,7 +80,7 @@ def race(world: World, actor: Actor, *, first_commits: bool) -> tuple[Any, Any]:
     # The second insert waits on the unique index for the first transaction's outcome.
     assert thread.is_alive(), results
     if first_commits:
-        first.commit()
+        unit.__exit__(None, None, None)  # the request's unit ends: commit
     else:
         first.rollback()
     first.close()
