@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-from-lock
 
-.PHONY: venv run test test-unit test-integration test-e2e test-browser test-schemathesis bench lint fmt lock browser clean messages language
+.PHONY: venv run test test-unit test-integration test-e2e test-browser test-schemathesis screenshots bench lint fmt lock browser axe clean messages language
 
 venv: $(STAMP)
 
@@ -25,7 +25,14 @@ run: venv
 browser:
 	@command -v chromium >/dev/null 2>&1 || ./scripts/install-chromium.sh
 
-test: venv browser
+# axe-core (accessibility rules) from the npm registry, pinned in package-lock.json;
+# the browser tests inject it into every page.
+axe: node_modules/.installed-from-lock
+
+node_modules/.installed-from-lock: package.json package-lock.json
+	./scripts/install-axe.sh
+
+test: venv browser axe
 	$(BIN)/python -m pytest tests
 
 test-unit: venv
@@ -42,8 +49,13 @@ test-e2e: venv
 test-schemathesis: venv
 	$(BIN)/python -m pytest tests/integration/cloud/test_schemathesis.py
 
-test-browser: venv browser
+test-browser: venv browser axe
 	$(BIN)/python -m pytest tests/browser
+
+# Tests write their screenshots to build/screenshots; this refreshes the
+# pictures the README and docs/portal.md show (commit them when they changed).
+screenshots: venv browser axe
+	CABLEPIN_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/browser -q
 
 bench: venv
 	$(BIN)/python -m benchmarks
@@ -88,4 +100,4 @@ lock: venv
 	    --no-emit-index-url --no-header -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache build *.egg-info src/*.egg-info

@@ -95,10 +95,10 @@ class DemoSpec:
 DEFAULT_SPEC: Final = DemoSpec(
     org="Demo Fleet GmbH",
     people=(
-        Person("fleet@demo.test", "Fiona Fleet", "fleet_manager", "demo-fleet-2024"),
-        Person("anna@demo.test", "Anna Driver", "driver", "demo-anna-2024"),
-        Person("ben@demo.test", "Ben Driver", "driver", "demo-ben-2024"),
-        Person("support@vendor.test", "Sam Support", "support", "demo-support-2024"),
+        Person("fleet@demo.test", "Fiona Fleet", "fleet_manager", "demo-fleet-lantern-2024"),
+        Person("anna@demo.test", "Anna Driver", "driver", "demo-anna-harbour-2024"),
+        Person("ben@demo.test", "Ben Driver", "driver", "demo-ben-orchard-2024"),
+        Person("support@vendor.test", "Sam Support", "support", "demo-support-meadow-2024"),
     ),
     cables=(
         CableSpec("CBL-00000001", "anna@demo.test", 3),

@@ -3,11 +3,14 @@
 One server per test session on 127.0.0.1 (a free port, bound before uvicorn
 starts, so no race) over a fresh SQLite database seeded through the services.
 Each test gets its own browser context (own cookies). Screenshots of the main
-pages go to ``docs/screenshots/``.
+pages go to ``build/screenshots/`` (ignored by git), so a test run leaves the
+tree as it was; ``make screenshots`` sets ``CABLEPIN_SCREENSHOTS=docs/screenshots``
+to refresh the pictures the documentation shows.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +32,8 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / os.environ.get("CABLEPIN_SCREENSHOTS", "build/screenshots")
 
 
 @dataclass(frozen=True)

@@ -233,7 +233,7 @@ def test_s3_driver_page_with_chart_and_csv(page: Page) -> None:
     with page.expect_download() as download_info:
         page.get_by_role("button", name="CSV für die Abrechnung herunterladen").click()
     text = download_info.value.path().read_text(encoding="utf-8-sig")
-    assert text.splitlines()[0].startswith("Fahrer,E-Mail,Seriennummer")
+    assert text.splitlines()[0].startswith("Fahrer;E-Mail;Seriennummer")  # German: `;`
     assert len(text.splitlines()) == 1 + 35
 
 

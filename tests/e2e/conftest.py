@@ -43,10 +43,10 @@ from cablepin.demo import (
 pytestmark = pytest.mark.slow
 
 ORG = "E2E Fleet AG"
-FLEET = Person("fleet@e2e.test", "Fiona Fleet", "fleet_manager", "fleet-pass-1")
-ANNA = Person("anna@e2e.test", "Anna Driver", "driver", "anna-pass-1")
-BEN = Person("ben@e2e.test", "Ben Driver", "driver", "ben-pass-1")
-SUPPORT = Person("support@vendor.test", "Sam Support", "support", "support-pass-1")
+FLEET = Person("fleet@e2e.test", "Fiona Fleet", "fleet_manager", "fleet pass under the oak")
+ANNA = Person("anna@e2e.test", "Anna Driver", "driver", "anna pass by the river")
+BEN = Person("ben@e2e.test", "Ben Driver", "driver", "ben pass near the mill")
+SUPPORT = Person("support@vendor.test", "Sam Support", "support", "support pass over the hill")
 POOL = 10  # cables prepared per module; tests take them in order
 PINS_USED: set[str] = set()  # every PIN any test typed (P7 searches the cloud for them)
 

@@ -16,12 +16,16 @@ Rules kept here:
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
 
-from cablepin.app.errors import CloudRefused, CloudUnreachable, NotLoggedIn
+from cablepin.app.errors import CloudRefused, CloudUnreachable, LinkError, NotLoggedIn
+from cablepin.protocol.commands import CommandKind
+from cablepin.protocol.errors import MessageError
+from cablepin.protocol.hello import Hello
 
 __all__ = ["CloudClient", "Login", "Pending", "Synced"]
 
@@ -50,7 +54,7 @@ class Pending:
     """A command the cloud signed for this connection, to be relayed to the cable."""
 
     id: str
-    kind: str
+    kind: CommandKind
     blob: bytes
     purpose: str | None = None  # a wipe's: handover | reset (by support) | clean_start
 
@@ -152,27 +156,20 @@ class CloudClient:
         answer = self.request("GET", f"{API}/app/cables/{serial}/challenge")
         return unb64(str(answer["challenge"]))
 
-    def connect(self, serial: str, hello: dict[str, Any]) -> ConnectReply:
+    def connect(self, serial: str, hello: Mapping[str, Any]) -> ConnectReply:
         """Tell the cloud what the cable said in ``hello``; get the commands for this nonce."""
         self._authed()
-        body: dict[str, Any] = {
-            "nonce": b64(hello["nonce"]),
-            "epoch": hello["epoch"],
-            "head": {"seq": hello["head"]["seq"], "hash": b64(hello["head"]["hash"])},
-            "pin_default": hello["pin_default"],
-            "wait_s": hello["wait_s"],
-            "locked": hello["locked"],
-            "fw": hello["fw"],
-            "sig": b64(hello["sig"]),  # the cable's signature over all of the above
-            "challenge": b64(hello["challenge"]),
-        }
-        if hello.get("receipt"):
-            body["receipt"] = b64(hello["receipt"])
+        try:
+            body = _connect_body(Hello.from_wire(hello))
+        except MessageError as e:
+            raise LinkError(
+                f"the cable's hello is incomplete ({e.message}); connect to the cable again"
+            ) from e
         answer = self.request("POST", f"{API}/app/cables/{serial}/connect", body)
         commands = tuple(
             Pending(
                 id=str(c["id"]),
-                kind=str(c["kind"]),
+                kind=_kind(c["kind"]),
                 blob=unb64(c["blob"]),
                 purpose=str(c["purpose"]) if c.get("purpose") else None,
             )
@@ -213,6 +210,35 @@ class CloudClient:
         answer = self.request("GET", f"{API}/sessions", params=params or None)
         items = answer.get("items", []) if isinstance(answer, dict) else []
         return [dict(item) for item in items]
+
+
+def _connect_body(hello: Hello) -> dict[str, Any]:
+    """The hello as JSON (``cloud.schemas.ConnectRequest``); the cloud checks ``sig``."""
+    body: dict[str, Any] = {
+        "nonce": b64(hello.nonce),
+        "epoch": hello.epoch,
+        "head": {"seq": hello.head_seq, "hash": b64(hello.head_hash)},
+        "pin_default": hello.pin_default,
+        "wait_s": hello.wait_s,
+        "locked": hello.locked,
+        "fw": hello.fw,
+        "sig": b64(hello.sig),
+        "challenge": b64(hello.challenge or b""),
+    }
+    if hello.receipt:
+        body["receipt"] = b64(hello.receipt)
+    return body
+
+
+def _kind(value: Any) -> CommandKind:
+    try:
+        return CommandKind(value)
+    except ValueError:
+        raise CloudRefused.kind("unknown_command_kind")(
+            f"the cloud sent a command this app does not know ({value!r}); update the app "
+            "and connect again",
+            kind=str(value),
+        ) from None
 
 
 def _synced(value: Any) -> Synced:

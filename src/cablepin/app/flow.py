@@ -39,9 +39,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, assert_never
 
-from cablepin.app.cloud import ConnectReply, Synced
+from cablepin.app.cloud import ConnectReply, Pending, Synced
 from cablepin.app.errors import (
     AppError,
     CableRefused,
@@ -52,6 +52,7 @@ from cablepin.app.errors import (
     WeakPinEntry,
 )
 from cablepin.app.home import Home
+from cablepin.protocol.commands import CommandKind
 from cablepin.protocol.pin_policy import is_pin, is_weak
 
 __all__ = [
@@ -321,34 +322,50 @@ class AppCore:
             visit.reply = self.cloud.connect(visit.serial, visit.hello)
             wiped = False
             for command in visit.reply.commands:
-                if command.kind == "allow_pin_set" and visit.new_pin is None:
-                    chosen = new_pin(PinAsk(visit.serial, "new"))
-                    try:
-                        if chosen is None:
-                            self._notice(visit, "pin_set_allowed")  # keep it for later
-                            self.cloud.release(visit.serial, command.id)
+                match command.kind:
+                    case CommandKind.WIPE:
+                        self._apply(visit, command)
+                        wiped = True
+                        self._notice(
+                            visit, WIPE_NOTICES.get(command.purpose or "", "cable_reset_other")
+                        )
+                        break  # later commands were signed for the old epoch
+                    case CommandKind.ALLOW_PIN_SET:
+                        if visit.new_pin is None and not self._take_new_pin(
+                            visit, command, new_pin
+                        ):
                             continue
-                        visit.new_pin = check_new_pin(chosen)
-                    except AppError:
-                        # A weak or malformed choice: the permission stays for the next try.
-                        self.cloud.release(visit.serial, command.id)
-                        raise
-                answer = visit.link.request("command", cmd=command.blob)
-                self.cloud.post_receipt(visit.serial, answer["receipt"])
-                visit.applied.append(command.kind)
-                if command.kind == "wipe":
-                    wiped = True
-                    self._notice(
-                        visit, WIPE_NOTICES.get(command.purpose or "", "cable_reset_other")
-                    )
-                    break  # later commands were signed for the old epoch
-                if command.kind == "allow_pin_set":
-                    visit.allowed = True
+                        self._apply(visit, command)
+                        visit.allowed = True
+                    case _:
+                        assert_never(command.kind)
             if not wiped:
                 return
             # Same connection (nonce) and challenge; the cable is in its new epoch now.
             visit.hello = visit.link.request("hello", challenge=visit.hello["challenge"])
         visit.reply = self.cloud.connect(visit.serial, visit.hello)
+
+    def _take_new_pin(
+        self, visit: _Visit, command: Pending, new_pin: Callable[[PinAsk], str | None]
+    ) -> bool:
+        """Relaying a permission spends it: only with the driver's new PIN in hand."""
+        chosen = new_pin(PinAsk(visit.serial, "new"))
+        try:
+            if chosen is None:
+                self._notice(visit, "pin_set_allowed")  # keep it for later
+                self.cloud.release(visit.serial, command.id)
+                return False
+            visit.new_pin = check_new_pin(chosen)
+        except AppError:
+            # A weak or malformed choice: the permission stays for the next try.
+            self.cloud.release(visit.serial, command.id)
+            raise
+        return True
+
+    def _apply(self, visit: _Visit, command: Pending) -> None:
+        answer = visit.link.request("command", cmd=command.blob)
+        self.cloud.post_receipt(visit.serial, answer["receipt"])
+        visit.applied.append(command.kind.value)
 
     # -- step 4: authenticate ------------------------------------------------------
 

@@ -37,7 +37,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -71,7 +71,7 @@ from cablepin.protocol.commands import (
     sign_receipt,
 )
 from cablepin.protocol.errors import CommandRejected, MessageError, ProtocolError
-from cablepin.protocol.hello import sign_hello
+from cablepin.protocol.hello import Hello
 from cablepin.protocol.messages import MAX_READ_LIMIT
 
 __all__ = [
@@ -185,23 +185,21 @@ class Cable:
     def hello(self, nonce: bytes, now: int, challenge: bytes | None = None) -> dict[str, Any]:
         state = self.state()
         wait_s, locked = lockout(state, now)
-        fields: dict[str, Any] = {
-            "serial": self.serial,
-            "fw": self.identity.fw,
-            "epoch": state.epoch,
-            "pin_default": state.pin_default,
-            "nonce": nonce,
-            "head": {"seq": state.head_seq, "hash": state.head_hash},
-            "wait_s": wait_s,
-            "locked": locked,
-        }
-        if challenge is not None:
-            fields["challenge"] = challenge  # the cloud's: proves this hello is fresh
+        hello = Hello(
+            serial=self.serial,
+            fw=self.identity.fw,
+            epoch=state.epoch,
+            pin_default=state.pin_default,
+            nonce=nonce,
+            head_seq=state.head_seq,
+            head_hash=state.head_hash,
+            wait_s=wait_s,
+            locked=locked,
+            challenge=challenge,  # the cloud's: proves this hello is fresh
+            receipt=state.last_receipt,
+        )
         # Signed with this connection's nonce: the cloud believes these facts only so.
-        fields["sig"] = sign_hello(fields, self.identity.device_key)
-        if state.last_receipt is not None:
-            fields["receipt"] = state.last_receipt
-        return fields
+        return hello.signed(self.identity.device_key).to_wire()
 
     def read(self, grant: Grant, after_seq: int, limit: int) -> dict[str, Any]:
         if not 1 <= limit <= MAX_READ_LIMIT:
@@ -317,13 +315,17 @@ class Cable:
                     "this command was already carried out on this cable; nothing more to do",
                     reason="replayed",
                 )
-            if command.kind is CommandKind.WIPE:
-                after = self._wiped(state)  # a new epoch: older commands cannot bind to it
-                grant: Grant | None = None
-            else:
-                applied = (*state.applied, command.id)[-MAX_APPLIED:]
-                after = state.evolve(failures=0, locked_until=0, applied=applied)
-                grant = Grant(state.epoch, None, allowed=True)
+            grant: Grant | None
+            match command.kind:
+                case CommandKind.WIPE:
+                    after = self._wiped(state)  # a new epoch: older commands cannot bind to it
+                    grant = None
+                case CommandKind.ALLOW_PIN_SET:
+                    applied = (*state.applied, command.id)[-MAX_APPLIED:]
+                    after = state.evolve(failures=0, locked_until=0, applied=applied)
+                    grant = Grant(state.epoch, None, allowed=True)
+                case _:
+                    assert_never(command.kind)
             receipt = sign_receipt(
                 Receipt(command.id, command.kind, self.serial, nonce, "done", after.epoch),
                 self.identity.device_key,

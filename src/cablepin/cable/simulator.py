@@ -8,17 +8,32 @@ clock. While it runs it advertises itself by putting
 
 ``link_rate`` (bytes per second, both directions together) slows the link
 down to what Bluetooth LE moves in practice (about 20 KB/s), for benchmarks.
+
+Limits (``Limits``; issue 11, finding 3), so a flood or a slow client cannot
+take the cable down or hold it:
+
+* at most ``max_connections`` at once (a real cable over BLE serves one or
+  two); one more is accepted and closed at once, so it holds no descriptor;
+* the handshake has a total deadline, and so has each request from its
+  first byte to its last: a client that sends one byte a second is dropped
+  when the deadline passes, not when it pauses; between requests an idle
+  connection is closed after ``idle_s``;
+* ``accept()`` running out of descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM)
+  or a thread that cannot be started costs that one connection, never the
+  server: it waits a moment and serves on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from cablepin.cable.errors import InvalidAddress
@@ -32,7 +47,7 @@ from cablepin.protocol.errors import ProtocolError
 from cablepin.protocol.events import RequestReceived
 from cablepin.protocol.messages import NONCE_SIZE
 
-__all__ = ["CLOCK_OFFSET_ENV", "CableServer", "LinkPacer", "simulated_clock"]
+__all__ = ["CLOCK_OFFSET_ENV", "CableServer", "Limits", "LinkPacer", "simulated_clock"]
 
 #: names a file holding seconds to add to the cable's clock, re-read at every request, so
 #: end-to-end tests can let a lockout wait pass without sleeping (missing or garbled = 0).
@@ -41,6 +56,19 @@ CLOCK_OFFSET_ENV = "CABLEPIN_CLOCK_OFFSET_FILE"
 IDLE_TIMEOUT_S = 120.0
 RECV_SIZE = 64 * 1024
 ACCEPT_POLL_S = 0.2
+#: accept() errors that mean "out of resources for now", not "the listener is gone".
+_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_EXHAUSTED_PAUSE_S = 0.1
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of the cable one client may take (seconds and connections)."""
+
+    max_connections: int = 2
+    handshake_s: float = 10.0  # the whole TLS handshake
+    request_s: float = 30.0  # one request, from its first byte until it is answered
+    idle_s: float = IDLE_TIMEOUT_S  # between requests
 
 
 def simulated_clock(environ: Mapping[str, str] = os.environ) -> Callable[[], float]:
@@ -93,9 +121,12 @@ class CableServer:
         clock: Callable[[], float] = time.time,
         random: Callable[[int], bytes] = os.urandom,
         radio_dir: Path | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.cable = cable
         self.tls = tls
+        self.limits = limits or Limits()
+        self._slots = threading.BoundedSemaphore(self.limits.max_connections)
         self._link_rate = link_rate
         self._clock = clock
         self._random = random
@@ -125,11 +156,32 @@ class CableServer:
                 sock, _ = self._listener.accept()
             except TimeoutError:
                 continue
-            except OSError:
+            except OSError as e:
                 if self._stop.is_set():
                     return
+                if e.errno in _EXHAUSTED:
+                    # Out of descriptors or memory: the connections that hold them end by
+                    # their deadlines; meanwhile, serve on.
+                    self._stop.wait(_EXHAUSTED_PAUSE_S)
+                    continue
                 raise
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+            self._start(sock)
+
+    def _start(self, sock: socket.socket) -> None:
+        if not self._slots.acquire(blocking=False):
+            sock.close()  # busy: as a BLE cable that is already connected
+            return
+        try:
+            threading.Thread(target=self._serve_in_slot, args=(sock,), daemon=True).start()
+        except RuntimeError:  # "can't start new thread": this connection only
+            self._slots.release()
+            sock.close()
+
+    def _serve_in_slot(self, sock: socket.socket) -> None:
+        try:
+            self._serve(sock)
+        finally:
+            self._slots.release()
 
     def close(self) -> None:
         self._stop.set()
@@ -147,26 +199,45 @@ class CableServer:
         conn = CableConnection(self.tls)
         session = CableSession(self.cable, self._random(NONCE_SIZE))
         pacer = LinkPacer(self._link_rate)
-        sock.settimeout(IDLE_TIMEOUT_S)
+        limits = self.limits
+        deadline = time.monotonic() + limits.handshake_s
+        request_started = False
         try:
             with sock:
                 while conn.state in (State.HANDSHAKING, State.OPEN):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return  # handshake or request took too long: drop the client
+                    sock.settimeout(remaining)
                     data = sock.recv(RECV_SIZE)
+                    if not data:
+                        return
+                    if conn.state is State.OPEN and not request_started:
+                        # The first byte of a request: its own total deadline starts now.
+                        request_started = True
+                        deadline = time.monotonic() + limits.request_s
                     pacer.pace(len(data))
+                    was_handshaking = conn.state is State.HANDSHAKING
                     try:
-                        conn.receive_data(data)
-                        self._answer(conn, session)
+                        answered = self._answer(conn, session, data)
                     finally:
                         # even a refused connection gets its TLS alert
                         out = conn.data_to_send()
                         if out:
                             pacer.pace(len(out))
                             sock.sendall(out)
+                    if (was_handshaking and conn.state is State.OPEN) or answered:
+                        # Between requests: idle until the next one's first byte.
+                        request_started = False
+                        deadline = time.monotonic() + limits.idle_s
         except (OSError, ProtocolError):
             # The app went away or spoke garbage: this connection ends, the cable serves on.
             return
 
-    def _answer(self, conn: CableConnection, session: CableSession) -> None:
+    def _answer(self, conn: CableConnection, session: CableSession, data: bytes) -> bool:
+        """Feed ``data``; answer every complete request. True if one was answered."""
+        conn.receive_data(data)
+        answered = False
         while (event := conn.next_event()) is not None:
             if not isinstance(event, RequestReceived):
                 continue
@@ -177,3 +248,5 @@ class CableServer:
                 conn.send_error(request.id, error)
             else:
                 conn.send_response(request.id, **fields)
+            answered = True
+        return answered

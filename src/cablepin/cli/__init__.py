@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from cablepin.cli import admin, app, cable, demo, factory, keys, serve
+from cablepin.cli import admin, app, cable, demo, factory, keys, receipt, serve
 
 __all__ = ["cli", "main"]
 
@@ -28,6 +28,7 @@ cli.add_typer(admin.cli, name="admin")
 cli.add_typer(app.cli, name="app")
 cli.command("serve")(serve.serve)
 cli.command("demo")(demo.demo)
+cli.command("verify-receipt")(receipt.verify_receipt)
 
 
 def main() -> None:

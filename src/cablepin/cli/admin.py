@@ -162,13 +162,37 @@ def register_cable(
             )
 
 
+CHECKPOINTS_FILE = "audit-checkpoints.jsonl"
+KeysOption = Annotated[
+    Path | None, typer.Option("--keys", help="keys directory (default: CABLEPIN_KEYS)")
+]
+
+
+def _keys_dir(keys: Path | None) -> Path | None:
+    from cablepin.cloud.settings import Settings
+
+    return keys if keys is not None else Settings().keys
+
+
 @cli.command("verify-audit")
-def verify_audit(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """Check the audit chain; name the first broken link."""
+def verify_audit(db: DbOption = None, keys: KeysOption = None, as_json: JsonOption = False) -> None:
+    """Check the audit chain, and that it still holds every signed checkpoint."""
+    import json
+
+    from cablepin.cloud.keys import load_keys
     from cablepin.cloud.services import audit
 
     with reporting(as_json=as_json), _session(db) as session:
         checked, broken = audit.verify(session)
+        directory = _keys_dir(keys)
+        checkpoints: list[dict[str, object]] = []
+        if broken is None and directory is not None:
+            path = directory / CHECKPOINTS_FILE
+            if path.exists():
+                lines = path.read_text().splitlines()
+                checkpoints = [json.loads(line) for line in lines if line.strip()]
+                public = load_keys(directory).command_key.public_key()
+                broken = audit.check_checkpoints(session, checkpoints, public)
         if broken is not None:
             raise AuditBroken(
                 f"the audit chain is broken at event {broken.seq}: {broken.why}; "
@@ -176,4 +200,41 @@ def verify_audit(db: DbOption = None, as_json: JsonOption = False) -> None:
                 broken_at=broken.seq,
                 checked=checked,
             )
-        emit({"ok": True, "checked": checked}, as_json=as_json, text=f"{checked} events, chain ok")
+        emit(
+            {"ok": True, "checked": checked, "checkpoints": len(checkpoints)},
+            as_json=as_json,
+            text=f"{checked} events, chain ok, {len(checkpoints)} signed checkpoints held",
+        )
+
+
+@cli.command("audit-checkpoint")
+def audit_checkpoint(
+    db: DbOption = None, keys: KeysOption = None, as_json: JsonOption = False
+) -> None:
+    """Sign the audit chain's head with the command key and keep it with the keys.
+
+    Run it periodically (for example hourly); `verify-audit` then finds any rewrite of
+    the chain before the newest checkpoint, even one that recomputed every hash.
+    """
+    import json
+    import os
+
+    from cablepin.cloud.keys import load_keys
+    from cablepin.cloud.services import audit
+
+    with reporting(as_json=as_json), _session(db) as session:
+        directory = _keys_dir(keys)
+        cloud_keys = load_keys(directory)  # names what is missing when there is no keys dir
+        assert directory is not None
+        checkpoint = audit.sign_checkpoint(session, cloud_keys.command_key, now=utc_now())
+        path = directory / CHECKPOINTS_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a") as out:
+            out.write(json.dumps(checkpoint, sort_keys=True) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        emit(
+            {**checkpoint, "file": str(path)},
+            as_json=as_json,
+            text=f"checkpoint of event {checkpoint['seq']} kept in {path}",
+        )

@@ -13,7 +13,7 @@ import typer
 from cablepin.cable.errors import InvalidAddress
 from cablepin.cable.firmware import Charge, lockout
 from cablepin.cable.provision import DEVICE_CERT, DEVICE_KEY, open_cable
-from cablepin.cable.simulator import CableServer, simulated_clock
+from cablepin.cable.simulator import CableServer, Limits, simulated_clock
 from cablepin.cli.output import emit, reporting
 from cablepin.protocol.tls import cable_tls_context
 
@@ -41,6 +41,24 @@ def run(
         int | None,
         typer.Option("--link-rate", min=1, help="Throttle the link to N bytes/s (BLE: ~20000)."),
     ] = None,
+    max_connections: Annotated[
+        int,
+        typer.Option("--max-connections", min=1, help="Connections at once (BLE: one or two)."),
+    ] = Limits.max_connections,
+    handshake_timeout: Annotated[
+        float,
+        typer.Option("--handshake-timeout", min=0.1, help="Seconds for the whole TLS handshake."),
+    ] = Limits.handshake_s,
+    request_timeout: Annotated[
+        float,
+        typer.Option("--request-timeout", min=0.1, help="Seconds for one request, first byte on."),
+    ] = Limits.request_s,
+    idle_timeout: Annotated[
+        float,
+        typer.Option(
+            "--idle-timeout", min=0.1, help="Seconds a connection may idle between requests."
+        ),
+    ] = Limits.idle_s,
     as_json: JsonOption = False,
 ) -> None:
     """Serve the cable on a local link and advertise it, until SIGTERM or Ctrl-C."""
@@ -48,8 +66,15 @@ def run(
         host, port = _split_listen(listen)
         cable = open_cable(state)
         tls = cable_tls_context(state / DEVICE_CERT, state / DEVICE_KEY)
+        limits = Limits(max_connections, handshake_timeout, request_timeout, idle_timeout)
         server = CableServer(
-            cable, tls, host=host, port=port, link_rate=link_rate, clock=simulated_clock()
+            cable,
+            tls,
+            host=host,
+            port=port,
+            link_rate=link_rate,
+            clock=simulated_clock(),
+            limits=limits,
         )
 
         def stop(_signum: int, _frame: FrameType | None) -> None:

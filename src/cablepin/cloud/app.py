@@ -27,6 +27,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import text
 
 from cablepin.cloud.api import errors, openapi
+from cablepin.cloud.api.billing_routes import TARIFF_UPLOAD_LIMIT, TARIFF_UPLOAD_PATH
+from cablepin.cloud.api.billing_routes import router as billing_router
 from cablepin.cloud.api.limits import MAX_BODY, BodyLimit
 from cablepin.cloud.api.routes import router as api_router
 from cablepin.cloud.db import make_engine, make_sessionmaker
@@ -67,7 +69,9 @@ def create_app(
     settings = settings or Settings()
     keys = load_keys(settings.keys)
     accounts.configure_password_hashing(
-        time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        slots=settings.password_hash_slots,
     )
     engine = make_engine(settings.db_url())
 
@@ -92,8 +96,14 @@ def create_app(
     app.state.clock = clock
     portal = _portal()
     errors.install(app, page=getattr(portal, "error_page", None), api_prefix=API_PREFIX)
-    app.add_middleware(BodyLimit, limit=MAX_BODY, prefix=f"{API_PREFIX}/")
+    app.add_middleware(
+        BodyLimit,
+        limit=MAX_BODY,
+        prefix=f"{API_PREFIX}/",
+        overrides={TARIFF_UPLOAD_PATH: TARIFF_UPLOAD_LIMIT},
+    )
     app.include_router(api_router)
+    app.include_router(billing_router)
 
     @app.get("/healthz", tags=["health"], responses=HEALTH_RESPONSES)
     def healthz() -> JSONResponse:

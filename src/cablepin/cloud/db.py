@@ -5,12 +5,27 @@ SQLite transactions start with ``BEGIN IMMEDIATE`` so a read-then-write
 from its first statement: two processes on one SQLite file serialise instead
 of both reading the same state. PostgreSQL uses conditional updates and row
 locks instead (see services).
+
+**The transaction policy: one unit of work, one commit.** ``transaction(db)``
+(or ``@transactional`` on a service) commits when the *outermost* unit ends
+and rolls back when it raises; an inner one joins it. In a request the
+outermost unit is the request itself (``cloud/deps.py``: ``get_db``), so
+everything a request changes, services and page code alike, is committed
+once, before the response leaves, or not at all. A CLI command or a test that
+calls a service directly gets the service's own unit. Nothing else calls
+``commit``, except sign-in (``services/signin.py``): it counts an attempt
+and commits before argon2 runs, so no transaction (on SQLite: no write lock)
+is held while a password is checked, and a failed login is counted even
+though the login raises.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -20,7 +35,14 @@ from sqlalchemy.pool import NullPool
 
 from cablepin.cloud.settings import normalise_db_url
 
-__all__ = ["MIGRATIONS", "make_engine", "make_sessionmaker", "migrate"]
+__all__ = [
+    "MIGRATIONS",
+    "make_engine",
+    "make_sessionmaker",
+    "migrate",
+    "transaction",
+    "transactional",
+]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -62,3 +84,37 @@ def migrate(url: str, revision: str = "head") -> None:
     # Passed as an attribute, not an option: URLs may contain '%', which ini interpolation eats.
     config.attributes["url"] = normalise_db_url(url)
     command.upgrade(config, revision)
+
+
+_DEPTH = "cablepin.unit_of_work_depth"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@contextmanager
+def transaction(db: Session) -> Iterator[Session]:
+    """One unit of work on ``db``: committed by the outermost block, rolled back if it raises."""
+    depth: int = db.info.get(_DEPTH, 0)
+    db.info[_DEPTH] = depth + 1
+    try:
+        yield db
+    except BaseException:
+        if depth == 0:
+            db.rollback()
+        raise
+    else:
+        if depth == 0:
+            db.commit()
+    finally:
+        db.info[_DEPTH] = depth
+
+
+def transactional(fn: Callable[Concatenate[Session, P], R]) -> Callable[Concatenate[Session, P], R]:
+    """Run a service (its first argument is the session) as a unit of work."""
+
+    @functools.wraps(fn)
+    def unit(db: Session, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with transaction(db):
+            return fn(db, *args, **kwargs)
+
+    return unit

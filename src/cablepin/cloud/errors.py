@@ -4,6 +4,7 @@
 
     CloudError                 "cloud_error"       500
     ├── InvalidRequest         "invalid_request"   422  malformed or out-of-range input
+    │   ├── WeakPassword       "weak_password"     422  carries reason (domain/password_policy)
     │   ├── BadReceipt         "bad_receipt"       422  receipt not signed by this cable
     │   ├── BadHello           "bad_hello"         422  hello not signed by this cable
     │   └── ChainBroken        "chain_broken"      422  records do not continue the chain
@@ -15,17 +16,34 @@
     │   ├── UnknownCable       "unknown_cable"     404  also for another organisation's cable
     │   ├── UnknownDriver      "unknown_driver"    404
     │   ├── UnknownOrg         "unknown_org"       404
-    │   └── UnknownCommand     "unknown_command"   404
+    │   ├── UnknownCommand     "unknown_command"   404
+    │   ├── UnknownTariff      "unknown_tariff"    404  also for another organisation's
+    │   └── UnknownReceipt     "unknown_receipt"   404  also for another organisation's
     ├── Conflict               "conflict"          409
     │   ├── HasDriver          "has_driver"        409  assign only a cable without a driver
     │   ├── NoDriver           "no_driver"         409
     │   ├── WipePending        "wipe_pending"      409  nothing syncs while a wipe is pending
     │   ├── CleanStartPending  "clean_start_pending" 409  the assignee has not connected yet
     │   ├── StaleEpoch         "stale_epoch"       409
-    │   └── AlreadyExists      "already_exists"    409
+    │   ├── AlreadyExists      "already_exists"    409
+    │   ├── MonthOpen          "month_open"        409  the month has not ended yet
+    │   ├── AlreadyOnReceipt   "already_on_receipt" 409  a session is on a live receipt
+    │   ├── NoTariff           "no_tariff"         409  carries the dates without a price
+    │   ├── NoPolicy           "no_policy"         409  no billing policy for the year
+    │   ├── NoSessions         "no_sessions"       409  nothing to put on a receipt
+    │   ├── TariffOverlap      "tariff_overlap"    409
+    │   ├── AlreadyDecided     "already_decided"   409  verified/approved/rejected already
+    │   ├── NoSignedHead       "no_signed_head"    409  no cable-signed head covers it yet
+    │   ├── BadDocument        "bad_document"      409  a tariff proof that is no PDF, PNG, JPEG
+    │   ├── InvalidTariff      "invalid_tariff"    409  validity, price or monthly prices disagree
+    │   └── InvalidAccount     "invalid_account"   409  IBAN or BIC fails its check digits
     ├── TooLarge               "too_large"         413  request body over the limit
     ├── TooManyAttempts        "too_many_attempts" 429  carries retry_after_s
     └── ConfigError            "config_error"      500  keys or database missing
+
+Refusals of input that fits the OpenAPI schema but not a rule the schema cannot
+say (a proof's content, IBAN check digits, dates in order) are 409: a 422
+means the request itself is malformed.
 
 Errors are translated only at the edges: ``api/errors.py`` turns them into
 JSON responses and the CLI prints them with ``cli.output``. Every message
@@ -39,7 +57,10 @@ from typing import ClassVar
 from cablepin.errors import CablepinError
 
 __all__ = [
+    "AlreadyDecided",
     "AlreadyExists",
+    "AlreadyOnReceipt",
+    "BadDocument",
     "BadHello",
     "BadReceipt",
     "ChainBroken",
@@ -49,12 +70,20 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "HasDriver",
+    "InvalidAccount",
     "InvalidRequest",
+    "InvalidTariff",
+    "MonthOpen",
     "NoDriver",
+    "NoPolicy",
+    "NoSessions",
+    "NoSignedHead",
+    "NoTariff",
     "NotAssigned",
     "NotFound",
     "ReasonRequired",
     "StaleEpoch",
+    "TariffOverlap",
     "TooLarge",
     "TooManyAttempts",
     "Unauthorized",
@@ -62,6 +91,9 @@ __all__ = [
     "UnknownCommand",
     "UnknownDriver",
     "UnknownOrg",
+    "UnknownReceipt",
+    "UnknownTariff",
+    "WeakPassword",
     "WipePending",
 ]
 
@@ -74,6 +106,12 @@ class CloudError(CablepinError):
 class InvalidRequest(CloudError):
     code = "invalid_request"
     status = 422
+
+
+class WeakPassword(InvalidRequest):
+    """The password policy refused a new password; ``details["reason"]`` says why."""
+
+    code = "weak_password"
 
 
 class BadReceipt(InvalidRequest):
@@ -171,3 +209,58 @@ class TooManyAttempts(CloudError):
 
 class ConfigError(CloudError):
     code = "config_error"
+
+
+# ---------------------------------------------------------------- reimbursement (M1-M6)
+
+
+class BadDocument(Conflict):
+    code = "bad_document"
+
+
+class InvalidTariff(Conflict):
+    code = "invalid_tariff"
+
+
+class InvalidAccount(Conflict):
+    code = "invalid_account"
+
+
+class UnknownTariff(NotFound):
+    code = "unknown_tariff"
+
+
+class UnknownReceipt(NotFound):
+    code = "unknown_receipt"
+
+
+class MonthOpen(Conflict):
+    code = "month_open"
+
+
+class AlreadyOnReceipt(Conflict):
+    code = "already_on_receipt"
+
+
+class NoTariff(Conflict):
+    code = "no_tariff"
+
+
+class NoPolicy(Conflict):
+    code = "no_policy"
+
+
+class NoSessions(Conflict):
+    code = "no_sessions"
+
+
+class TariffOverlap(Conflict):
+    code = "tariff_overlap"
+
+
+class AlreadyDecided(Conflict):
+    code = "already_decided"
+
+
+class NoSignedHead(Conflict):
+    code = "no_signed_head"

@@ -8,11 +8,14 @@ Times are stored in UTC and always come back timezone-aware.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -29,19 +32,30 @@ from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from cablepin.cloud.domain.commands import OPEN, Purpose, State
+from cablepin.protocol.commands import CommandKind
+
 __all__ = [
     "ApiToken",
     "Assignment",
     "AuditEvent",
     "AuditHead",
     "Base",
+    "BillingPolicy",
     "Cable",
     "CableCert",
+    "ChainHead",
     "ChargingSession",
     "CommandRow",
+    "DecimalText",
+    "EnumText",
+    "FlatPrice",
     "Invitation",
     "LoginThrottle",
     "Organisation",
+    "ReceiptLine",
+    "ReceiptRow",
+    "Tariff",
     "User",
     "UtcDateTime",
     "WebSession",
@@ -77,6 +91,29 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumText(TypeDecorator[E]):
+    """A ``StrEnum`` stored as its plain value in a VARCHAR (no database enum type to migrate).
+
+    Code sees only members; a value the enum does not know fails loudly on read.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 class Base(DeclarativeBase):
@@ -223,11 +260,14 @@ class Assignment(Base):
     )
 
 
+_OPEN_SQL = "state IN ({})".format(", ".join(f"'{s.value}'" for s in State if s in OPEN))
+
+
 class CommandRow(Base):
     """A command for a cable: a wipe (handover/reset) or a PIN-reset permission (P8).
 
-    ``state``: pending -> issued (leased to one connect until ``lease_until``)
-    -> done (a cable-signed receipt arrived) | cancelled | expired.
+    ``state`` moves only by the table in ``domain/commands.py``, through
+    ``services/commands.py`` (leased to one connect until ``lease_until``).
     For ``allow_pin_set`` ``driver_id`` is the assignee it is bound to; for a
     wipe it is the driver who gets the cable in the new epoch (NULL: the pool)
     and ``previous_driver_id`` the one a cancelled handover gives it back to.
@@ -236,9 +276,9 @@ class CommandRow(Base):
     __tablename__ = "commands"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     cable_id: Mapped[int] = mapped_column(ForeignKey("cables.id"))
-    kind: Mapped[str] = mapped_column(String(20))
-    purpose: Mapped[str] = mapped_column(String(20))  # handover | reset | pin_reset
-    state: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[CommandKind] = mapped_column(EnumText(CommandKind, 20))
+    purpose: Mapped[Purpose] = mapped_column(EnumText(Purpose, 20))
+    state: Mapped[State] = mapped_column(EnumText(State, 12))
     epoch: Mapped[int] = mapped_column(BigInteger)  # the cable epoch it was created in
     driver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     previous_driver_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -259,8 +299,8 @@ class CommandRow(Base):
             "cable_id",
             "kind",
             unique=True,
-            sqlite_where=text("state IN ('pending', 'issued')"),
-            postgresql_where=text("state IN ('pending', 'issued')"),
+            sqlite_where=text(_OPEN_SQL),
+            postgresql_where=text(_OPEN_SQL),
         ),
     )
 
@@ -322,3 +362,149 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# ---------------------------------------------------------------- reimbursement (M1-M6)
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """Exact decimals as their text on both databases (SQLite has no exact NUMERIC)."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            raise TypeError("money and prices are stored only as Decimal, never float")
+        return format(value, "f")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class ChainHead(Base):
+    """Every cable-signed head the cloud verified at upload (M6: proof for any session)."""
+
+    __tablename__ = "chain_heads"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    cable_id: Mapped[int] = mapped_column(ForeignKey("cables.id"))
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    sig: Mapped[bytes] = mapped_column(LargeBinary(64))
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("cable_id", "epoch", "seq", name="uq_chain_heads_cable_epoch_seq"),
+    )
+
+
+class FlatPrice(Base):
+    """The statistical flat price per calendar year (reference data; support changes it)."""
+
+    __tablename__ = "flat_prices"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    price: Mapped[Decimal] = mapped_column(DecimalText)
+    source: Mapped[str] = mapped_column(String(300))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class BillingPolicy(Base):
+    """M1: an organisation's pricing method and deadline for one calendar year."""
+
+    __tablename__ = "billing_policies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(10))  # contract | flat
+    deadline_day: Mapped[int] = mapped_column(Integer)
+    recipient_email: Mapped[str | None] = mapped_column(String(320))
+    wage_type: Mapped[str | None] = mapped_column(String(40))
+    debtor_name: Mapped[str | None] = mapped_column(String(70))
+    debtor_iban: Mapped[str | None] = mapped_column(String(34))
+    debtor_bic: Mapped[str | None] = mapped_column(String(11))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    __table_args__ = (UniqueConstraint("org_id", "year", name="uq_billing_policies_org_year"),)
+
+
+class Tariff(Base):
+    """M2: a driver's contract price with its proof document (kept here, never on disk).
+
+    ``price`` for a fixed tariff; ``monthly_prices`` (canonical JSON ``{"YYYY-MM":
+    "0.31"}``) for a dynamic one. ``state``: pending -> verified | rejected.
+    """
+
+    __tablename__ = "tariffs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    driver_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    price: Mapped[Decimal | None] = mapped_column(DecimalText)
+    monthly_prices: Mapped[str | None] = mapped_column(Text)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(Text)
+    document: Mapped[bytes] = mapped_column(LargeBinary)
+    document_type: Mapped[str] = mapped_column(String(40))
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class ReceiptRow(Base):
+    """M3/M4: a driver's receipt for one month; its lines never change once submitted.
+
+    ``state``: submitted -> approved | rejected. ``supplementary``: a later
+    receipt for a month that already had one.
+    """
+
+    __tablename__ = "receipts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    driver_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    month: Mapped[str] = mapped_column(String(7))
+    state: Mapped[str] = mapped_column(String(10))
+    method: Mapped[str] = mapped_column(String(10))
+    total_wh: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[Decimal] = mapped_column(DecimalText)
+    late: Mapped[bool] = mapped_column(Boolean)
+    supplementary: Mapped[bool] = mapped_column(Boolean)
+    # The prices its lines use, frozen with their source (canonical JSON list).
+    prices: Mapped[str] = mapped_column(Text)
+    submitted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_receipts_org_month", "org_id", "month"),)
+
+
+class ReceiptLine(Base):
+    """One session on one receipt, priced. ``rejected`` mirrors the receipt's rejection
+    so the database itself keeps a session on at most one live receipt."""
+
+    __tablename__ = "receipt_lines"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    receipt_id: Mapped[int] = mapped_column(ForeignKey("receipts.id"), index=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("charging_sessions.id"))
+    wh: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[Decimal] = mapped_column(DecimalText)
+    price_ref: Mapped[str] = mapped_column(String(40))
+    rejected: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_receipt_lines_session", "session_id"),
+        # M3: a session is on at most one receipt that is not rejected.
+        Index(
+            "uq_receipt_lines_live_session",
+            "session_id",
+            unique=True,
+            sqlite_where=text("NOT rejected"),
+            postgresql_where=text("NOT rejected"),
+        ),
+    )

@@ -1,21 +1,35 @@
 """Request and response shapes of the JSON API (separate from the table models).
 
 Services return these, so the API and the portal render the same facts.
-Bytes travel as standard base64 strings. No field holds a PIN (P7).
+Bytes travel as standard base64 strings and are ``Base64Bytes`` here: a
+request that is not strict base64 is refused at the door, and services see
+only ``bytes``. No field holds a PIN (P7).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictInt,
+    WithJsonSchema,
+)
 
 __all__ = [
+    "EMAIL_PATTERN",
     "AssignmentOut",
     "AssignmentRequest",
     "AuditEventOut",
     "AuditList",
+    "Base64Bytes",
     "CableDetail",
     "CableList",
     "CableSummary",
@@ -48,6 +62,45 @@ MAX_INT = 2**62  # far beyond any epoch or seq, and inside PostgreSQL's BIGINT
 MAX_BATCH = 500
 
 
+# Standard base64 with its padding, nothing else (RFC 4648 section 4); the published
+# schema states the same pattern and bound, so the contract and the door agree.
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+MAX_BASE64 = 4096  # characters: 3 KiB, more than any signed blob of the protocol
+_BASE64 = re.compile(BASE64_PATTERN)
+
+
+def _from_base64(value: object) -> bytes:
+    if isinstance(value, bytes):  # built in Python (a service's answer): already bytes
+        return value
+    if not isinstance(value, str) or len(value) > MAX_BASE64 or not _BASE64.match(value):
+        raise ValueError(
+            f"must be standard base64 (A-Z a-z 0-9 + /, padded with =, at most {MAX_BASE64} "
+            "characters); send the bytes exactly as the cable gave them"
+        )
+    return base64.b64decode(value, validate=True)
+
+
+def _to_base64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+# Bytes on the JSON wire: strict standard base64 in, standard base64 out.
+Base64Bytes = Annotated[
+    bytes,
+    BeforeValidator(_from_base64),
+    PlainSerializer(_to_base64, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "byte",
+            "contentEncoding": "base64",
+            "pattern": BASE64_PATTERN,
+            "maxLength": MAX_BASE64,
+        }
+    ),
+]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -65,8 +118,21 @@ class UserOut(BaseModel):
     locale: str
 
 
+#: What sign-in takes for an e-mail address (services/signin.py uses the same shape):
+#: plain something@domain.tld, no spaces, quotes or colons.
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9][A-Za-z0-9.-]{0,253}\.[A-Za-z]{2,63}$"
+)
+
+
 class LoginRequest(Strict):
-    email: str = Field(min_length=3, max_length=320)
+    email: str = Field(
+        min_length=3,
+        max_length=320,
+        pattern=EMAIL_PATTERN,
+        description="the account's e-mail address; anything else is refused (422) before "
+        "it is counted or logged",
+    )
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -207,33 +273,33 @@ class SessionList(BaseModel):
 
 class HeadIn(Strict):
     seq: int = Field(ge=0, le=MAX_INT)
-    hash: str = Field(max_length=100)
+    hash: Base64Bytes
 
 
 class ConnectRequest(Strict):
-    nonce: str = Field(max_length=100)
+    nonce: Base64Bytes
     epoch: int = Field(ge=0, le=MAX_INT)
     head: HeadIn
     pin_default: bool
     wait_s: int = Field(default=0, ge=0, le=MAX_INT)
     fw: str = Field(default="", max_length=64)
     locked: bool
-    # The cable's signature over the hello fields (protocol/hello.py), base64.
-    sig: str = Field(max_length=100)
-    # The challenge from GET .../challenge that the app passed to the cable's hello, base64.
-    challenge: str = Field(max_length=100)
-    receipt: str | None = Field(default=None, max_length=4096)
+    # The cable's signature over the hello fields (protocol/hello.py).
+    sig: Base64Bytes
+    # The challenge from GET .../challenge that the app passed to the cable's hello.
+    challenge: Base64Bytes
+    receipt: Base64Bytes | None = None
 
 
 class ChallengeOut(BaseModel):
-    challenge: str
+    challenge: Base64Bytes
     valid_for_s: int
 
 
 class SignedCommandOut(BaseModel):
     id: str
     kind: str
-    blob: str
+    blob: Base64Bytes
     # why the cloud asks for it (a wipe: handover | reset | clean_start), so the app can say
     purpose: str | None = None
 
@@ -251,7 +317,7 @@ class ConnectResponse(BaseModel):
 
 
 class ReceiptRequest(Strict):
-    receipt: str = Field(max_length=4096)
+    receipt: Base64Bytes
 
 
 class ReleaseRequest(Strict):
@@ -284,7 +350,7 @@ class SessionsUpload(Strict):
     epoch: int = Field(ge=0, le=MAX_INT)
     # [seq, start, end, wh, meter_start_wh, meter_end_wh, max_w]: exactly seven integers.
     records: list[Record7] = Field(min_length=1, max_length=MAX_BATCH)
-    head_sig: str = Field(max_length=200)
+    head_sig: Base64Bytes
 
 
 class UploadResponse(BaseModel):

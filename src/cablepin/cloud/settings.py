@@ -10,6 +10,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cablepin.cloud.services.signin import SignInLimits
+
 __all__ = ["Settings", "normalise_db_url"]
 
 
@@ -25,13 +27,31 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CABLEPIN_", extra="ignore")
 
     db: str = "sqlite:///./cablepin.db"
+    # The base of every link the cloud hands out (invitations), never the request's Host
+    # header. `cablepin serve` sets it from --host/--port when it is not configured.
+    public_url: str = "http://127.0.0.1:8000"
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto `serve` believes (comma
+    # separated, "*" for any; uvicorn's default: a proxy on this host). Login throttling
+    # per client and Secure cookies depend on it behind a proxy on another host.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     keys: Path | None = None
     token_ttl_s: int = 14 * 24 * 3600
     # Attempts per e-mail address before login waits start (domain/throttle.py has the table).
     login_free_attempts: int = 5
+    # Failed logins per client address before waits start (services/signin.py), so a flood
+    # of made-up e-mail addresses from one client is slowed too.
+    login_client_free_attempts: int = 30
+    # argon2 computations one process runs at once (each takes argon2_memory_kib of memory).
+    password_hash_slots: int = 2
     # argon2id cost (argon2-cffi's defaults, RFC 9106's second recommendation); tests lower it.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
+
+    def signin_limits(self) -> SignInLimits:
+        return SignInLimits(
+            free_attempts=self.login_free_attempts,
+            client_free_attempts=self.login_client_free_attempts,
+        )
 
     def db_url(self) -> str:
         return normalise_db_url(self.db)

@@ -34,7 +34,7 @@ from cablepin.protocol.events import (
     RequestReceived,
     ResponseReceived,
 )
-from cablepin.protocol.hello import sign_hello, verify_hello
+from cablepin.protocol.hello import Hello, sign_hello, verify_hello
 from cablepin.protocol.messages import MAX_READ_LIMIT, NONCE_SIZE, Request, Response
 from cablepin.protocol.tls import app_tls_context, cable_tls_context
 
@@ -53,6 +53,7 @@ __all__ = [
     "FrameError",
     "HandshakeComplete",
     "Head",
+    "Hello",
     "MessageError",
     "ProtocolError",
     "Receipt",

@@ -31,7 +31,7 @@ from cablepin.protocol import pki
 from unit.app.conftest import Clock, SessionLink
 
 SERIAL = "CBL-00000042"
-PASSWORD = "driver-pass-1"
+PASSWORD = "driver pass with a lamp"
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
 class RunningCable:
     """`cablepin cable run --json` as a child process."""
 
-    def __init__(self, state: Path, env: dict[str, str], *extra: str) -> None:
+    def __init__(
+        self,
+        state: Path,
+        env: dict[str, str],
+        *extra: str,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
         self.state = state
         self.process = subprocess.Popen(
             [
@@ -102,6 +108,7 @@ class RunningCable:
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            preexec_fn=preexec_fn,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()

@@ -74,6 +74,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 TABLES = (
+    "receipt_lines, receipts, tariffs, billing_policies, chain_heads, "
     "audit_events, audit_head, charging_sessions, commands, assignments, cables, api_tokens, "
     "web_sessions, invitations, login_throttle, users, organisations"
 )
@@ -94,6 +95,8 @@ def empty_pg(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        # Reference data seeded by the migrations stays; what tests added goes.
+        conn.execute(text("DELETE FROM flat_prices WHERE year <> 2026"))
         conn.execute(
             text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64}
         )

@@ -11,6 +11,7 @@ from typing import Any
 from cablepin.cloud.app import api_routes as app_api_routes
 from cablepin.cloud.domain.policy import POLICY
 
+from .billing_helpers import billing_world
 from .conftest import (
     CABLE_A,
     CABLE_B,
@@ -19,7 +20,6 @@ from .conftest import (
     PASSWORD,
     SUPPORT,
     World,
-    assigned_world,
 )
 
 ROLES = {"anonymous": None, "driver": DRIVER_A1, "fleet_manager": FM_A, "support": SUPPORT}
@@ -39,7 +39,30 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "records": [[1, 1, 2, 1, 0, 1, 1]],
         "head_sig": "AA==",
     },
+    ("PUT", "/api/v1/billing/policy/{year}"): {"method": "contract"},
+    ("PUT", "/api/v1/billing/flat-prices/{year}"): {
+        "price": "0.3",
+        "source": "matrix",
+        "reason": "matrix",
+    },
+    ("POST", "/api/v1/me/receipts"): {"month": "2023-11"},
+    ("POST", "/api/v1/tariffs/{id}/reject"): {"reason": "matrix"},
+    ("POST", "/api/v1/receipts/{id}/reject"): {"reason": "matrix"},
 }
+# Another organisation's tariff or receipt is as unknown as its cable (404).
+HIDDEN = {"unknown_cable", "unknown_tariff", "unknown_receipt"}
+
+
+def concrete(path: str, scope: str, ids: dict[str, int]) -> str:
+    """The path with its parameters: own = organisation A (driver A1), other = B."""
+    org = "a" if scope == "own" else "b"
+    kind = "tariff" if path.startswith("/api/v1/tariffs/") else "receipt"
+    return (
+        path.replace("{serial}", SCOPES[scope])
+        .replace("{year}", "2023")
+        .replace("{month}", "2023-11")
+        .replace("{id}", str(ids.get(f"{kind}_{org}", 0)))
+    )
 
 
 def api_routes(world: World) -> list[tuple[str, str]]:
@@ -60,14 +83,14 @@ def test_r1_every_route_has_a_policy_rule(world: World) -> None:
     assert [r for r in routes if r not in POLICY] == []
 
 
-def test_r1_s3_authorisation_matrix(world: World) -> None:
-    assigned_world(world)
+def test_r1_s3_m8_authorisation_matrix(world: World) -> None:
+    ids = billing_world(world)
     problems: list[str] = []
     for method, path in api_routes(world):
         allowed = POLICY[(method, path)]
         for role, email in ROLES.items():
             for scope, serial in SCOPES.items():
-                url = path.replace("{serial}", serial)
+                url = concrete(path, scope, ids)
                 headers = {}
                 if email is not None:
                     token = (
@@ -99,9 +122,13 @@ def test_r1_s3_authorisation_matrix(world: World) -> None:
                 elif role not in allowed:
                     if (r.status_code, code) != (403, "forbidden"):
                         problems.append(f"role not refused with 403: {where}")
-                elif "{serial}" in path and scope == "other" and role != "support":
-                    if (r.status_code, code) != (404, "unknown_cable"):
-                        problems.append(f"other org's cable not hidden (404): {where}")
-                elif r.status_code in (401, 403) or code == "unknown_cable":
+                elif (
+                    ("{serial}" in path or "{id}" in path)
+                    and scope == "other"
+                    and role != "support"
+                ):
+                    if r.status_code != 404 or code not in HIDDEN:
+                        problems.append(f"other org's object not hidden (404): {where}")
+                elif r.status_code in (401, 403) or code in HIDDEN:
                     problems.append(f"allowed caller refused: {where}")
     assert problems == []

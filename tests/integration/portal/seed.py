@@ -99,7 +99,7 @@ def _connect(
         "head": {"seq": detail.synced_seq, "hash": head_hash},
         "wait_s": 0,
         "locked": False,
-        "challenge": base64.b64decode(challenge),
+        "challenge": challenge,
     }
     sig = sign_hello(hello, fleet.device_keys[serial])  # the cable signs its hello
     ingest.connect(

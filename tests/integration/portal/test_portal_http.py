@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import re
@@ -10,6 +11,7 @@ import sqlite3
 import httpx
 import pytest
 
+from cablepin.cloud.db import make_engine, make_sessionmaker
 from cablepin.cloud.portal import (
     audit_routes,
     auth_routes,
@@ -329,6 +331,7 @@ def test_p6_overview_counts_link_to_their_filtered_lists(
     expected = {
         "": 12,
         "default_pin": 2,
+        "pin_unknown": 8,  # never connected: not counted as PIN 0000, not as changed
         "pending_pin": 0,
         "pending_handover": 0,
         "stale": 10,
@@ -367,6 +370,30 @@ def test_search_by_serial_prefix_digits_or_driver(client: httpx.Client, fleet: s
     assert _serials(client.get("/cables", params={"q": "%"}).text) == []
     # Another organisation's driver is not found by name either.
     assert _serials(client.get("/cables", params={"q": "Eva"}).text) == []
+
+
+def test_p6_support_search_finds_the_cable_its_hint_names(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    """The hint says "CBL-0001": that is cable number 1, CBL-00000001, not a bad serial."""
+    engine = make_engine(fleet.db_url)
+    with make_sessionmaker(engine)() as db:
+        # A copy of the key map: the session's seeded fleet shares it.
+        own = dataclasses.replace(fleet, device_keys=dict(fleet.device_keys))
+        seed._register(db, own, "CBL-00000001", seed.ORG_B, fleet.now)
+    engine.dispose()
+    sign_in(client, seed.SUPPORT)
+    hint = re.search(r'id="q-hint">[^<]*?(CBL-\d+)', client.get("/support").text)
+    assert hint is not None
+    assert hint.group(1) == "CBL-0001"
+    for q in (hint.group(1), "cbl-1", "1", "00000001"):
+        page = client.get("/support", params={"q": q}).text
+        assert _serials(page) == ["CBL-00000001"], q
+        assert "1 Treffer" in page, q
+    # A prefix of the full number still lists every cable that starts with it.
+    assert (
+        _serials(client.get("/support", params={"q": "CBL-0000100"}).text) == (fleet.serials_a[:9])
+    )
 
 
 def test_pagination_is_keyset_and_indexed_with_100000_cables(
@@ -510,7 +537,8 @@ def test_s3_driver_csv_for_reimbursement(client: httpx.Client, fleet: seed.Fleet
     october = client.get(
         f"/drivers/{anna}/sessions.csv", params={"start": "2026-10", "end": "2026-10"}
     )
-    months = {row.split(",")[5][:7] for row in october.text.lstrip("\ufeff").splitlines()[1:]}
+    # German readers get `;` between cells (their spreadsheet's separator).
+    months = {row.split(";")[5][:7] for row in october.text.lstrip("\ufeff").splitlines()[1:]}
     assert months == {"2026-10"}
 
 

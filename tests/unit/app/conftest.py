@@ -126,7 +126,7 @@ class FakeCloud:
         commands = tuple(
             Pending(
                 cid,
-                str(kind),
+                kind,
                 sign_command(
                     Command(cid, kind, serial, hello["nonce"], hello["epoch"], now, now + 600),
                     self.key,

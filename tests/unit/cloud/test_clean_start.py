@@ -6,7 +6,6 @@ import pytest
 
 from cablepin.cloud.domain.attribution import CableFacts, check_upload
 from cablepin.cloud.domain.clean_start import (
-    CLEAN_START,
     CleanCheck,
     Step,
     assignment_starts_clean,
@@ -14,6 +13,7 @@ from cablepin.cloud.domain.clean_start import (
     may_receive_wipe,
     starts_clean,
 )
+from cablepin.cloud.domain.commands import Purpose
 from cablepin.cloud.errors import CleanStartPending, NotAssigned, StaleEpoch, WipePending
 
 B, A = 2, 1
@@ -62,23 +62,23 @@ def test_h3_only_a_cables_first_driver_ever_starts_without_a_check() -> None:
 
 
 def test_h3_which_wipe_receipts_open_a_clean_assignment() -> None:
-    assert starts_clean("handover", cancelled=False) is False
+    assert starts_clean(Purpose.HANDOVER, cancelled=False) is False
     # A late receipt of a cancelled wipe: whoever holds the cable by then is checked.
-    assert starts_clean("handover", cancelled=True) is False
-    assert starts_clean(CLEAN_START, cancelled=True) is False
-    assert starts_clean("reset", cancelled=False) is True  # support reset keeps the driver
-    assert starts_clean(CLEAN_START, cancelled=False) is True
+    assert starts_clean(Purpose.HANDOVER, cancelled=True) is False
+    assert starts_clean(Purpose.CLEAN_START, cancelled=True) is False
+    assert starts_clean(Purpose.RESET, cancelled=False) is True  # support reset keeps the driver
+    assert starts_clean(Purpose.CLEAN_START, cancelled=False) is True
 
 
 def test_h2_h3_who_gets_a_copy_of_an_open_wipe() -> None:
     common = {"wipe_driver_id": B, "hello_epoch": 1, "cable_epoch": 1}
-    assert may_receive_wipe(purpose="handover", actor_id=A, **common)  # whoever connects (H2)
-    assert may_receive_wipe(purpose="reset", actor_id=A, **common)
-    assert may_receive_wipe(purpose=CLEAN_START, actor_id=B, **common)
-    assert not may_receive_wipe(purpose=CLEAN_START, actor_id=A, **common)
+    assert may_receive_wipe(purpose=Purpose.HANDOVER, actor_id=A, **common)  # whoever connects (H2)
+    assert may_receive_wipe(purpose=Purpose.RESET, actor_id=A, **common)
+    assert may_receive_wipe(purpose=Purpose.CLEAN_START, actor_id=B, **common)
+    assert not may_receive_wipe(purpose=Purpose.CLEAN_START, actor_id=A, **common)
     # A cable that already wiped (its epoch is not the cloud's) gets no copy.
     assert not may_receive_wipe(
-        purpose="handover", actor_id=B, wipe_driver_id=B, hello_epoch=2, cable_epoch=1
+        purpose=Purpose.HANDOVER, actor_id=B, wipe_driver_id=B, hello_epoch=2, cable_epoch=1
     )
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from cablepin.cloud.domain import attribution, audit, handover, permissions, policy, throttle
+from cablepin.cloud.domain import attribution, audit, commands, permissions, policy, throttle
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import (
     ChainBroken,
@@ -43,21 +43,26 @@ def test_p8_permission_expiry_defaults_to_seven_days_and_is_bounded() -> None:
 
 
 def test_p8_permission_is_bound_to_epoch_assignee_and_time() -> None:
-    p = permissions.Permission("pending", epoch=2, driver_id=3, expires_at=NOW)
+    s = commands.State
+    p = commands.Permission(s.PENDING, epoch=2, driver_id=3, expires_at=NOW)
     soon = NOW - dt.timedelta(seconds=1)
-    assert permissions.usable(p, cable_epoch=2, assignee_id=3, now=soon)
-    assert not permissions.usable(p, cable_epoch=3, assignee_id=3, now=soon)
-    assert not permissions.usable(p, cable_epoch=2, assignee_id=4, now=soon)
-    assert not permissions.usable(p, cable_epoch=2, assignee_id=3, now=NOW)
-    done = permissions.Permission("done", epoch=2, driver_id=3, expires_at=NOW)
-    assert not permissions.usable(done, cable_epoch=2, assignee_id=3, now=soon)
+    assert commands.usable(p, cable_epoch=2, assignee_id=3, now=soon)
+    assert not commands.usable(p, cable_epoch=3, assignee_id=3, now=soon)
+    assert not commands.usable(p, cable_epoch=2, assignee_id=4, now=soon)
+    assert not commands.usable(p, cable_epoch=2, assignee_id=3, now=NOW)
+    done = commands.Permission(s.DONE, epoch=2, driver_id=3, expires_at=NOW)
+    assert not commands.usable(done, cable_epoch=2, assignee_id=3, now=soon)
 
 
 def test_p8_claim_only_pending_or_expired_lease() -> None:
-    assert permissions.claimable("pending", None, NOW)
-    assert permissions.claimable("issued", NOW - dt.timedelta(seconds=1), NOW)
-    assert not permissions.claimable("issued", NOW + dt.timedelta(seconds=1), NOW)
-    assert not permissions.claimable("done", None, NOW)
+    s, pin, wipe = commands.State, CommandKind.ALLOW_PIN_SET, CommandKind.WIPE
+    assert commands.claimable(pin, s.PENDING, None, NOW)
+    assert commands.claimable(pin, s.ISSUED, NOW - dt.timedelta(seconds=1), NOW)
+    assert not commands.claimable(pin, s.ISSUED, NOW + dt.timedelta(seconds=1), NOW)
+    assert not commands.claimable(pin, s.DONE, None, NOW)
+    # A wipe may be handed to another connect while leased: each copy binds one nonce.
+    assert commands.claimable(wipe, s.ISSUED, NOW + dt.timedelta(seconds=1), NOW)
+    assert not commands.claimable(wipe, s.CANCELLED, None, NOW)
 
 
 def test_r1_support_actions_need_a_reason() -> None:
@@ -68,15 +73,40 @@ def test_r1_support_actions_need_a_reason() -> None:
 
 
 def test_h4_handover_state_machine() -> None:
-    s = handover.State
-    e = handover.Event
-    assert handover.next_state(s.PENDING, e.ISSUE) is s.ISSUED
-    assert handover.next_state(s.ISSUED, e.RECEIPT) is s.DONE
-    assert handover.next_state(s.ISSUED, e.CANCEL) is s.CANCELLED
-    assert handover.next_state(s.CANCELLED, e.RECEIPT) is s.DONE  # the cable's word wins
-    for state, event in ((s.DONE, e.CANCEL), (s.DONE, e.ISSUE), (s.CANCELLED, e.ISSUE)):
+    s, e, wipe = commands.State, commands.Event, CommandKind.WIPE
+    assert commands.next_state(wipe, s.PENDING, e.CLAIM) is s.ISSUED
+    assert commands.next_state(wipe, s.ISSUED, e.RECEIPT) is s.DONE
+    assert commands.next_state(wipe, s.ISSUED, e.CANCEL) is s.CANCELLED
+    assert commands.next_state(wipe, s.CANCELLED, e.RECEIPT) is s.DONE  # the cable's word wins
+    for state, event in (
+        (s.DONE, e.CANCEL),
+        (s.DONE, e.CLAIM),
+        (s.CANCELLED, e.CLAIM),
+        (s.PENDING, e.EXPIRE),  # a wipe has no expiry
+        (s.ISSUED, e.RELEASE),  # nor is it handed back
+    ):
         with pytest.raises(Conflict):
-            handover.next_state(state, event)
+            commands.next_state(wipe, state, event)
+
+
+def test_p8_permission_state_machine() -> None:
+    s, e, pin = commands.State, commands.Event, CommandKind.ALLOW_PIN_SET
+    assert commands.next_state(pin, s.ISSUED, e.RELEASE) is s.PENDING
+    assert commands.next_state(pin, s.PENDING, e.EXPIRE) is s.EXPIRED
+    for state, event in ((s.EXPIRED, e.CLAIM), (s.DONE, e.RECEIPT), (s.PENDING, e.RELEASE)):
+        with pytest.raises(Conflict):
+            commands.next_state(pin, state, event)
+
+
+def test_every_kind_has_a_table_and_every_event_one_target() -> None:
+    for kind in CommandKind:
+        table = commands.TRANSITIONS[kind]
+        assert table, f"{kind} has no transitions"
+        for (state, event), to in table.items():
+            assert state in commands.sources(kind, event)
+            assert to is commands.target(kind, event)
+        # done is final: nothing moves a command the cable has carried out
+        assert not any(state is commands.State.DONE for (state, _) in table)
 
 
 FACTS = attribution.CableFacts(

@@ -1,21 +1,20 @@
 """Every FastAPI dependency of the API, as ``Annotated`` aliases in one place.
 
-``authorize`` runs for every ``/api/v1`` route (router dependency): it looks
-the route up in ``domain/policy.py``, checks the bearer token and the role,
-and returns the actor (None on public routes). Organisation checks happen in
-the services.
+The session and the clock are the ones the portal uses too (``cloud/deps.py``:
+a request is one unit of work). ``authorize`` runs for every ``/api/v1``
+route (router dependency): it looks the route up in ``domain/policy.py``,
+checks the bearer token and the role, and returns the actor (None on public
+routes). Organisation checks happen in the services.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session, sessionmaker
 
+from cablepin.cloud.deps import Db, Now, get_db
 from cablepin.cloud.domain.actor import Actor
 from cablepin.cloud.domain.policy import check_role, rule_for
 from cablepin.cloud.errors import Unauthorized
@@ -37,17 +36,6 @@ __all__ = [
 _bearer = HTTPBearer(auto_error=False, description="the token from POST /api/v1/auth/login")
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    factory: sessionmaker[Session] = request.app.state.sessionmaker
-    with factory() as session:
-        yield session
-
-
-def get_now(request: Request) -> dt.datetime:
-    clock: Callable[[], dt.datetime] = request.app.state.clock
-    return clock()
-
-
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -58,8 +46,6 @@ def get_keys(request: Request) -> CloudKeys:
     return keys
 
 
-Db = Annotated[Session, Depends(get_db)]
-Now = Annotated[dt.datetime, Depends(get_now)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Keys = Annotated[CloudKeys, Depends(get_keys)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

@@ -5,10 +5,12 @@ refuses a declared ``Content-Length`` over the limit at once, and otherwise
 reads the body (at most ``limit`` bytes, whether chunked or not) before the
 app sees it, answering ``413 too_large`` in our error shape when it is larger.
 Other paths (the portal's small form posts) pass through untouched.
+``overrides`` gives single paths their own cap (a tariff's proof document).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from starlette.responses import JSONResponse
@@ -22,15 +24,23 @@ MAX_BODY: Final = 1024 * 1024  # 1 MiB: a full sessions batch (500 records) is <
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, limit: int = MAX_BODY, prefix: str = "/api/") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit: int = MAX_BODY,
+        prefix: str = "/api/",
+        overrides: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.limit = limit
         self.prefix = prefix
+        self.overrides = dict(overrides or {})
 
-    def _too_large(self) -> JSONResponse:
+    def _too_large(self, limit: int) -> JSONResponse:
         error = TooLarge(
-            f"the request body is larger than {self.limit // 1024} KiB; send less "
-            "(sessions go in batches of at most 500 records)"
+            f"the request body is larger than {limit // 1024} KiB; send less "
+            "(sessions go in batches of at most 500 records; a tariff's proof is at most 5 MB)"
         )
         return JSONResponse(error.to_dict(), status_code=error.status)
 
@@ -38,9 +48,10 @@ class BodyLimit:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefix):
             await self.app(scope, receive, send)
             return
+        limit = self.overrides.get(str(scope.get("path", "")), self.limit)
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
-                await self._too_large()(scope, receive, send)
+            if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+                await self._too_large(limit)(scope, receive, send)
                 return
         chunks: list[bytes] = []
         size = 0
@@ -50,8 +61,8 @@ class BodyLimit:
                 return  # the client went away before it finished sending
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
-                await self._too_large()(scope, receive, send)
+            if size > limit:
+                await self._too_large(limit)(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

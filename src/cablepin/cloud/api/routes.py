@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from cablepin.cloud.api.deps import Bearer, CurrentActor, Db, Keys, Now, SettingsDep, authorize
 from cablepin.cloud.schemas import (
@@ -63,14 +63,17 @@ Reason = Annotated[
 
 
 @router.post("/auth/login", tags=["auth"])
-def login(body: LoginRequest, db: Db, now: Now, settings: SettingsDep, keys: Keys) -> LoginResponse:
+def login(
+    body: LoginRequest, request: Request, db: Db, now: Now, settings: SettingsDep, keys: Keys
+) -> LoginResponse:
     token, expires_at, actor = accounts.login(
         db,
         body.email,
         body.password,
         now=now,
         ttl_s=settings.token_ttl_s,
-        free_attempts=settings.login_free_attempts,
+        client=request.client.host if request.client else None,
+        limits=settings.signin_limits(),
     )
     return LoginResponse(
         token=token,

@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from cablepin.cloud.domain.commands import Purpose
+
 __all__ = [
-    "CLEAN_START",
     "CleanCheck",
     "Step",
     "assignment_starts_clean",
@@ -42,9 +43,8 @@ __all__ = [
     "starts_clean",
 ]
 
-CLEAN_START: Final = "clean_start"
 # Wipes after which the driver of the new epoch is the one who held the cable before.
-KEEPS_DRIVER: Final = frozenset({"reset", CLEAN_START})
+KEEPS_DRIVER: Final = frozenset({Purpose.RESET, Purpose.CLEAN_START})
 
 
 class Step(StrEnum):
@@ -83,7 +83,7 @@ def assignment_starts_clean(*, cable_epoch: int, had_driver: bool) -> bool:
     return cable_epoch == 0 and not had_driver
 
 
-def starts_clean(purpose: str, *, cancelled: bool) -> bool:
+def starts_clean(purpose: Purpose, *, cancelled: bool) -> bool:
     """Is the assignment a wipe receipt opens clean from the start?
 
     A handover's is not (whoever's app applied the wipe may have charged since).
@@ -97,7 +97,7 @@ def starts_clean(purpose: str, *, cancelled: bool) -> bool:
 
 def may_receive_wipe(
     *,
-    purpose: str,
+    purpose: Purpose,
     wipe_driver_id: int | None,
     actor_id: int,
     hello_epoch: int,
@@ -112,4 +112,4 @@ def may_receive_wipe(
     """
     if hello_epoch != cable_epoch:
         return False
-    return purpose != CLEAN_START or wipe_driver_id == actor_id
+    return purpose is not Purpose.CLEAN_START or wipe_driver_id == actor_id

@@ -26,6 +26,7 @@ ANY_ROLE: Final = frozenset(Role)
 FLEET: Final = frozenset({Role.FLEET_MANAGER, Role.SUPPORT})
 DRIVER: Final = frozenset({Role.DRIVER})
 SUPPORT: Final = frozenset({Role.SUPPORT})
+MANAGER: Final = frozenset({Role.FLEET_MANAGER})
 
 CABLE = "/api/v1/cables/{serial}"
 APP = "/api/v1/app/cables/{serial}"
@@ -50,6 +51,23 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", f"{APP}/receipts"): DRIVER,
     ("POST", f"{APP}/release"): DRIVER,
     ("POST", f"{APP}/sessions"): DRIVER,
+    # Reimbursement (M1-M6): drivers see only their own, fleet managers their organisation's.
+    ("PUT", "/api/v1/billing/policy/{year}"): MANAGER,
+    ("GET", "/api/v1/billing/policy/{year}"): frozenset({Role.FLEET_MANAGER, Role.DRIVER}),
+    ("PUT", "/api/v1/billing/flat-prices/{year}"): SUPPORT,
+    ("POST", "/api/v1/me/tariffs"): DRIVER,
+    ("GET", "/api/v1/me/tariffs"): DRIVER,
+    ("GET", "/api/v1/tariffs"): MANAGER,
+    ("GET", "/api/v1/tariffs/{id}/document"): frozenset({Role.FLEET_MANAGER, Role.DRIVER}),
+    ("POST", "/api/v1/tariffs/{id}/verify"): MANAGER,
+    ("POST", "/api/v1/tariffs/{id}/reject"): MANAGER,
+    ("GET", "/api/v1/me/months/{month}"): DRIVER,
+    ("POST", "/api/v1/me/receipts"): DRIVER,
+    ("GET", "/api/v1/me/receipts"): DRIVER,
+    ("GET", "/api/v1/receipts"): FLEET,
+    ("POST", "/api/v1/receipts/{id}/approve"): MANAGER,
+    ("POST", "/api/v1/receipts/{id}/reject"): MANAGER,
+    ("GET", "/api/v1/receipts/{id}/evidence"): ANY_ROLE,
 }
 
 

@@ -158,7 +158,7 @@ def audit_csv(ctx: UserCtx) -> Response:
                 e.hash,
             ]
 
-    body = "".join(csv_stream(header, rows()))
+    body = "".join(csv_stream(header, rows(), locale=ctx.locale))
     return Response(
         body,
         media_type="text/csv; charset=utf-8",

@@ -12,8 +12,15 @@ from typing import Any
 from fastapi import APIRouter, Response
 from sqlalchemy import select
 
+from cablepin.cloud.domain import password_policy
 from cablepin.cloud.domain.actor import Role
-from cablepin.cloud.errors import CloudError, TooManyAttempts, Unauthorized
+from cablepin.cloud.errors import (
+    CloudError,
+    InvalidRequest,
+    TooManyAttempts,
+    Unauthorized,
+    WeakPassword,
+)
 from cablepin.cloud.models import User
 from cablepin.cloud.portal import backend
 from cablepin.cloud.portal.forms import field, refusal_text
@@ -33,13 +40,30 @@ from cablepin.cloud.portal.web import (
     safe_next,
     set_locale,
 )
-from cablepin.cloud.portal.websession import COOKIE, end_session, start_session
+from cablepin.cloud.portal.websession import COOKIE, SESSION_TTL, end_session, start_session
 
 __all__ = ["router"]
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
-MIN_PASSWORD = 10
+# Why the one password policy (domain/password_policy.py) refused, in the user's words.
+POLICY_TEXT: dict[password_policy.Refusal, str] = {
+    password_policy.Refusal.TOO_SHORT: N_(
+        "The password is too short: please use at least 15 characters. A few unrelated words "
+        "make a long password that is easy to remember."
+    ),
+    password_policy.Refusal.TOO_LONG: N_(
+        "The password is too long: please use at most 128 characters."
+    ),
+    password_policy.Refusal.COMMON: N_(
+        "This password is on the list of common or already stolen passwords, or is easily "
+        "derived from one. Please choose another."
+    ),
+    password_policy.Refusal.PERSONAL: N_(
+        "This password is built from your e-mail address or name. Please choose one that has "
+        "nothing to do with them."
+    ),
+}
 
 
 def _home(user: User) -> str:
@@ -100,6 +124,13 @@ def signin(ctx: PortalCtx, form: CsrfForm) -> Response:
         return again(
             401, ctx.gettext("The e-mail address or password is wrong. Check both and try again.")
         )
+    except InvalidRequest:
+        return again(
+            422,
+            ctx.gettext(
+                "That is not an e-mail address. Sign in with the e-mail address of your account."
+            ),
+        )
     if user.role == Role.DRIVER:
         return again(
             403,
@@ -115,18 +146,35 @@ def signin(ctx: PortalCtx, form: CsrfForm) -> Response:
     # A new session at every sign-in: a cookie planted before sign-in is worthless after.
     end_session(ctx.db, ctx.request.cookies.get(COOKIE))
     token = start_session(ctx.db, user, ctx.now)
-    ctx.db.commit()
     response = redirect(ctx, target if target != "/" else _home(user))
     response.set_cookie(
-        COOKIE, token, httponly=True, samesite="lax", secure=is_https(ctx.request), path="/"
+        COOKIE,
+        token,
+        max_age=int(SESSION_TTL.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=is_https(ctx.request),
+        path="/",
     )
+    # This browser is now a known device of the account: the throttle counts its
+    # attempts on their own, so a stranger's guesses cannot lock it out.
+    known = backend.device_cookie(ctx.request, user)
+    if known is not None:
+        response.set_cookie(
+            backend.DEVICE_COOKIE,
+            known,
+            max_age=backend.DEVICE_COOKIE_MAX_AGE,
+            httponly=True,
+            samesite="strict",
+            secure=is_https(ctx.request),
+            path="/signin",
+        )
     return response
 
 
 @router.post("/signout")
 def signout(ctx: UserCtx, form: CsrfForm) -> Response:
     end_session(ctx.db, ctx.request.cookies.get(COOKIE))
-    ctx.db.commit()
     response = redirect(ctx, "/signin?out=1")
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -188,12 +236,9 @@ def invite_accept(ctx: PortalCtx, token: str, form: CsrfForm) -> Response:
     password = form.get("password")
     repeat = form.get("password2")
     password = password if isinstance(password, str) else ""
-    if len(password) < MIN_PASSWORD:
-        return _invite_page(
-            ctx,
-            token,
-            error=ctx.gettext("The password is too short: please use at least 10 characters."),
-        )
+    if len(password) < password_policy.MIN_LENGTH:
+        refusal = password_policy.Refusal.TOO_SHORT
+        return _invite_page(ctx, token, error=ctx.gettext(POLICY_TEXT[refusal]))
     if password != repeat:
         return _invite_page(
             ctx,
@@ -202,6 +247,10 @@ def invite_accept(ctx: PortalCtx, token: str, form: CsrfForm) -> Response:
         )
     try:
         backend.accept_invitation(ctx.db, token, password, now=ctx.now)
+    except WeakPassword as e:
+        # The one policy decided; say its reason in the user's words.
+        refusal = password_policy.Refusal(e.details["reason"])
+        return _invite_page(ctx, token, error=ctx.gettext(POLICY_TEXT[refusal]))
     except CloudError as e:
         return _invite_page(ctx, token, error=refusal_text(ctx.translations, e))
     ctx.extra_headers["Referrer-Policy"] = "no-referrer"

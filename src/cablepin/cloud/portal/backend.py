@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from cablepin.cloud.domain.actor import Actor
 from cablepin.cloud.errors import Unauthorized
+from cablepin.cloud.keys import CloudKeys
 from cablepin.cloud.models import User
-from cablepin.cloud.services import accounts, cables
+from cablepin.cloud.services import accounts, cables, signin
 from cablepin.cloud.services.invitations import (
     INVITATION_TTL,
     accept_invitation,
@@ -26,14 +27,19 @@ from cablepin.cloud.services.invitations import (
 from cablepin.cloud.settings import Settings
 
 __all__ = [
+    "DEVICE_COOKIE",
+    "DEVICE_COOKIE_MAX_AGE",
     "INVITATION_TTL",
     "accept_invitation",
     "actor",
     "authenticate",
     "cables",
     "deactivate_driver",
+    "device_cookie",
+    "invitation_link",
     "invitation_user",
     "invite_driver",
+    "public_url",
     "reissue_invitation",
 ]
 
@@ -42,16 +48,57 @@ def actor(db: Session, user: User) -> Actor:
     return accounts.actor_for_user(db, user)
 
 
+DEVICE_COOKIE = "cablepin_device"
+DEVICE_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def _device_secret(request: Request) -> bytes | None:
+    keys = getattr(request.app.state, "keys", None)
+    return keys.challenge_key if isinstance(keys, CloudKeys) else None
+
+
 def authenticate(
     request: Request, db: Session, email: str, password: str, *, now: dt.datetime
 ) -> User:
-    """Check a password under the API login's own throttle; return the user."""
+    """Check a password under the API login's own throttle; return the user.
+
+    A browser that signed in to this account before carries a device cookie and
+    is counted on its own, so a stranger's guesses cannot lock its owner out.
+    """
     settings = getattr(request.app.state, "settings", None)
-    free = settings.login_free_attempts if isinstance(settings, Settings) else 5
-    user = accounts.authenticate(db, email, password, now=now, free_attempts=free)
+    limits = settings.signin_limits() if isinstance(settings, Settings) else None
+    user = accounts.authenticate(
+        db,
+        email,
+        password,
+        now=now,
+        client=request.client.host if request.client else None,
+        limits=limits,
+        device_cookie=request.cookies.get(DEVICE_COOKIE),
+        device_secret=_device_secret(request),
+    )
     if not user.active:
         raise Unauthorized("this account is deactivated; ask your fleet manager")
     return user
+
+
+def public_url(request: Request) -> str:
+    """The deployment's public base URL (``CABLEPIN_PUBLIC_URL``), never the Host header."""
+    settings = getattr(request.app.state, "settings", None)
+    base = settings.public_url if isinstance(settings, Settings) else Settings().public_url
+    return base.rstrip("/")
+
+
+def invitation_link(request: Request, token: str) -> str:
+    """The one-time link an invited driver opens; built from the public URL only, so a
+    forged ``Host`` header cannot send the token to someone else's server."""
+    return f"{public_url(request)}/invite/{token}"
+
+
+def device_cookie(request: Request, user: User) -> str | None:
+    """The known-device cookie value for ``user`` on this browser (None without keys)."""
+    secret = _device_secret(request)
+    return signin.issue_device_cookie(secret, user.id) if secret is not None else None
 
 
 def deactivate_driver(db: Session, who: Actor, driver_id: int, *, now: dt.datetime) -> User:

@@ -16,7 +16,7 @@ from markupsafe import Markup
 from cablepin.cloud.errors import CloudError
 from cablepin.cloud.models import User
 from cablepin.cloud.portal import backend, queries
-from cablepin.cloud.portal.export import bar_chart_svg, csv_stream
+from cablepin.cloud.portal.export import bar_chart_svg, csv_stream, kwh_text
 from cablepin.cloud.portal.forms import field, refusal_text
 from cablepin.cloud.portal.i18n import N_
 from cablepin.cloud.portal.web import (
@@ -91,7 +91,7 @@ def driver_add(ctx: FleetCtx, form: CsrfForm) -> Response:
             else refusal_text(ctx.translations, e)
         )
         return _list(ctx, status=e.status, form=values, errors={"email": message})
-    link = str(ctx.request.url_for("invite_page", token=token))
+    link = backend.invitation_link(ctx.request, token)
     return _list(ctx, invite={"email": user.email, "link": link, "expires": expires_at})
 
 
@@ -186,7 +186,7 @@ def driver_reinvite(ctx: FleetCtx, driver_id: PathId, form: CsrfForm) -> Respons
         ctx.db.rollback()
         message = ctx.gettext(why) if e.code == "conflict" else refusal_text(ctx.translations, e)
         return _driver_page(ctx, driver_id, status=e.status, error=message)
-    link = str(ctx.request.url_for("invite_page", token=token))
+    link = backend.invitation_link(ctx.request, token)
     return _driver_page(ctx, driver_id, new_invite={"link": link, "expires": expires_at})
 
 
@@ -246,12 +246,12 @@ def driver_csv(ctx: FleetCtx, driver_id: PathId, start: str = "", end: str = "")
                 s.seq,
                 _iso(s.start_s),
                 _iso(s.end_s),
-                f"{s.wh / 1000:.3f}",
+                kwh_text(s.wh, ctx.locale),
                 s.meter_start_wh,
                 s.meter_end_wh,
             ]
 
-    body = "".join(csv_stream(header, rows()))
+    body = "".join(csv_stream(header, rows(), locale=ctx.locale))
     name = f"sessions-{user.email.split('@')[0]}-{start or 'all'}.csv"
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
     return Response(

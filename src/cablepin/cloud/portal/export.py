@@ -1,9 +1,15 @@
 """CSV exports and the small server-rendered chart.
 
-Rules kept here:
-- CSV cells that a spreadsheet would run as a formula (``= + - @``, tab, CR)
-  are prefixed with ``'`` (OWASP "CSV injection"): names and reasons are typed
-  by people.
+Rules kept here (one guard for every CSV the product writes):
+- A cell that a spreadsheet would run as a formula is neutralised with a
+  leading ``'`` (OWASP "CSV injection"): one that starts with ``= + - @``, tab
+  or CR, and likewise every place *inside* a cell where a ``;`` or ``,`` is
+  followed by one of them, because a spreadsheet that splits on the other
+  separator (German Excel splits on ``;``) starts a new cell there. Names and
+  reasons are typed by people.
+- A CSV is written in its reader's convention: German with ``;`` between
+  cells and a decimal comma (4.2 kWh is ``4,2``), English with ``,`` and a
+  decimal point; both UTF-8 with a BOM so umlauts survive.
 - The chart is plain SVG built from numbers only (no user text inside), with
   a text alternative; the page also shows the same numbers as a table.
 """
@@ -12,27 +18,41 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 from cablepin.cloud.portal.queries import MonthTotal
 
-__all__ = ["bar_chart_svg", "csv_cell", "csv_stream"]
+__all__ = ["bar_chart_svg", "csv_cell", "csv_stream", "kwh_text"]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A formula character at the start of the cell or right after a separator (spaces between
+# are skipped by spreadsheets, so they are allowed here too).
+_FORMULA_AT_CELL_START = re.compile(r"(^|[;,])([ ]*)([=+\-@\t\r])")
 
 
 def csv_cell(value: Any) -> str:
     text = "" if value is None else str(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return text
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return _FORMULA_AT_CELL_START.sub(lambda m: f"{m[1]}{m[2]}'{m[3]}", text)
 
 
-def csv_stream(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
+def kwh_text(wh: int, locale: str) -> str:
+    """Watt-hours as kWh in the reader's convention: 4200 -> ``4,2`` (de) or ``4.2`` (en)."""
+    kwh = (Decimal(wh) / 1000).normalize()
+    text = f"{kwh:f}"
+    return text.replace(".", ",") if locale == "de" else text
+
+
+def csv_stream(
+    header: Sequence[str], rows: Iterable[Sequence[Any]], *, locale: str = "de"
+) -> Iterator[str]:
     """UTF-8 CSV with a BOM (so spreadsheet programs read umlauts right), row by row."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, delimiter=";" if locale == "de" else ",")
     buffer.write("\ufeff")
     writer.writerow([csv_cell(h) for h in header])
     yield buffer.getvalue()

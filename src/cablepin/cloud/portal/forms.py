@@ -88,6 +88,10 @@ ERROR_TEXT: dict[str, str] = {
         "That already exists (for example an open PIN permission). Revoke the existing one first "
         "or reload the page."
     ),
+    "weak_password": N_(
+        "This password is not allowed: at least 15 characters, and not on the list of common or "
+        "stolen passwords. Choose another."
+    ),
     "too_large": N_("What was sent is too large. Shorten the input or send less at a time."),
     "too_many_attempts": N_(
         "Too many attempts in a short time. Wait a few minutes, then try again."
@@ -95,6 +99,46 @@ ERROR_TEXT: dict[str, str] = {
     "config_error": N_(
         "The service is not set up correctly right now. Try again later and contact support if it "
         "stays that way."
+    ),
+    # Reimbursement (M1-M6)
+    "bad_document": N_(
+        "The proof is not a PDF, PNG or JPEG file (judged by its content). Upload the contract or "
+        "bill as one of these."
+    ),
+    "invalid_tariff": N_(
+        "The tariff does not fit together: check that it ends after it starts and has either one "
+        "price or a price for every month it covers."
+    ),
+    "invalid_account": N_(
+        "The IBAN or BIC is not valid. Copy them from a bank statement and send the form again."
+    ),
+    "unknown_tariff": N_("There is no such tariff for you. Reload the page and check the list."),
+    "unknown_receipt": N_("There is no such receipt for you. Reload the page and check the list."),
+    "month_open": N_(
+        "This month has not ended yet. Submit its receipt from the first day of the next month."
+    ),
+    "already_on_receipt": N_(
+        "These sessions are already on a receipt. Sessions synced later go on a supplementary "
+        "receipt for the month."
+    ),
+    "no_tariff": N_(
+        "Some days of the month have sessions but no verified tariff. Upload a tariff for them and "
+        "have it verified, or deselect those sessions."
+    ),
+    "no_policy": N_(
+        "Your organisation has no billing policy for this year yet. Ask your fleet manager to set "
+        "it."
+    ),
+    "no_sessions": N_(
+        "There are no synced sessions in this month. Connect the cable in the app to sync them."
+    ),
+    "tariff_overlap": N_(
+        "The dates overlap another tariff of yours. Choose dates before or after it."
+    ),
+    "already_decided": N_("This has already been decided and cannot change. Reload the page."),
+    "no_signed_head": N_(
+        "The cable has not yet sent a signature covering these sessions. It comes with the next "
+        "sync; try again after that."
     ),
 }
 

@@ -30,6 +30,7 @@ COMMAND_STATE: dict[str, str] = {
 CABLE_FILTER: dict[CableFilter, str] = {
     CableFilter.ALL: N_("All"),
     CableFilter.DEFAULT_PIN: N_("PIN still 0000"),
+    CableFilter.PIN_UNKNOWN: N_("PIN unknown"),
     CableFilter.PENDING: N_("Pending action"),
     CableFilter.PENDING_PIN: N_("Pending PIN permission"),
     CableFilter.PENDING_HANDOVER: N_("Pending handover"),
@@ -63,6 +64,16 @@ AUDIT_ACTION: dict[str, str] = {
     "pin_reset.done": N_("PIN permission done"),
     "login.failure_burst": N_("Many failed sign-ins"),
     "support.sessions_read": N_("Support read charging sessions"),
+    "billing.policy_set": N_("Billing policy set"),
+    "billing.flat_price_set": N_("Flat price per kWh set (support)"),
+    "tariff.added": N_("Tariff uploaded by the driver"),
+    "tariff.verified": N_("Tariff verified"),
+    "tariff.rejected": N_("Tariff rejected"),
+    "receipt.submitted": N_("Receipt submitted"),
+    "receipt.approved": N_("Receipt approved"),
+    "receipt.rejected": N_("Receipt rejected"),
+    "support.receipts_read": N_("Support read receipts"),
+    "support.evidence_read": N_("Support read a receipt's evidence"),
 }
 
 # ``?done=…`` after an action: the sentence shown at the top of the next page.

@@ -8,7 +8,8 @@ Rules kept here:
   so page 2,000 of 100,000 cables costs what page 1 costs
   (``ix_cables_org_serial``, ``ix_audit_events_org_seq``).
 - A PIN permission whose time ran out is not "pending", even before a
-  service has marked it expired.
+  service has marked it expired: "pending" is the command lifecycle's
+  ``live`` (``domain/commands.py``), in SQL ``services.commands.live_clause``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from cablepin.cloud.domain import permissions
 from cablepin.cloud.models import (
     Assignment,
     AuditEvent,
@@ -37,6 +37,8 @@ from cablepin.cloud.models import (
     Organisation,
     User,
 )
+from cablepin.cloud.services.commands import live_clause
+from cablepin.protocol.commands import CommandKind
 
 __all__ = [
     "STALE_DAYS",
@@ -61,6 +63,7 @@ __all__ = [
     "driver_sessions",
     "drivers",
     "find_any_cable",
+    "looks_like_serial",
     "org_name",
     "overview",
     "sessions_by_month",
@@ -69,9 +72,6 @@ __all__ = [
 STALE_DAYS = 14
 PAGE_SIZE = 50
 AUDIT_PAGE = 100
-OPEN = ("pending", "issued")
-WIPE = "wipe"
-ALLOW_PIN_SET = "allow_pin_set"
 SERIAL_LIKE = re.compile(r"^(CBL-?)?\d{1,8}$|^CBL-?$", re.IGNORECASE)
 MONTH_TZ = ZoneInfo("Europe/Berlin")
 
@@ -79,6 +79,7 @@ MONTH_TZ = ZoneInfo("Europe/Berlin")
 class CableFilter(enum.StrEnum):
     ALL = ""
     DEFAULT_PIN = "default_pin"
+    PIN_UNKNOWN = "pin_unknown"
     PENDING = "pending"
     PENDING_PIN = "pending_pin"
     PENDING_HANDOVER = "pending_handover"
@@ -93,28 +94,15 @@ class CableFilter(enum.StrEnum):
             return cls.ALL
 
 
-def _open_pin_command(now: dt.datetime) -> ColumnElement[bool]:
-    return and_(
-        CommandRow.kind == ALLOW_PIN_SET,
-        or_(CommandRow.expires_at.is_(None), CommandRow.expires_at > now),
-    )
+def _pending(kinds: Sequence[CommandKind], now: dt.datetime) -> ColumnElement[bool]:
+    """Cables with a live command of these kinds: ``id IN (the few live command rows)``.
 
-
-def _with_open(which: ColumnElement[bool]) -> ColumnElement[bool]:
-    """Cables with an open command of this kind: ``id IN (few command rows)``.
-
-    Not a correlated EXISTS per cable: the open commands are few, so PostgreSQL
-    reads them once (a hashed subplan or semi-join) even inside an OR.
+    Not a correlated EXISTS per cable: the live commands are few, so PostgreSQL
+    reads them once (a hashed subplan or semi-join), also inside an OR.
     """
-    return Cable.id.in_(select(CommandRow.cable_id).where(CommandRow.state.in_(OPEN), which))
-
-
-def _open_pin(now: dt.datetime) -> ColumnElement[bool]:
-    return _with_open(_open_pin_command(now))
-
-
-def _open_wipe() -> ColumnElement[bool]:
-    return _with_open(CommandRow.kind == WIPE)
+    return Cable.id.in_(
+        select(CommandRow.cable_id).where(CommandRow.kind.in_(list(kinds)), live_clause(now))
+    )
 
 
 def _has_driver() -> ColumnElement[bool]:
@@ -133,12 +121,14 @@ def _filter_clause(which: CableFilter, now: dt.datetime) -> ColumnElement[bool] 
     match which:
         case CableFilter.DEFAULT_PIN:
             return Cable.pin_default.is_(True)
+        case CableFilter.PIN_UNKNOWN:
+            return Cable.pin_default.is_(None)
         case CableFilter.PENDING:
-            return _with_open(or_(_open_pin_command(now), CommandRow.kind == WIPE))
+            return _pending(list(CommandKind), now)
         case CableFilter.PENDING_PIN:
-            return _open_pin(now)
+            return _pending([CommandKind.ALLOW_PIN_SET], now)
         case CableFilter.PENDING_HANDOVER:
-            return _open_wipe()
+            return _pending([CommandKind.WIPE], now)
         case CableFilter.UNASSIGNED:
             return not_(_has_driver())
         case CableFilter.STALE:
@@ -150,6 +140,7 @@ def _filter_clause(which: CableFilter, now: dt.datetime) -> ColumnElement[bool] 
 class Overview:
     total: int
     default_pin: int
+    pin_unknown: int  # never connected: whether the PIN is still 0000 is not known
     pending_pin: int
     pending_handover: int
     stale: int
@@ -157,20 +148,21 @@ class Overview:
 
 
 def overview(db: Session, org_id: int, now: dt.datetime) -> Overview:
-    """The six counts in three queries.
+    """The overview counts in three queries.
 
-    One pass over the organisation's cables (slim rows: the certificate is stored
-    out of line on PostgreSQL) joined to their active assignments counts total,
-    PIN 0000, stale and unassigned together; the open commands (few) are
+    One pass over the organisation's cables (slim rows: the certificate is in
+    ``cable_certs``) joined to their active assignments counts total, PIN 0000,
+    PIN unknown, stale and unassigned together; the live commands (few) are
     counted from their own table.
     """
     active = select(Assignment.cable_id).where(Assignment.ended_at.is_(None)).subquery("active")
     # At most one active assignment per cable (uq_assignments_active_cable): the
     # outer join keeps one row per cable, and a cable without one counts unassigned.
-    total, default_pin, stale_n, unassigned = db.execute(
+    total, default_pin, pin_unknown, stale_n, unassigned = db.execute(
         select(
             func.count(),
             func.count().filter(Cable.pin_default.is_(True)),
+            func.count().filter(Cable.pin_default.is_(None)),
             func.count().filter(_stale(now)),
             func.count().filter(active.c.cable_id.is_(None)),
         )
@@ -179,19 +171,20 @@ def overview(db: Session, org_id: int, now: dt.datetime) -> Overview:
         .where(Cable.org_id == org_id)
     ).one()
 
-    def open_cables(*where: ColumnElement[bool]) -> int:
+    def open_cables(kind: CommandKind) -> int:
         query = (
             select(func.count(func.distinct(CommandRow.cable_id)))
             .join(Cable, Cable.id == CommandRow.cable_id)
-            .where(Cable.org_id == org_id, CommandRow.state.in_(OPEN), *where)
+            .where(Cable.org_id == org_id, CommandRow.kind == kind, live_clause(now))
         )
         return int(db.scalar(query) or 0)
 
     return Overview(
         total=int(total),
         default_pin=int(default_pin),
-        pending_pin=open_cables(_open_pin_command(now)),
-        pending_handover=open_cables(CommandRow.kind == WIPE),
+        pin_unknown=int(pin_unknown),
+        pending_pin=open_cables(CommandKind.ALLOW_PIN_SET),
+        pending_handover=open_cables(CommandKind.WIPE),
         stale=int(stale_n),
         unassigned=int(unassigned),
     )
@@ -216,17 +209,22 @@ class CablePage:
     next_after: str | None
 
 
+def looks_like_serial(q: str) -> bool:
+    """Whether a search text is (the start of) a serial number rather than a name."""
+    return bool(SERIAL_LIKE.match(q.strip()))
+
+
 def _search_clause(db: Session, org_id: int | None, q: str) -> ColumnElement[bool] | None:
     q = q.strip()
     if not q:
         return None
-    if SERIAL_LIKE.match(q):
-        upper = q.upper()
-        if upper[0].isdigit():
-            upper = "CBL-" + upper
-        elif not upper.startswith("CBL-"):
-            upper = "CBL-" + upper[3:]
-        return Cable.serial.startswith(upper, autoescape=True)
+    if looks_like_serial(q):
+        digits = q.upper().removeprefix("CBL").removeprefix("-")
+        prefix = Cable.serial.startswith("CBL-" + digits, autoescape=True)
+        if not digits:
+            return prefix
+        # "CBL-0001", "0001" and "1" also name CBL-00000001: the number, padded to 8 digits.
+        return or_(prefix, Cable.serial == f"CBL-{int(digits):08d}")
     needle = q.lower()
     drivers = select(User.id).where(
         User.role == "driver",
@@ -266,7 +264,10 @@ def cable_page(
         c for c in (_search_clause(db, org_id, q), _filter_clause(which, now)) if c is not None
     ]
     base = _scoped(org_id).where(*clauses)
-    total = int(db.scalar(base.with_only_columns(func.count()).order_by(None)) or 0)
+    # Count the rows of the same query: ``with_only_columns(func.count())`` would drop
+    # the FROM when no clause names ``cables`` outside a subquery (the support
+    # console's driver search), and count 1 for any number of hits.
+    total = int(db.scalar(select(func.count()).select_from(base.subquery())) or 0)
     query = base.order_by(Cable.serial).limit(limit + 1)
     if after:
         query = query.where(Cable.serial > after)
@@ -293,13 +294,11 @@ def _rows(db: Session, cables: Sequence[Cable], now: dt.datetime) -> list[CableR
         ).all()
     }
     pending: dict[int, set[str]] = {}
-    for cable_id, purpose, kind, expires_at in db.execute(
-        select(
-            CommandRow.cable_id, CommandRow.purpose, CommandRow.kind, CommandRow.expires_at
-        ).where(CommandRow.cable_id.in_(ids), CommandRow.state.in_(OPEN))
+    for cable_id, purpose in db.execute(
+        select(CommandRow.cable_id, CommandRow.purpose).where(
+            CommandRow.cable_id.in_(ids), live_clause(now)
+        )
     ):
-        if kind == ALLOW_PIN_SET and not permissions.not_expired(expires_at, now):
-            continue
         pending.setdefault(cable_id, set()).add(purpose)
     orgs = dict(
         db.execute(

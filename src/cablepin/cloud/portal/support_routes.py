@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from cablepin.cloud.errors import CloudError, ReasonRequired
-from cablepin.cloud.portal import backend
+from cablepin.cloud.portal import backend, queries
 from cablepin.cloud.portal.fleet_routes import _list, cable_view
 from cablepin.cloud.portal.forms import field, refusal_text
 from cablepin.cloud.portal.web import CsrfForm, Ctx, PortalRoute, SupportCtx, redirect
@@ -25,8 +25,14 @@ router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
 @router.get("/support")
 def console(ctx: SupportCtx) -> Response:
-    searched = bool((ctx.request.query_params.get("q") or "").strip())
-    return _list(ctx, org_id=None, template="portal/support.html", searched=searched)
+    q = (ctx.request.query_params.get("q") or "").strip()
+    return _list(
+        ctx,
+        org_id=None,
+        template="portal/support.html",
+        searched=bool(q),
+        serial_search=queries.looks_like_serial(q),
+    )
 
 
 @router.get("/support/cables/{serial}")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import gettext as _gettext
 import logging
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Annotated, Any
@@ -36,11 +36,12 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, pass_context
 from jinja2.runtime import Context
-from sqlalchemy import Engine, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cablepin.cloud.deps import Db, get_now
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import CloudError, NotFound
 from cablepin.cloud.models import User
@@ -206,40 +207,6 @@ def query_int(text: str | None, *, message: str = BAD_LINK) -> int | None:
     return int(text)
 
 
-def _now(request: Request) -> dt.datetime:
-    clock = getattr(request.app.state, "clock", None)
-    now = clock() if callable(clock) else dt.datetime.now(dt.UTC)
-    assert isinstance(now, dt.datetime)
-    return now
-
-
-def _sessionmaker(request: Request) -> sessionmaker[Session]:
-    state = request.app.state
-    for name in ("sessionmaker", "session_factory", "db_sessionmaker"):
-        factory = getattr(state, name, None)
-        if isinstance(factory, sessionmaker):
-            return factory
-    engine = getattr(state, "engine", None)
-    if isinstance(engine, Engine):
-        factory = sessionmaker(engine, expire_on_commit=False)
-        state.sessionmaker = factory
-        return factory
-    raise RuntimeError("the app has no database; create_app must set app.state.sessionmaker")
-
-
-def get_db(request: Request) -> Iterator[Session]:
-    with _sessionmaker(request)() as db:
-        try:
-            yield db
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
-
-
-Db = Annotated[Session, Depends(get_db, scope="function")]
-
-
 @dataclass
 class Ctx:
     """Everything a portal page needs about this request."""
@@ -313,7 +280,7 @@ def request_locale(request: Request, saved: str | None = None) -> str:
 
 
 def get_ctx(request: Request, db: Db) -> Ctx:
-    now = _now(request)
+    now = get_now(request)
     token = request.cookies.get(COOKIE)
     session = load_session(db, token, now)
     locale = request_locale(request, session.user.locale if session is not None else None)
@@ -437,7 +404,11 @@ def _headers(response: Response, ctx: Ctx | None, locale: str | None = None) -> 
 
 
 def is_https(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Cookies are ``Secure`` when this request came over HTTPS (behind a trusted proxy:
+    its ``X-Forwarded-Proto``) or the deployment's public URL is HTTPS."""
+    settings = getattr(request.app.state, "settings", None)
+    public = str(getattr(settings, "public_url", ""))
+    return request.url.scheme == "https" or public.startswith("https://")
 
 
 def _fmt_time(ctx: Ctx) -> Callable[[dt.datetime | None], str]:

@@ -3,39 +3,38 @@
 * Passwords are stored as argon2id hashes (argon2-cffi defaults).
 * A bearer token is 32 random bytes; only its SHA-256 is stored. It expires
   and can be revoked (logout).
-* Failed logins are counted per e-mail address in the database, so every
-  API process shares them; an unknown address is throttled like a known one
-  and costs the same hash, so neither reveals which addresses exist.
+* Failed logins are counted in the database (per e-mail address and per client
+  address), so every API process shares them; an unknown address is throttled
+  like a known one and costs the same hash, so neither reveals which addresses
+  exist. The sign-in rules themselves are ``services/signin.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import math
 import secrets
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cablepin.cloud.domain import throttle
+from cablepin.cloud.db import transactional
+from cablepin.cloud.domain import password_policy
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import (
     AlreadyExists,
     Forbidden,
     InvalidRequest,
-    TooManyAttempts,
     Unauthorized,
     UnknownDriver,
     UnknownOrg,
+    WeakPassword,
 )
-from cablepin.cloud.models import ApiToken, LoginThrottle, Organisation, User
+from cablepin.cloud.models import ApiToken, Organisation, User
 from cablepin.cloud.schemas import UserOut
-from cablepin.cloud.services import audit
-from cablepin.cloud.services._sql import dialect_insert
+from cablepin.cloud.services import audit, signin
 
 __all__ = [
     "actor_for_token",
@@ -50,6 +49,7 @@ __all__ = [
     "login",
     "logout",
     "normalise_email",
+    "require_good_password",
     "user_out",
 ]
 
@@ -57,15 +57,18 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("an unguessable string that is no one's password")
 
 
-def configure_password_hashing(*, time_cost: int, memory_kib: int) -> None:
-    """Set the argon2id cost for new hashes (old hashes carry their own parameters)."""
+def configure_password_hashing(*, time_cost: int, memory_kib: int, slots: int = 2) -> None:
+    """Set the argon2id cost for new hashes (old hashes carry their own parameters), and
+    how many hashes one process computes at once."""
     global _hasher, _DUMMY_HASH
+    signin.configure(hash_slots=slots)
     _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
     _DUMMY_HASH = _hasher.hash("an unguessable string that is no one's password")
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with signin.hashing_slot():
+        return _hasher.hash(password)
 
 
 def hash_token(token: str) -> str:
@@ -76,6 +79,32 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+_POLICY_MESSAGES = {
+    password_policy.Refusal.TOO_SHORT: (
+        f"a password needs at least {password_policy.MIN_LENGTH} characters; "
+        "a few unrelated words make a long one that is easy to remember"
+    ),
+    password_policy.Refusal.TOO_LONG: (
+        f"a password may have at most {password_policy.MAX_LENGTH} characters; choose a shorter one"
+    ),
+    password_policy.Refusal.COMMON: (
+        "this password is on the list of common or breached passwords, or is an obvious "
+        "variation of one; choose another"
+    ),
+    password_policy.Refusal.PERSONAL: (
+        "this password is built from the e-mail address or name; choose one that is not"
+    ),
+}
+
+
+def require_good_password(password: str, *, email: str, name: str = "") -> None:
+    """Apply the one password policy (``domain/password_policy.py``); raise ``WeakPassword``."""
+    refusal = password_policy.check(password, user_inputs=(email, name))
+    if refusal is not None:
+        raise WeakPassword(_POLICY_MESSAGES[refusal], reason=refusal.value)
+
+
+@transactional
 def create_org(db: Session, name: str, *, now: dt.datetime) -> Organisation:
     name = name.strip()
     if not name:
@@ -84,7 +113,6 @@ def create_org(db: Session, name: str, *, now: dt.datetime) -> Organisation:
         raise AlreadyExists(f"organisation {name!r} already exists; use it or pick another name")
     org = Organisation(name=name, created_at=now)
     db.add(org)
-    db.commit()
     return org
 
 
@@ -97,6 +125,7 @@ def org_by_name(db: Session, name: str) -> Organisation:
     return org
 
 
+@transactional
 def create_user(
     db: Session,
     *,
@@ -120,10 +149,10 @@ def create_user(
             f"unknown role {role!r}; use one of {', '.join(r.value for r in Role)}"
         ) from None
     email = normalise_email(email)
-    if "@" not in email or len(email) > 320:
-        raise InvalidRequest(f"{email!r} is not an e-mail address")
-    if password is not None and len(password) < 8:
-        raise InvalidRequest("a password needs at least 8 characters; choose a longer one")
+    if not signin.is_email(email):  # the shape sign-in accepts, or the account could never log in
+        raise InvalidRequest(f"{email!r} is not an e-mail address; check it and try again")
+    if password is not None:
+        require_good_password(password, email=email, name=name)
     if org_name is None and parsed_role is not Role.SUPPORT:
         raise InvalidRequest(f"a {parsed_role} belongs to an organisation; pass --org NAME")
     org = org_by_name(db, org_name) if org_name is not None else None
@@ -141,7 +170,7 @@ def create_user(
     )
     db.add(user)
     try:
-        db.commit()
+        db.flush()
     except IntegrityError as e:
         db.rollback()
         raise AlreadyExists(f"a user with e-mail {email} already exists") from e
@@ -167,43 +196,6 @@ def user_out(db: Session, actor: Actor) -> UserOut:
     )
 
 
-def _password_ok(user: User | None, password: str) -> bool:
-    stored = user.password_hash if user is not None and user.active else None
-    try:
-        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def _record_failure(db: Session, email: str, now: dt.datetime, free: int) -> int:
-    stmt = dialect_insert(db, LoginThrottle).values(
-        email=email, failures=1, last_failure_at=now, blocked_until=None
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[LoginThrottle.email],
-        set_={"failures": LoginThrottle.failures + 1, "last_failure_at": now},
-    ).returning(LoginThrottle.failures)
-    failures: int = db.execute(stmt).scalar_one()
-    wait = throttle.wait_after(failures, free)
-    if wait:
-        db.execute(
-            update(LoginThrottle)
-            .where(LoginThrottle.email == email)
-            .values(blocked_until=now + dt.timedelta(seconds=wait))
-        )
-    if throttle.is_burst(failures, free):
-        audit.append(
-            db,
-            now=now,
-            action="login.failure_burst",
-            actor=None,
-            org_id=db.scalar(select(User.org_id).where(User.email == email)),
-            target=email,
-            details={"failures": failures, "wait_s": wait},
-        )
-    return wait
-
-
 def authenticate(
     db: Session,
     email: str,
@@ -211,34 +203,31 @@ def authenticate(
     *,
     now: dt.datetime,
     free_attempts: int = 5,
+    client: str | None = None,
+    limits: signin.SignInLimits | None = None,
+    device_cookie: str | None = None,
+    device_secret: bytes | None = None,
 ) -> User:
     """Check a password under the shared throttle; return the user (no token minted).
 
     The API's ``login`` and the portal's sign-in both go through here, so they
-    share one throttle and one set of refusals.
+    share one throttle and one set of refusals; the rules are ``services/signin.py``.
     """
-    email = normalise_email(email)
-    blocked_until = db.scalar(
-        select(LoginThrottle.blocked_until).where(LoginThrottle.email == email)
+    return signin.authenticate(
+        db,
+        email,
+        password,
+        now=now,
+        hasher=_hasher,
+        dummy_hash=_DUMMY_HASH,
+        limits=limits or signin.SignInLimits(free_attempts=free_attempts),
+        client=client,
+        device_cookie=device_cookie,
+        device_secret=device_secret,
     )
-    if blocked_until is not None and blocked_until > now:
-        wait = math.ceil((blocked_until - now).total_seconds())
-        raise TooManyAttempts(
-            f"too many failed logins for {email}; wait {wait} s and try again",
-            retry_after_s=wait,
-        )
-    user = db.scalar(select(User).where(User.email == email))
-    if not _password_ok(user, password):
-        wait = _record_failure(db, email, now, free_attempts)
-        db.commit()
-        hint = f"; after this many failures wait {wait} s before the next try" if wait else ""
-        raise Unauthorized(f"wrong e-mail or password; check both and try again{hint}")
-    assert user is not None
-    db.execute(delete(LoginThrottle).where(LoginThrottle.email == email))
-    db.commit()
-    return user
 
 
+@transactional
 def login(
     db: Session,
     email: str,
@@ -247,9 +236,13 @@ def login(
     now: dt.datetime,
     ttl_s: int,
     free_attempts: int = 5,
+    client: str | None = None,
+    limits: signin.SignInLimits | None = None,
 ) -> tuple[str, dt.datetime, Actor]:
     """Check the password; return ``(token, expires_at, actor)``."""
-    user = authenticate(db, email, password, now=now, free_attempts=free_attempts)
+    user = authenticate(
+        db, email, password, now=now, free_attempts=free_attempts, client=client, limits=limits
+    )
     token = secrets.token_urlsafe(32)
     expires_at = now + dt.timedelta(seconds=ttl_s)
     db.add(
@@ -257,7 +250,6 @@ def login(
             token_hash=hash_token(token), user_id=user.id, created_at=now, expires_at=expires_at
         )
     )
-    db.commit()
     return token, expires_at, actor_for_user(db, user)
 
 
@@ -277,16 +269,17 @@ def actor_for_token(db: Session, token: str, *, now: dt.datetime) -> Actor:
     return actor_for_user(db, user)
 
 
+@transactional
 def logout(db: Session, token: str, *, now: dt.datetime) -> bool:
     result = db.execute(
         update(ApiToken)
         .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    db.commit()
     return bool(getattr(result, "rowcount", 0))
 
 
+@transactional
 def deactivate_user(db: Session, actor: Actor, user_id: int, *, now: dt.datetime) -> User:
     """A fleet manager deactivates a driver of their organisation.
 
@@ -320,5 +313,4 @@ def deactivate_user(db: Session, actor: Actor, user_id: int, *, now: dt.datetime
             org_id=user.org_id,
             target=user.email,
         )
-    db.commit()
     return user

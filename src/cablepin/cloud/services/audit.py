@@ -9,10 +9,13 @@ belongs to the transaction of the action it records.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
+from collections.abc import Iterable
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -26,8 +29,21 @@ from cablepin.cloud.domain.audit import (
 )
 from cablepin.cloud.models import AuditEvent, AuditHead
 from cablepin.cloud.schemas import AuditEventOut, AuditList
+from cablepin.protocol.errors import ProtocolError
+from cablepin.protocol.signed import sign_detached, verify_detached
 
-__all__ = ["append", "list_events", "verify"]
+__all__ = [
+    "CHECKPOINT_DOMAIN",
+    "append",
+    "check_checkpoints",
+    "list_events",
+    "sign_checkpoint",
+    "verify",
+]
+
+#: The domain of a signed audit checkpoint (``protocol/signed.py``): the command key signs
+#: it, so a signature made for a command can never pass for one, nor the other way round.
+CHECKPOINT_DOMAIN = "cablepin/v1/audit-checkpoint"
 
 MAX_PAGE = 500
 
@@ -148,3 +164,47 @@ def verify(db: Session, *, batch: int = 1000) -> tuple[int, Broken | None]:
     checked = db.scalar(select(AuditHead.seq).where(AuditHead.id == 1)) or 0
     broken = find_break(rows(), head=(head.seq, head.hash))
     return checked, broken
+
+
+# ------------------------------------------------------------------ checkpoints
+#
+# Anyone who can write to the database can delete an event and recompute every later
+# hash and the head: the chain alone proves order, not completeness. A checkpoint is
+# the head (seq, hash) signed with the cloud's command key, which lives with the
+# deployment keys, never in the database. `cablepin admin audit-checkpoint` writes one
+# (run it periodically); `verify-audit` checks that the chain still holds every
+# checkpoint, so a rewrite of anything before the last checkpoint is found.
+
+
+def sign_checkpoint(db: Session, key: Ed25519PrivateKey, *, now: dt.datetime) -> dict[str, Any]:
+    """The current head, signed; a JSON-ready map ``{seq, hash, at, sig}``."""
+    seq, head_hash = db.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+    ).one()
+    at = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    payload = {"seq": seq, "hash": head_hash, "at": at}
+    signature = sign_detached(CHECKPOINT_DOMAIN, payload, key)
+    return {**payload, "sig": base64.b64encode(signature).decode()}
+
+
+def check_checkpoints(
+    db: Session, checkpoints: Iterable[dict[str, Any]], key: Ed25519PublicKey
+) -> Broken | None:
+    """The first checkpoint that is forged or no longer in the chain, as a ``Broken``."""
+    for checkpoint in checkpoints:
+        try:
+            seq, head_hash, at = checkpoint["seq"], checkpoint["hash"], checkpoint["at"]
+            signature = base64.b64decode(checkpoint["sig"], validate=True)
+            verify_detached(
+                CHECKPOINT_DOMAIN, {"seq": seq, "hash": head_hash, "at": at}, signature, key
+            )
+        except (KeyError, TypeError, ValueError, ProtocolError):
+            return Broken(int(checkpoint.get("seq", 0) or 0), "a checkpoint's signature is bad")
+        if seq == 0:
+            continue  # the empty chain: nothing to find
+        stored = db.scalar(select(AuditEvent.hash).where(AuditEvent.seq == seq))
+        if stored is None:
+            return Broken(seq, f"the chain no longer reaches the checkpoint of {at}")
+        if stored != head_hash:
+            return Broken(seq, f"the chain was rewritten before the checkpoint of {at}")
+    return None

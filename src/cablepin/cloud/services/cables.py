@@ -10,18 +10,19 @@ audit head) on every database.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from cryptography import x509
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cablepin.cloud.db import transactional
 from cablepin.cloud.domain import permissions
 from cablepin.cloud.domain.actor import Actor, Role
-from cablepin.cloud.domain.clean_start import CLEAN_START, assignment_starts_clean
+from cablepin.cloud.domain.clean_start import assignment_starts_clean
+from cablepin.cloud.domain.commands import Purpose, expired, live
 from cablepin.cloud.errors import (
     AlreadyExists,
     Conflict,
@@ -43,14 +44,14 @@ from cablepin.cloud.schemas import (
     HandoverOut,
     PinResetOut,
 )
-from cablepin.cloud.services import audit
+from cablepin.cloud.services import audit, commands
+from cablepin.cloud.services.commands import open_command, void_pin_resets
 from cablepin.protocol import pki
 from cablepin.protocol.chain import genesis
 from cablepin.protocol.commands import CommandKind
 from cablepin.protocol.errors import CertificateError
 
 __all__ = [
-    "OPEN",
     "active_assignment",
     "allow_pin_reset",
     "assign",
@@ -58,16 +59,13 @@ __all__ = [
     "cancel_handover",
     "find_cable",
     "list_cables",
-    "open_command",
     "register_cable",
     "reset_cable",
     "revoke_pin_reset",
     "schedule_clean_start",
     "start_handover",
-    "void_pin_resets",
 ]
 
-OPEN = ("pending", "issued")
 MAX_PAGE = 500
 RECENT_COMMANDS = 20
 
@@ -87,16 +85,6 @@ def find_cable(db: Session, actor: Actor, serial: str, *, lock: bool = False) ->
 def active_assignment(db: Session, cable_id: int) -> Assignment | None:
     return db.scalar(
         select(Assignment).where(Assignment.cable_id == cable_id, Assignment.ended_at.is_(None))
-    )
-
-
-def open_command(db: Session, cable_id: int, kind: CommandKind) -> CommandRow | None:
-    return db.scalar(
-        select(CommandRow).where(
-            CommandRow.cable_id == cable_id,
-            CommandRow.kind == kind.value,
-            CommandRow.state.in_(OPEN),
-        )
     )
 
 
@@ -123,55 +111,10 @@ def _driver(db: Session, org_id: int, email: str) -> User:
     return user
 
 
-def _expire_permissions(db: Session, cable: Cable, actor: Actor | None, now: dt.datetime) -> None:
-    """Mark PIN permissions whose time ran out as expired (and audit it)."""
-    stale = db.scalars(
-        select(CommandRow).where(
-            CommandRow.cable_id == cable.id,
-            CommandRow.kind == CommandKind.ALLOW_PIN_SET.value,
-            CommandRow.state.in_(OPEN),
-            CommandRow.expires_at <= now,
-        )
-    ).all()
-    for cmd in stale:
-        cmd.state = "expired"
-        audit.append(
-            db,
-            now=now,
-            action="pin_reset.expired",
-            actor=None,
-            org_id=cable.org_id,
-            target=cable.serial,
-            details={"command_id": cmd.id},
-        )
-
-
-def void_pin_resets(
-    db: Session, cable: Cable, actor: Actor | None, now: dt.datetime, why: str
-) -> None:
-    """A handover or reset voids an open PIN permission (it is bound to the epoch)."""
-    for cmd in db.scalars(
-        select(CommandRow).where(
-            CommandRow.cable_id == cable.id,
-            CommandRow.kind == CommandKind.ALLOW_PIN_SET.value,
-            CommandRow.state.in_(OPEN),
-        )
-    ).all():
-        cmd.state = "cancelled"
-        audit.append(
-            db,
-            now=now,
-            action="pin_reset.voided",
-            actor=actor,
-            org_id=cable.org_id,
-            target=cable.serial,
-            details={"command_id": cmd.id, "why": why},
-        )
-
-
 # ---------------------------------------------------------------- registration
 
 
+@transactional
 def register_cable(
     db: Session, *, cert_pem: bytes, org_name: str, factory_ca: x509.Certificate, now: dt.datetime
 ) -> CableSummary:
@@ -208,7 +151,6 @@ def register_cable(
     db.add(cable)
     db.flush()
     audit.append(db, now=now, action="cable.registered", actor=None, org_id=org.id, target=serial)
-    db.commit()
     return _summaries(db, [cable], now)[0]
 
 
@@ -227,17 +169,14 @@ def _summaries(db: Session, cables: list[Cable], now: dt.datetime) -> list[Cable
         ).all()
     )
     open_cmds = db.execute(
-        select(CommandRow.cable_id, CommandRow.kind, CommandRow.expires_at).where(
-            CommandRow.cable_id.in_(ids), CommandRow.state.in_(OPEN)
+        select(CommandRow.cable_id, CommandRow.kind, CommandRow.state, CommandRow.expires_at).where(
+            CommandRow.cable_id.in_(ids), commands.open_clause()
         )
     ).all()
-    pin_pending: set[int] = set()
-    wipe_pending: set[int] = set()
-    for cable_id, kind, expires_at in open_cmds:
-        if kind == CommandKind.WIPE.value:
-            wipe_pending.add(cable_id)
-        elif permissions.not_expired(expires_at, now):
-            pin_pending.add(cable_id)
+    pending: dict[CommandKind, set[int]] = {kind: set() for kind in CommandKind}
+    for cable_id, kind, state, expires_at in open_cmds:
+        if live(state, expires_at, now):
+            pending[kind].add(cable_id)
     orgs = dict(
         db.execute(
             select(Organisation.id, Organisation.name).where(
@@ -256,8 +195,8 @@ def _summaries(db: Session, cables: list[Cable], now: dt.datetime) -> list[Cable
             fw=c.fw,
             last_seen_at=c.last_seen_at,
             last_sync_at=c.last_sync_at,
-            pin_reset_pending=c.id in pin_pending,
-            handover_pending=c.id in wipe_pending,
+            pin_reset_pending=c.id in pending[CommandKind.ALLOW_PIN_SET],
+            handover_pending=c.id in pending[CommandKind.WIPE],
         )
         for c in cables
     ]
@@ -332,7 +271,7 @@ def cable_detail(db: Session, actor: Actor, serial: str, *, now: dt.datetime) ->
     cable = find_cable(db, actor, serial)
     summary = _summaries(db, [cable], now)[0]
     pin = open_command(db, cable.id, CommandKind.ALLOW_PIN_SET)
-    if pin is not None and pin.expires_at is not None and pin.expires_at <= now:
+    if pin is not None and expired(pin.expires_at, now):
         pin = None
     wipe = open_command(db, cable.id, CommandKind.WIPE)
     recent = db.scalars(
@@ -350,21 +289,6 @@ def cable_detail(db: Session, actor: Actor, serial: str, *, now: dt.datetime) ->
 
 
 # ---------------------------------------------------------------- changing
-
-
-def _cancel(db: Session, cmd: CommandRow, *, too_late: str) -> None:
-    """Cancel an open command exactly once (a conditional UPDATE: processes may race).
-
-    ``too_late`` is the refusal when it was used or finished a moment ago.
-    """
-    cancelled = db.execute(
-        update(CommandRow)
-        .where(CommandRow.id == cmd.id, CommandRow.state.in_(OPEN))
-        .values(state="cancelled")
-    )
-    if not getattr(cancelled, "rowcount", 0):
-        raise Conflict(too_late)
-    cmd.state = "cancelled"
 
 
 def _wipe_pending_error(cable: Cable) -> WipePending:
@@ -385,9 +309,9 @@ def _refuse_or_supersede_wipe(db: Session, cable: Cable, actor: Actor, now: dt.d
     wipe = open_command(db, cable.id, CommandKind.WIPE)
     if wipe is None:
         return
-    if wipe.purpose != CLEAN_START:
+    if wipe.purpose is not Purpose.CLEAN_START:
         raise _wipe_pending_error(cable)
-    _cancel(
+    commands.cancel(
         db, wipe, too_late=f"the clean-start wipe of {cable.serial} completed a moment ago; reload"
     )
     audit.append(
@@ -401,44 +325,7 @@ def _refuse_or_supersede_wipe(db: Session, cable: Cable, actor: Actor, now: dt.d
     )
 
 
-def _new_command(
-    db: Session,
-    cable: Cable,
-    actor: Actor,
-    *,
-    kind: CommandKind,
-    purpose: str,
-    now: dt.datetime,
-    driver_id: int | None,
-    previous_driver_id: int | None = None,
-    reason: str | None = None,
-    expires_at: dt.datetime | None = None,
-) -> CommandRow:
-    cmd = CommandRow(
-        id=str(uuid.uuid4()),
-        cable_id=cable.id,
-        kind=kind.value,
-        purpose=purpose,
-        state="pending",
-        epoch=cable.epoch,
-        driver_id=driver_id,
-        previous_driver_id=previous_driver_id,
-        issued_by=actor.id,
-        reason=reason,
-        created_at=now,
-        expires_at=expires_at,
-    )
-    db.add(cmd)
-    try:
-        db.flush()
-    except IntegrityError as e:
-        db.rollback()
-        raise Conflict(
-            f"another {kind} for {cable.serial} was created at the same moment; reload and retry"
-        ) from e
-    return cmd
-
-
+@transactional
 def assign(
     db: Session,
     actor: Actor,
@@ -488,10 +375,10 @@ def assign(
         reason=reason,
         details={"driver_email": driver.email, "epoch": cable.epoch},
     )
-    db.commit()
     return AssignmentOut(serial=serial, driver_email=driver.email, epoch=cable.epoch)
 
 
+@transactional
 def allow_pin_reset(
     db: Session,
     actor: Actor,
@@ -505,7 +392,7 @@ def allow_pin_reset(
     reason = permissions.require_reason(actor, reason)
     expires_at = permissions.expiry(now, expires_in_days)
     cable = find_cable(db, actor, serial, lock=True)
-    _expire_permissions(db, cable, actor, now)
+    commands.expire_permissions(db, cable, now)
     if open_command(db, cable.id, CommandKind.WIPE) is not None:
         raise _wipe_pending_error(cable)
     current = active_assignment(db, cable.id)
@@ -519,12 +406,12 @@ def allow_pin_reset(
             f"a PIN reset for {serial} is already allowed (until "
             f"{existing.expires_at:%Y-%m-%d %H:%M} UTC); revoke it first to issue a new one"
         )
-    cmd = _new_command(
+    cmd = commands.create(
         db,
         cable,
         actor,
         kind=CommandKind.ALLOW_PIN_SET,
-        purpose="pin_reset",
+        purpose=Purpose.PIN_RESET,
         now=now,
         driver_id=current.driver_id,
         reason=reason,
@@ -546,10 +433,10 @@ def allow_pin_reset(
             "expires_at": expires_at.isoformat(),
         },
     )
-    db.commit()
     return _pin_reset_out(db, cable, cmd)
 
 
+@transactional
 def revoke_pin_reset(
     db: Session, actor: Actor, serial: str, *, now: dt.datetime, reason: str | None = None
 ) -> PinResetOut:
@@ -558,7 +445,9 @@ def revoke_pin_reset(
     cmd = open_command(db, cable.id, CommandKind.ALLOW_PIN_SET)
     if cmd is None:
         raise NotFound(f"no PIN reset is pending for {serial}; there is nothing to revoke")
-    _cancel(db, cmd, too_late=f"the PIN reset for {serial} was used a moment ago; reload the cable")
+    commands.cancel(
+        db, cmd, too_late=f"the PIN reset for {serial} was used a moment ago; reload the cable"
+    )
     audit.append(
         db,
         now=now,
@@ -569,7 +458,6 @@ def revoke_pin_reset(
         reason=reason,
         details={"command_id": cmd.id},
     )
-    db.commit()
     return _pin_reset_out(db, cable, cmd)
 
 
@@ -578,7 +466,7 @@ def _schedule_wipe(
     actor: Actor,
     cable: Cable,
     *,
-    purpose: str,
+    purpose: Purpose,
     next_driver_id: int | None,
     previous_driver_id: int | None,
     reason: str | None,
@@ -590,7 +478,7 @@ def _schedule_wipe(
     An open PIN permission is voided: it was bound to the epoch the wipe ends.
     """
     void_pin_resets(db, cable, actor, now, why=purpose)
-    cmd = _new_command(
+    cmd = commands.create(
         db,
         cable,
         actor,
@@ -626,7 +514,7 @@ def schedule_clean_start(
         db,
         actor,
         cable,
-        purpose=CLEAN_START,
+        purpose=Purpose.CLEAN_START,
         next_driver_id=driver_id,
         previous_driver_id=driver_id,
         reason="the cable held sessions or another epoch at its new driver's first connection",
@@ -638,6 +526,7 @@ def schedule_clean_start(
     return cmd
 
 
+@transactional
 def start_handover(
     db: Session,
     actor: Actor,
@@ -667,7 +556,7 @@ def start_handover(
         db,
         actor,
         cable,
-        purpose="handover",
+        purpose=Purpose.HANDOVER,
         next_driver_id=target.id if target else None,
         previous_driver_id=current.driver_id if current else None,
         reason=reason,
@@ -678,10 +567,10 @@ def start_handover(
             "last_sync_at": last_sync,
         },
     )
-    db.commit()
     return view
 
 
+@transactional
 def cancel_handover(
     db: Session, actor: Actor, serial: str, *, now: dt.datetime, reason: str | None = None
 ) -> HandoverOut:
@@ -689,9 +578,11 @@ def cancel_handover(
     reason = permissions.require_reason(actor, reason)
     cable = find_cable(db, actor, serial, lock=True)
     cmd = open_command(db, cable.id, CommandKind.WIPE)
-    if cmd is None or cmd.purpose != "handover":
+    if cmd is None or cmd.purpose is not Purpose.HANDOVER:
         raise NotFound(f"no handover is pending for {serial}; there is nothing to cancel")
-    _cancel(db, cmd, too_late=f"the handover of {serial} completed a moment ago; reload the cable")
+    commands.cancel(
+        db, cmd, too_late=f"the handover of {serial} completed a moment ago; reload the cable"
+    )
     if cmd.previous_driver_id is not None and active_assignment(db, cable.id) is None:
         db.add(
             Assignment(
@@ -714,10 +605,10 @@ def cancel_handover(
         reason=reason,
         details={"command_id": cmd.id, "driver_email": view.from_driver_email},
     )
-    db.commit()
     return view
 
 
+@transactional
 def reset_cable(
     db: Session, actor: Actor, serial: str, *, now: dt.datetime, reason: str | None
 ) -> HandoverOut:
@@ -731,12 +622,11 @@ def reset_cable(
         db,
         actor,
         cable,
-        purpose="reset",
+        purpose=Purpose.RESET,
         next_driver_id=driver_id,
         previous_driver_id=driver_id,
         reason=reason,
         now=now,
         details=lambda view: {"driver_email": view.to_driver_email},
     )
-    db.commit()
     return view

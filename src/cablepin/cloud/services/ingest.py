@@ -13,21 +13,22 @@ Rules (DESIGN "Attribution", H2-H5, S1-S3):
   pending assignee becomes the assignee for the new epoch.
 * ``sessions``: refusals in ``domain/attribution.py``; the batch must verify
   against the stored chain (``protocol.chain.verify_batch``); records are
-  inserted idempotently (unique ``(cable, epoch, seq)``).
+  inserted idempotently (unique ``(cable, epoch, seq)``), and so is the
+  signed head that proved them (``chain_heads``: evidence for receipts, M6).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
+from typing import assert_never
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cablepin.cloud.db import transactional
 from cablepin.cloud.domain import challenge as challenges
-from cablepin.cloud.domain import permissions
+from cablepin.cloud.domain import commands as lifecycle
 from cablepin.cloud.domain.actor import Actor
 from cablepin.cloud.domain.attribution import CableFacts, check_upload, previous_link_source
 from cablepin.cloud.domain.clean_start import (
@@ -37,6 +38,7 @@ from cablepin.cloud.domain.clean_start import (
     may_receive_wipe,
     starts_clean,
 )
+from cablepin.cloud.domain.commands import Event, State
 from cablepin.cloud.errors import (
     BadHello,
     BadReceipt,
@@ -45,7 +47,7 @@ from cablepin.cloud.errors import (
     StaleEpoch,
     UnknownCommand,
 )
-from cablepin.cloud.models import Assignment, Cable, ChargingSession, CommandRow
+from cablepin.cloud.models import Assignment, Cable, ChainHead, ChargingSession, CommandRow
 from cablepin.cloud.schemas import (
     ChallengeOut,
     ConnectRequest,
@@ -59,15 +61,10 @@ from cablepin.cloud.schemas import (
     Synced,
     UploadResponse,
 )
-from cablepin.cloud.services import audit
+from cablepin.cloud.services import audit, commands
 from cablepin.cloud.services._sql import dialect_insert
-from cablepin.cloud.services.cables import (
-    active_assignment,
-    find_cable,
-    open_command,
-    schedule_clean_start,
-    void_pin_resets,
-)
+from cablepin.cloud.services.cables import active_assignment, find_cable, schedule_clean_start
+from cablepin.cloud.services.commands import open_command, void_pin_resets
 from cablepin.protocol import pki
 from cablepin.protocol.chain import Record, genesis, verify_batch
 from cablepin.protocol.commands import (
@@ -79,19 +76,10 @@ from cablepin.protocol.commands import (
     sign_command,
 )
 from cablepin.protocol.errors import ChainError, MessageError, ProtocolError
-from cablepin.protocol.hello import verify_hello
+from cablepin.protocol.hello import Hello
 from cablepin.protocol.messages import NONCE_SIZE
 
 __all__ = ["challenge", "connect", "post_receipt", "release", "upload_sessions"]
-
-
-def _b64(value: str, what: str) -> bytes:
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise InvalidRequest(
-            f"{what} must be standard base64; send the bytes the cable gave"
-        ) from e
 
 
 def _device_key(cable: Cable) -> Ed25519PublicKey:
@@ -120,15 +108,9 @@ def _finish_wipe(
             f"{cable.epoch}; connect the cable again",
             epoch=cable.epoch,
         )
-    was_cancelled = cmd.state == "cancelled"
-    done = db.execute(
-        update(CommandRow)
-        .where(CommandRow.id == cmd.id, CommandRow.state != "done")
-        .values(state="done", done_at=now, result_epoch=receipt.epoch)
-    )
-    if not getattr(done, "rowcount", 0):
+    was_cancelled = cmd.state is State.CANCELLED
+    if not commands.transition(db, cmd, Event.RECEIPT, done_at=now, result_epoch=receipt.epoch):
         return
-    cmd.state, cmd.done_at = "done", now
     current = active_assignment(db, cable.id)
     # The cable is wiped whatever the cloud thought: a cancelled handover keeps its driver.
     next_driver = (current.driver_id if current else None) if was_cancelled else cmd.driver_id
@@ -167,14 +149,8 @@ def _finish_wipe(
 def _finish_pin_set(
     db: Session, cable: Cable, cmd: CommandRow, actor: Actor, now: dt.datetime
 ) -> None:
-    done = db.execute(
-        update(CommandRow)
-        .where(CommandRow.id == cmd.id, CommandRow.state != "done")
-        .values(state="done", done_at=now, result_epoch=cable.epoch)
-    )
-    if not getattr(done, "rowcount", 0):
+    if not commands.transition(db, cmd, Event.RECEIPT, done_at=now, result_epoch=cable.epoch):
         return
-    cmd.state, cmd.done_at = "done", now
     audit.append(
         db,
         now=now,
@@ -202,32 +178,21 @@ def _apply_receipt(
                 "relay only receipts of commands this cloud sent"
             )
         return None
-    if cmd.kind != receipt.kind.value:
+    if cmd.kind is not receipt.kind:
         raise BadReceipt(f"this receipt is for a {receipt.kind}, but the command is a {cmd.kind}")
-    if cmd.state != "done":
-        if cmd.kind == CommandKind.WIPE.value:
+    if cmd.state is State.DONE:
+        return cmd  # a receipt shown again (hello carries the last one): already followed
+    match receipt.kind:
+        case CommandKind.WIPE:
             _finish_wipe(db, cable, cmd, receipt, actor, now)
-        else:
+        case CommandKind.ALLOW_PIN_SET:
             _finish_pin_set(db, cable, cmd, actor, now)
+        case _:
+            assert_never(receipt.kind)
     return cmd
 
 
-def _claim(db: Session, cmd: CommandRow, now: dt.datetime) -> bool:
-    """Lease a one-time command to this connect; False if another process holds it."""
-    claimed = db.execute(
-        update(CommandRow)
-        .where(
-            CommandRow.id == cmd.id,
-            or_(
-                CommandRow.state == "pending",
-                (CommandRow.state == "issued") & (CommandRow.lease_until < now),
-            ),
-        )
-        .values(state="issued", lease_until=now + dt.timedelta(seconds=COMMAND_LIFETIME_S))
-    )
-    return bool(getattr(claimed, "rowcount", 0))
-
-
+@transactional
 def release(
     db: Session, actor: Actor, serial: str, request: ReleaseRequest, *, now: dt.datetime
 ) -> ReleaseResponse:
@@ -242,7 +207,7 @@ def release(
         select(CommandRow).where(
             CommandRow.id == request.command_id,
             CommandRow.cable_id == cable.id,
-            CommandRow.kind == CommandKind.ALLOW_PIN_SET.value,
+            CommandRow.kind == CommandKind.ALLOW_PIN_SET,
             CommandRow.driver_id == actor.id,
         )
     )
@@ -251,12 +216,7 @@ def release(
             f"you hold no PIN permission {request.command_id} for {cable.serial}; "
             "release only what connect handed you"
         )
-    db.execute(
-        update(CommandRow)
-        .where(CommandRow.id == cmd.id, CommandRow.state == "issued")
-        .values(state="pending", lease_until=None)
-    )
-    db.commit()
+    commands.release(db, cmd)  # False: not leased (any more); nothing to hand back
     db.refresh(cmd)
     return ReleaseResponse(command_id=cmd.id, state=cmd.state)
 
@@ -268,7 +228,7 @@ def _signed(
     blob = sign_command(
         Command(
             id=cmd.id,
-            kind=CommandKind(cmd.kind),
+            kind=cmd.kind,
             serial=serial,
             nonce=nonce,
             epoch=epoch,
@@ -277,44 +237,37 @@ def _signed(
         ),
         key,
     )
-    return SignedCommandOut(
-        id=cmd.id, kind=cmd.kind, blob=base64.b64encode(blob).decode(), purpose=cmd.purpose
-    )
+    return SignedCommandOut(id=cmd.id, kind=cmd.kind, blob=blob, purpose=cmd.purpose)
 
 
 def _verify_hello(
-    cable: Cable, request: ConnectRequest, nonce: bytes, *, challenge_key: bytes, now: dt.datetime
+    cable: Cable, request: ConnectRequest, *, challenge_key: bytes, now: dt.datetime
 ) -> None:
     """H5/P6: believe the hello only if the cable signed exactly it, for a fresh challenge."""
     what_to_do = (
         "connect to the cable again; relay the hello exactly as the cable sent it (with its sig)"
     )
-    try:
-        sig = base64.b64decode(request.sig, validate=True)
-        head_hash = base64.b64decode(request.head.hash, validate=True)
-        challenge = base64.b64decode(request.challenge, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise BadHello(
-            f"the hello's sig, challenge or head hash is not base64; {what_to_do}"
-        ) from e
+    challenge = request.challenge
     if not challenges.is_fresh(challenge_key, cable.serial, challenge, int(now.timestamp())):
         raise BadHello(
             "this hello does not answer a fresh challenge of this cloud; fetch a new challenge "
             f"({cable.serial}/challenge) and say hello to the cable again"
         )
-    fields = {
-        "serial": cable.serial,
-        "fw": request.fw,
-        "epoch": request.epoch,
-        "pin_default": request.pin_default,
-        "nonce": nonce,
-        "head": {"seq": request.head.seq, "hash": head_hash},
-        "wait_s": request.wait_s,
-        "locked": request.locked,
-        "challenge": challenge,
-    }
+    hello = Hello(
+        serial=cable.serial,
+        fw=request.fw,
+        epoch=request.epoch,
+        pin_default=request.pin_default,
+        nonce=request.nonce,
+        head_seq=request.head.seq,
+        head_hash=request.head.hash,
+        wait_s=request.wait_s,
+        locked=request.locked,
+        challenge=challenge,
+        sig=request.sig,
+    )
     try:
-        verify_hello(fields, sig, _device_key(cable))
+        hello.verify(_device_key(cable))
     except ProtocolError as e:
         raise BadHello(f"this hello was not signed by {cable.serial}; {what_to_do}") from e
 
@@ -335,9 +288,10 @@ def challenge(
     """A fresh challenge for the next hello (stateless: see domain/challenge.py)."""
     cable = find_cable(db, actor, serial)
     value = challenges.issue(challenge_key, cable.serial, int(now.timestamp()))
-    return ChallengeOut(challenge=base64.b64encode(value).decode(), valid_for_s=challenges.WINDOW_S)
+    return ChallengeOut(challenge=value, valid_for_s=challenges.WINDOW_S)
 
 
+@transactional
 def connect(
     db: Session,
     actor: Actor,
@@ -350,12 +304,12 @@ def connect(
 ) -> ConnectResponse:
     cable = find_cable(db, actor, serial, lock=True)
     serial = cable.serial
-    nonce = _b64(request.nonce, "nonce")
+    nonce = request.nonce
     if len(nonce) != NONCE_SIZE:
         raise InvalidRequest(f"the nonce must be {NONCE_SIZE} bytes: send the one from hello")
-    _verify_hello(cable, request, nonce, challenge_key=challenge_key, now=now)
+    _verify_hello(cable, request, challenge_key=challenge_key, now=now)
     if request.receipt is not None:
-        _apply_receipt(db, cable, _b64(request.receipt, "receipt"), actor, now, strict=False)
+        _apply_receipt(db, cable, request.receipt, actor, now, strict=False)
     wipe = open_command(db, cable.id, CommandKind.WIPE)
     assignment = active_assignment(db, cable.id)
     # Only the cable's driver (or the one a pending wipe gives it to) updates what we show.
@@ -385,20 +339,18 @@ def connect(
         )
     elif step is Step.WIPE:
         wipe = schedule_clean_start(db, actor, cable, driver_id=actor.id, now=now)
-    commands: list[SignedCommandOut] = []
+    signed: list[SignedCommandOut] = []
     if wipe is not None:
         assigned = wipe.driver_id == actor.id
+        # Handing a wipe out twice is harmless: each copy is bound to one nonce and epoch.
         if may_receive_wipe(
             purpose=wipe.purpose,
             wipe_driver_id=wipe.driver_id,
             actor_id=actor.id,
             hello_epoch=request.epoch,
             cable_epoch=cable.epoch,
-        ):
-            # Handing a wipe out twice is harmless: each copy is bound to one nonce and epoch.
-            wipe.state = "issued"
-            wipe.lease_until = now + dt.timedelta(seconds=COMMAND_LIFETIME_S)
-            commands.append(_signed(wipe, serial, nonce, cable.epoch, now, command_key))
+        ) and commands.claim(db, wipe, now):
+            signed.append(_signed(wipe, serial, nonce, cable.epoch, now, command_key))
     else:
         assigned = assignment is not None and assignment.driver_id == actor.id
         permission = open_command(db, cable.id, CommandKind.ALLOW_PIN_SET)
@@ -406,33 +358,33 @@ def connect(
             assigned
             and permission is not None
             and request.epoch == cable.epoch
-            and permissions.usable(
-                permissions.Permission(
+            and lifecycle.usable(
+                lifecycle.Permission(
                     permission.state, permission.epoch, permission.driver_id, permission.expires_at
                 ),
                 cable_epoch=cable.epoch,
                 assignee_id=actor.id,
                 now=now,
             )
-            and _claim(db, permission, now)
+            and commands.claim(db, permission, now)
         ):
-            commands.append(_signed(permission, serial, nonce, cable.epoch, now, command_key))
+            signed.append(_signed(permission, serial, nonce, cable.epoch, now, command_key))
     synced = Synced(epoch=cable.epoch, seq=cable.head_seq)
-    db.commit()
-    return ConnectResponse(serial=serial, assigned=assigned, commands=commands, synced=synced)
+    return ConnectResponse(serial=serial, assigned=assigned, commands=signed, synced=synced)
 
 
+@transactional
 def post_receipt(
     db: Session, actor: Actor, serial: str, request: ReceiptRequest, *, now: dt.datetime
 ) -> ReceiptResponse:
     cable = find_cable(db, actor, serial, lock=True)
-    cmd = _apply_receipt(db, cable, _b64(request.receipt, "receipt"), actor, now, strict=True)
+    cmd = _apply_receipt(db, cable, request.receipt, actor, now, strict=True)
     assert cmd is not None
     response = ReceiptResponse(command_id=cmd.id, kind=cmd.kind, state=cmd.state, epoch=cable.epoch)
-    db.commit()
     return response
 
 
+@transactional
 def upload_sessions(
     db: Session, actor: Actor, serial: str, request: SessionsUpload, *, now: dt.datetime
 ) -> UploadResponse:
@@ -441,7 +393,7 @@ def upload_sessions(
         records = [Record.from_wire(r) for r in request.records]
     except MessageError as e:
         raise InvalidRequest(f"{e.message}; send the records exactly as the cable gave them") from e
-    head_sig = _b64(request.head_sig, "head_sig")
+    head_sig = request.head_sig
     assignment = active_assignment(db, cable.id)
     facts = CableFacts(
         serial=cable.serial,
@@ -530,10 +482,22 @@ def upload_sessions(
         accepted = len(inserted.all())
         duplicates += len(rows) - accepted
     last = records[-1]
+    # M6: keep every head the cable signed, so any session can be proven later.
+    db.execute(
+        dialect_insert(db, ChainHead)
+        .values(
+            cable_id=cable.id,
+            epoch=cable.epoch,
+            seq=last.seq,
+            hash=hashes[-1],
+            sig=head_sig,
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["cable_id", "epoch", "seq"])
+    )
     if last.seq > cable.head_seq:
         cable.head_seq = last.seq
         cable.head_hash = hashes[-1]
     cable.last_sync_at = now
     synced = Synced(epoch=cable.epoch, seq=cable.head_seq)
-    db.commit()
     return UploadResponse(accepted=accepted, duplicates=duplicates, synced=synced)

@@ -20,11 +20,17 @@ import secrets
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from cablepin.cloud.db import transactional
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import Conflict, Forbidden, InvalidRequest, UnknownDriver
 from cablepin.cloud.models import Invitation, User
 from cablepin.cloud.services import audit
-from cablepin.cloud.services.accounts import create_user, hash_password, hash_token
+from cablepin.cloud.services.accounts import (
+    create_user,
+    hash_password,
+    hash_token,
+    require_good_password,
+)
 
 __all__ = [
     "INVITATION_TTL",
@@ -62,10 +68,10 @@ def _new_link(
         target=user.email,
         details={"expires_at": expires_at.isoformat()},
     )
-    db.commit()
     return token, expires_at
 
 
+@transactional
 def invite_driver(
     db: Session, who: Actor, *, email: str, name: str, now: dt.datetime
 ) -> tuple[User, str, dt.datetime]:
@@ -84,6 +90,7 @@ def invite_driver(
     return user, token, expires_at
 
 
+@transactional
 def reissue_invitation(
     db: Session, who: Actor, user_id: int, *, now: dt.datetime
 ) -> tuple[User, str, dt.datetime]:
@@ -126,10 +133,18 @@ def invitation_user(db: Session, token: str, *, now: dt.datetime) -> User | None
     return user
 
 
+@transactional
 def accept_invitation(db: Session, token: str, password: str, *, now: dt.datetime) -> User:
     user = invitation_user(db, token, now=now)
     if user is None:
         raise InvalidRequest("this invitation link is invalid, used or expired; ask for a new one")
+    email, name = user.email, user.name
+    db.rollback()  # no transaction (on SQLite: no write lock) while the policy and argon2 run
+    require_good_password(password, email=email, name=name)
+    password_hash = hash_password(password)
+    user = invitation_user(db, token, now=now)
+    if user is None:
+        raise InvalidRequest("this invitation link was used a moment ago; sign in instead")
     used = db.execute(
         update(Invitation)
         .where(Invitation.token_hash == hash_token(token), Invitation.used_at.is_(None))
@@ -137,9 +152,8 @@ def accept_invitation(db: Session, token: str, password: str, *, now: dt.datetim
     )
     if not getattr(used, "rowcount", 0):
         raise InvalidRequest("this invitation link was used a moment ago; sign in instead")
-    user.password_hash = hash_password(password)
+    user.password_hash = password_hash
     audit.append(
         db, now=now, action="driver.activated", actor=None, org_id=user.org_id, target=user.email
     )
-    db.commit()
     return user

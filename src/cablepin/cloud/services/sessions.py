@@ -15,6 +15,7 @@ from collections import Counter
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from cablepin.cloud.db import transactional
 from cablepin.cloud.domain import permissions
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import Forbidden, InvalidRequest, UnknownDriver
@@ -44,6 +45,7 @@ def _parse_cursor(cursor: str) -> tuple[int, int]:
     )
 
 
+@transactional
 def list_sessions(
     db: Session,
     actor: Actor,
@@ -128,7 +130,6 @@ def list_sessions(
                     "sessions": counts.get(org_id, 0),
                 },
             )
-        db.commit()
     return SessionList(
         items=items, next_cursor=f"{last.start_s}.{last.id}" if last is not None else None
     )

@@ -1,0 +1,114 @@
+"""M1-M4, M6 as real processes: sessions recorded by the simulated cable in the
+previous month (`cable charge --start/--end`), synced by `cablepin app connect`,
+priced by a verified tariff, submitted with one session deselected, approved,
+and the receipt's evidence verified offline by `cablepin verify-receipt`."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cablepin.demo import cablepin_command, run_cli
+
+from .conftest import ANNA, FLEET, World
+
+pytestmark = pytest.mark.slow
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def logged_in(world: World) -> None:
+    world.login("anna", ANNA)
+
+
+def previous_month(now: dt.datetime) -> tuple[int, int]:
+    return (now.year - 1, 12) if now.month == 1 else (now.year, now.month - 1)
+
+
+def verify(world: World, bundle: dict[str, Any], path: Path) -> subprocess.CompletedProcess[str]:
+    path.write_text(json.dumps(bundle))
+    return subprocess.run(
+        [
+            *cablepin_command(),
+            "verify-receipt",
+            str(path),
+            "--factory-ca",
+            str(world.layout.keys / "factory-ca.pem"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=world.env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_m1_m3_m4_m6_receipt_from_real_cable_sessions_verifies_offline(
+    world: World, tmp_path: Path
+) -> None:
+    year, month = previous_month(dt.datetime.now(dt.UTC))
+    label = f"{year:04d}-{month:02d}"
+    serial = world.cable(ANNA)
+    for day, wh in ((5, 7400), (12, 11_111), (19, 3_333)):
+        start = int(dt.datetime(year, month, day, 18, tzinfo=dt.UTC).timestamp())
+        run_cli(
+            [
+                "cable", "charge", "--state", str(world.layout.cable(serial)),
+                "--wh", str(wh), "--start", str(start), "--end", str(start + 5400),
+            ],
+            env=world.env,
+        )  # fmt: skip
+    synced = world.app("connect", serial, home="anna")
+    assert synced.ok, synced
+    assert synced.out["synced"] == 3
+
+    fleet, anna = world.as_(FLEET), world.as_(ANNA)
+    fleet.request("PUT", f"/api/v1/billing/policy/{year}", {"method": "contract"})
+    upload = httpx.post(
+        f"{world.url}/api/v1/me/tariffs",
+        headers={"Authorization": f"Bearer {anna.token}"},
+        data={"price": "0.3275", "valid_from": f"{year}-01-01", "valid_to": f"{year}-12-31"},
+        files={"document": ("contract.pdf", PDF, "application/pdf")},
+        timeout=30,
+    )
+    assert upload.status_code == 201, upload.text
+    fleet.request("POST", f"/api/v1/tariffs/{upload.json()['id']}/verify")
+
+    view = anna.request("GET", f"/api/v1/me/months/{label}")
+    assert [s["wh"] for s in view["sessions"]] == [7400, 11_111, 3_333]
+    assert {s["serial"] for s in view["sessions"]} == {serial}
+    receipt = anna.request(
+        "POST", "/api/v1/me/receipts", {"month": label, "exclude": [view["sessions"][1]["id"]]}
+    )
+    assert (receipt["total_wh"], receipt["amount"]) == (10_733, "3.52")  # 10.733 kWh x 0.3275
+    listed = fleet.request("GET", "/api/v1/receipts", params={"month": label})["items"]
+    assert [r["id"] for r in listed] == [receipt["id"]]
+    approved = fleet.request("POST", f"/api/v1/receipts/{receipt['id']}/approve")
+    assert approved["state"] == "approved"
+
+    bundle = fleet.request("GET", f"/api/v1/receipts/{receipt['id']}/evidence")
+    genuine = verify(world, bundle, tmp_path / "genuine.json")
+    assert genuine.returncode == 0, genuine.stdout + genuine.stderr
+    assert json.loads(genuine.stdout) == {
+        "ok": True,
+        "receipt_id": receipt["id"],
+        "total_wh": 10_733,
+        "amount": "3.52",
+        "lines": 2,
+        "serials": [serial],
+    }
+    # The excluded session stays in the signed chain between the two billed ones.
+    dropped = copy.deepcopy(bundle)
+    del dropped["cables"][0]["chains"][0]["records"][1]
+    refused = verify(world, dropped, tmp_path / "dropped.json")
+    assert refused.returncode != 0
+    assert "dropped" in json.loads(refused.stdout)["message"]

@@ -1,0 +1,290 @@
+"""Issue 11, findings 1, 2, 4 (login) and 8 (lockout): the red team's login attacks, again,
+against real `cablepin serve` processes over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from cablepin.cloud.db import make_engine
+
+from .conftest import DRIVER_A1, FM_A, PASSWORD, Clock, empty_pg, seed
+from .fakes import Keys
+from .test_race_pg import CABLEPIN, free_port, wait_healthy
+
+pytestmark = pytest.mark.slow
+
+
+@contextmanager
+def serving(db: str, keys: Keys, log: Path, *, workers: int = 1, **settings: str) -> Iterator[str]:
+    env = {**os.environ, **{f"CABLEPIN_{k.upper()}": v for k, v in settings.items()}}
+    port = free_port()
+    args = [CABLEPIN, "serve", "--db", db, "--keys", str(keys.directory), "--port", str(port)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*args, "--workers", str(workers)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wrong_logins(base: str, emails: list[str]) -> Counter[int]:
+    def attempt(email: str) -> int:
+        r = httpx.post(
+            f"{base}/api/v1/auth/login",
+            json={"email": email, "password": "not the password at all"},
+            timeout=120,
+        )
+        return r.status_code
+
+    with ThreadPoolExecutor(max_workers=len(emails)) as pool:
+        return Counter(pool.map(attempt, emails))
+
+
+@pytest.mark.postgres
+def test_parallel_guesses_on_two_workers_check_only_the_free_attempts(
+    pg_database: str, keys: Keys, tmp_path: Path
+) -> None:
+    """Finding 1: 60 wrong passwords for one address at once, to `serve --workers 2` on
+    PostgreSQL. Every password checked answers 401; one refused before argon2 answers 429.
+    Only the 5 free attempts may be checked, however the requests interleave."""
+    empty_pg(pg_database)
+    seed(pg_database, keys, Clock())
+    cost = {"argon2_time_cost": "2", "argon2_memory_kib": "8192"}
+    with serving(pg_database, keys, tmp_path / "serve.log", workers=2, **cost) as base:
+        answers = wrong_logins(base, [FM_A] * 60)
+        assert answers == Counter({401: 5, 429: 55}), answers
+        # The owner still gets in after the wait, and not before: the count is real.
+        r = httpx.post(f"{base}/api/v1/auth/login", json={"email": FM_A, "password": PASSWORD})
+        assert r.status_code == 429
+        assert int(r.headers["Retry-After"]) > 0
+
+
+def test_login_flood_with_made_up_addresses_does_not_stall_sqlite(
+    keys: Keys, tmp_path: Path
+) -> None:
+    """Finding 2: 16 threads log in with made-up addresses (full argon2id cost) while a
+    signed-in driver keeps asking `GET /me` on the default SQLite. Before, every login
+    held SQLite's write lock while argon2 ran: `/me` waited, then answered 500 with
+    "database is locked". Now every `/me` is answered 200, and the flood is slowed per
+    client address, not only per account."""
+    db = f"sqlite:///{tmp_path / 'cloud.db'}"
+    subprocess.run(  # the driver who keeps working during the flood
+        [
+            CABLEPIN,
+            "admin",
+            "create-org",
+            "Org",
+            "--db",
+            db,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            CABLEPIN,
+            "admin",
+            "create-user",
+            "--org",
+            "Org",
+            "--role",
+            "driver",
+            "--email",
+            DRIVER_A1,
+            "--name",
+            "D",
+            "--password-stdin",
+            "--db",
+            db,
+        ],
+        input=f"{PASSWORD}\n".encode(),
+        check=True,
+        capture_output=True,
+    )
+    log = tmp_path / "serve.log"
+    # argon2id at 64 MiB, slower than the default so one hash clearly outlasts the probe
+    settings = {"argon2_time_cost": "10", "argon2_memory_kib": "65536"}
+    with serving(db, keys, log, login_client_free_attempts="20", **settings) as base:
+        token = httpx.post(
+            f"{base}/api/v1/auth/login", json={"email": DRIVER_A1, "password": PASSWORD}
+        ).json()["token"]
+        me_answers: list[int] = []
+        stop = threading.Event()
+
+        def keep_working() -> None:
+            with httpx.Client(base_url=base, timeout=120) as c:
+                while not stop.is_set():
+                    r = c.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+                    me_answers.append(r.status_code)
+
+        def probe_write_lock() -> None:
+            # What any writer of the cloud meets: can it get SQLite's write lock within
+            # 5 s? (Before, each login held it for a whole argon2 run, one after another.)
+            while not stop.is_set():
+                conn = sqlite3.connect(tmp_path / "cloud.db", timeout=5, isolation_level=None)
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute("ROLLBACK")
+                    lock_answers.append("ok")
+                except sqlite3.OperationalError as e:
+                    lock_answers.append(str(e))
+                finally:
+                    conn.close()
+                stop.wait(0.2)
+
+        lock_answers: list[str] = []
+        worker = threading.Thread(target=keep_working)
+        prober = threading.Thread(target=probe_write_lock)
+        worker.start()
+        prober.start()
+        try:
+            made_up = [f"nobody{i}@flood.example" for i in range(32)]
+            flood = wrong_logins(base, made_up[:16]) + wrong_logins(base, made_up[16:])
+        finally:
+            stop.set()
+            worker.join()
+            prober.join()
+    assert lock_answers
+    assert set(lock_answers) == {"ok"}, Counter(lock_answers)
+    assert me_answers
+    assert set(me_answers) == {200}, Counter(me_answers)
+    assert "database is locked" not in log.read_text()
+    # 20 free failures per client address, then waits: made-up addresses do not help.
+    # (A login that waited too long for a hashing slot is also a 429, counted all the same.)
+    assert flood[401] <= 20, flood
+    assert flood[429] >= 12, flood
+    assert not set(flood) - {401, 429}, flood
+
+
+def test_what_is_not_an_address_reaches_neither_throttle_nor_audit_log(
+    keys: Keys, tmp_path: Path
+) -> None:
+    """Finding 4: text typed into the e-mail field at login used to land in support's
+    audit log (``login.failure_burst``) after five tries. It is refused first now."""
+    path = tmp_path / "cloud.db"
+    typed = "<b>call +49 30 1234 to unlock</b>"
+    cost = {"argon2_time_cost": "1", "argon2_memory_kib": "1024"}
+    with serving(f"sqlite:///{path}", keys, tmp_path / "serve.log", **cost) as base:
+        answers = [
+            httpx.post(f"{base}/api/v1/auth/login", json={"email": typed, "password": "x" * 16})
+            for _ in range(7)
+        ]
+    assert {r.status_code for r in answers} == {422}
+    assert answers[0].json()["error"] == "invalid_request"
+    assert "email" in answers[0].json()["message"]  # the field that is wrong
+    with sqlite3.connect(path) as conn:
+        dump = "\n".join(conn.iterdump())
+    assert "call +49" not in dump
+    assert "unlock" not in dump
+
+
+def test_p_known_browser_signs_in_while_strangers_lock_the_account(
+    keys: Keys, tmp_path: Path, db_url: str
+) -> None:
+    """Finding 8: a stranger's wrong guesses lock the account for everyone else, but the
+    owner's browser, which signed in before, still gets in (and a wrong guess from that
+    browser is throttled on its own)."""
+    seed(db_url, keys, Clock())
+    cost = {"argon2_time_cost": "1", "argon2_memory_kib": "1024"}
+    with (
+        serving(db_url, keys, tmp_path / "serve.log", **cost) as base,
+        httpx.Client(base_url=base) as owner,
+        httpx.Client(base_url=base) as stranger,
+    ):
+        assert _portal_sign_in(owner, FM_A, PASSWORD) == 303
+        owner.post("/signout", data={"csrf_token": _csrf(owner.get("/").text)})
+        for _ in range(8):
+            _portal_sign_in(stranger, FM_A, "a guess that is wrong")
+        assert _portal_sign_in(stranger, FM_A, PASSWORD) == 429
+        api = httpx.post(f"{base}/api/v1/auth/login", json={"email": FM_A, "password": PASSWORD})
+        assert api.status_code == 429
+        assert _portal_sign_in(owner, FM_A, PASSWORD) == 303
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        keys_left = conn.execute(text("SELECT email FROM login_throttle")).scalars().all()
+    engine.dispose()
+    assert FM_A in keys_left  # the stranger's lock on the account stays
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
+def _portal_sign_in(client: httpx.Client, email: str, password: str) -> int:
+    page = client.get("/signin")
+    r = client.post(
+        "/signin",
+        data={"email": email, "password": password, "csrf_token": _csrf(page.text), "next": "/"},
+    )
+    return r.status_code
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("password", "too_short"),
+        ("aaaaaaaaaaaaaaaaaaaa", "common"),
+        ("passwordpassword1", "common"),
+        ("ada.lovelace.example", "personal"),
+    ],
+)
+def test_admin_create_user_applies_the_same_password_policy(
+    tmp_path: Path, password: str, reason: str
+) -> None:
+    """Finding 8: `admin create-user` accepted `password`; it now applies the one policy
+    the invitation page applies, and says why."""
+    db = f"sqlite:///{tmp_path / 'cloud.db'}"
+    subprocess.run([CABLEPIN, "admin", "create-org", "Org", "--db", db], check=True)
+    args = [CABLEPIN, "admin", "create-user", "--org", "Org", "--role", "fleet_manager"]
+    args += ["--email", "ada@lovelace.example", "--name", "Ada Lovelace", "--password-stdin"]
+    refused = subprocess.run(
+        [*args, "--db", db, "--json"], input=f"{password}\n", capture_output=True, text=True
+    )
+    assert refused.returncode != 0
+    answer = json.loads(refused.stdout)
+    assert answer["error"] == "weak_password"
+    assert answer["reason"] == reason
+    accepted = subprocess.run(
+        [*args, "--db", db, "--json"],
+        input="lantern orchard whistle\n",
+        capture_output=True,
+        text=True,
+    )
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+
+
+@pytest.mark.parametrize(("trusted", "secure"), [("192.0.2.7", False), ("127.0.0.1", True)])
+def test_serve_believes_forwarded_headers_only_from_the_configured_proxies(
+    keys: Keys, tmp_path: Path, trusted: str, secure: bool
+) -> None:
+    """Finding 10: `serve --forwarded-allow-ips` names the proxies whose X-Forwarded-Proto
+    (and -For, for the per-client throttle) count; from anyone else they are ignored."""
+    db = f"sqlite:///{tmp_path / 'cloud.db'}"
+    with serving(db, keys, tmp_path / "serve.log", forwarded_allow_ips=trusted) as base:
+        page = httpx.get(f"{base}/signin", headers={"X-Forwarded-Proto": "https"})
+    cookie = page.headers["set-cookie"]
+    assert ("Secure" in cookie) is secure, cookie
