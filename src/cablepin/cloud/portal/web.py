@@ -11,8 +11,9 @@ Rules kept here:
 - Numbers taken from a URL are bounded (``query_int``, ``PathId``): SQLite
   stores at most 64-bit integers, and an out-of-range value is the user's
   mistake (400/404 page), not a server error.
-- Every response carries a strict CSP and ``no-store``: the portal needs no
-  inline script, no third-party origin and no caching of fleet data.
+- Every response carries a strict CSP and ``no-store`` (set in one place,
+  ``cloud/headers.py``): the portal needs no inline script, no third-party
+  origin and no caching of fleet data.
 - Every page is in one language (``i18n``): the signed-in user's saved
   choice, else the language cookie, else the browser's ``Accept-Language``,
   else German. Responses say ``Content-Language`` and ``Vary: Accept-Language``.
@@ -77,10 +78,6 @@ __all__ = [
 
 TEMPLATES = FsPath(__file__).resolve().parent.parent / "templates"
 LOCALE_COOKIE = "cablepin_lang"
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
 
 templates = Jinja2Templates(
     env=Environment(
@@ -376,11 +373,7 @@ def safe_next(value: str | None, default: str = "/") -> str:
 
 
 def _headers(response: Response, ctx: Ctx | None, locale: str | None = None) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers.setdefault("Cache-Control", "no-store")
+    # CSP, nosniff, framing, referrer and caching come from ``cloud/headers.py``.
     # The language may come from Accept-Language, so a shared cache must key on it.
     vary = [v.strip() for v in response.headers.get("Vary", "").split(",") if v.strip()]
     if "accept-language" not in {v.lower() for v in vary}:
