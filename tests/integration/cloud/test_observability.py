@@ -7,6 +7,7 @@ database-outage cases with a real ``cablepin serve --workers 2`` on PostgreSQL.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -22,9 +23,12 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cablepin.cloud import Settings, create_app
+from cablepin.cloud.metrics import REGISTRY
+from cablepin.cloud.observability import RequestIdFilter
 
 from .conftest import (
     CABLE_A,
@@ -38,6 +42,7 @@ from .conftest import (
     World,
     assigned_world,
     seed,
+    settings_for,
 )
 from .fakes import Keys
 from .test_headers import TestClient
@@ -94,6 +99,31 @@ def test_every_answer_carries_a_request_id_and_a_good_incoming_one_is_kept(world
         assert r.status_code in (200, 401, 404, 405)
         ids.add(r.headers["X-Request-ID"])
     assert len(ids) == 4  # a fresh one each time
+
+
+def test_a_500_carries_its_request_id_on_the_answer_the_traceback_and_the_metrics(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(settings_for(world.url, world.keys), clock=world.clock)
+
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/api/v1/boom/{thing}", boom)
+    caplog.handler.addFilter(RequestIdFilter())
+    caplog.set_level(logging.INFO, logger="cablepin")
+    before = samples(generate_latest(REGISTRY).decode())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/api/v1/boom/x1", headers={"X-Request-ID": "req-500-abcdef"})
+    assert r.status_code == 500
+    assert r.headers["X-Request-ID"] == "req-500-abcdef"
+    ours = [x for x in caplog.records if x.name.startswith("cablepin")]
+    assert any(x.exc_info for x in ours)  # the traceback went to the log
+    assert {getattr(x, "request_id", None) for x in ours} == {"req-500-abcdef"}
+    after = samples(generate_latest(REGISTRY).decode())
+    labels = {"method": "GET", "route": "/api/v1/boom/{thing}", "status": "500"}
+    name = "cablepin_http_requests_total"
+    assert value(after, name, **labels) - value(before, name, **labels) == 1
 
 
 # ------------------------------------------------------------------ /metrics
