@@ -45,6 +45,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -204,9 +205,17 @@ class CommandsCollector(Collector):
         query = select(CommandRow.kind, CommandRow.state, func.count()).group_by(
             CommandRow.kind, CommandRow.state
         )
-        with self.engine.connect() as connection:
-            for kind, state, count in connection.execute(query):
-                family.add_metric([str(kind), str(state)], float(count))
+        try:
+            with self.engine.connect() as connection:
+                rows = list(connection.execute(query))
+        except SQLAlchemyError:
+            # Metrics matter most when the database is away: serve the rest without these.
+            logging.getLogger("cablepin.cloud.metrics").warning(
+                "metrics: the database did not answer; cablepin_commands left out"
+            )
+            return
+        for kind, state, count in rows:
+            family.add_metric([str(kind), str(state)], float(count))
         yield family
 
 
