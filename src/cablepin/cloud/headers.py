@@ -6,7 +6,8 @@ Rules kept here:
   ``CloudApp`` puts this middleware outside Starlette's error handling) carries
   ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, a
   ``Referrer-Policy``, a ``Content-Security-Policy`` and ``Cache-Control``.
-- Machine-readable responses (under ``/api/``, ``/openapi.json``, ``/healthz``)
+- Machine-readable responses (under ``/api/``, ``/openapi.json``, the probes
+  ``/healthz`` and ``/readyz``, ``/metrics``)
   get ``default-src 'none'`` (JSON needs nothing loaded) and ``no-referrer``;
   API and health answers are ``no-store`` (tokens, fleet data), the public
   OpenAPI document ``no-cache``. Pages get the portal's CSP (own origin only,
