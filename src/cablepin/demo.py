@@ -408,7 +408,7 @@ def _wait_healthy(running: Running) -> None:
                     f"see {running.cloud_log or 'its output'}"
                 )
             with contextlib.suppress(CablepinError):
-                cloud.request("GET", "/healthz")
+                cloud.request("GET", "/readyz")  # ready: the database answers too
                 return
             if time.monotonic() > deadline:
                 raise DemoError(f"the cloud did not answer at {running.url} within 30 s")

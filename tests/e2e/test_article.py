@@ -8,6 +8,7 @@ the cloud's HTTP API, as the portal's buttons do.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import subprocess
@@ -443,10 +444,28 @@ def test_s1_interrupted_sync_finishes_next_time_without_loss_or_duplicates(world
 
 def test_p7_no_pin_in_any_table_or_the_server_log(world: World) -> None:
     assert len(PINS_USED) >= 8  # the scenarios above typed these, inside TLS, to the cables
+    # One more login whose token must not reach the log either.
+    with CloudClient(world.running.url) as cloud:
+        cloud.login(SUPPORT.email, SUPPORT.password)
+        cloud.request("GET", "/api/v1/me")
+        tokens = {str(cloud.token)}
     db_path = world.layout.db_url.removeprefix("sqlite:///")
     with sqlite3.connect(db_path) as db:
         dump = "\n".join(db.iterdump())
     log = (world.root / "cloud.log").read_text(errors="replace")
+    # The log is JSON lines (beside `serve`'s own "cablepin cloud on ..." on stdout); every
+    # line the cloud wrote while answering a request names that request.
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert all(line.startswith(("{", "cablepin cloud on http://")) for line in lines)
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    ours = [r for r in records if r["logger"].startswith("cablepin")]
+    assert len([r for r in ours if r["logger"] == "cablepin.cloud.request"]) > 100
+    assert all(r["request_id"] for r in ours)
+    for home in (world.root / "apps").iterdir():
+        token = json.loads((home / "state.json").read_text()).get("token")
+        tokens |= {token} if token else set()
+    for secret in (*tokens, *(p.password for p in (ANNA, BEN, FLEET, SUPPORT))):
+        assert secret not in log, "a token or password found in the server log"
     for pin in sorted(PINS_USED - {"0000"}):
         # A PIN would show as a value of its own; digits inside hashes, tokens or
         # timestamps are neighbours of other digits or letters and do not count.

@@ -1,8 +1,16 @@
-"""`cablepin serve`: migrate the database, then run the cloud service with uvicorn."""
+"""`cablepin serve`: migrate the database, then run the cloud service with uvicorn.
+
+Logs are JSON lines on stderr (``cablepin.cloud.observability.LOG_CONFIG``). Every
+worker writes its metrics to ``PROMETHEUS_MULTIPROC_DIR`` (a fresh temporary
+directory, removed at exit, unless the caller names one, which is emptied first),
+so ``/metrics`` from any worker shows the sum over all of them.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -38,11 +46,14 @@ def serve(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Run the cloud service (API and portal)."""
+    # Before anything imports prometheus_client, which picks its storage at import.
+    metrics_dir, own_dir = _metrics_directory()
     # Imported here so that other `cablepin` commands start without loading the cloud.
     import uvicorn
 
     from cablepin.cloud.db import migrate
     from cablepin.cloud.keys import load_keys
+    from cablepin.cloud.observability import LOG_CONFIG, mark_worker_gone
     from cablepin.cloud.settings import Settings
 
     with reporting(as_json=as_json):
@@ -66,13 +77,34 @@ def serve(
             as_json=as_json,
             text=f"cablepin cloud on http://{host}:{port}",
         )
-    uvicorn.run(
-        "cablepin.cloud.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        log_level="warning",
-    )
+    try:
+        uvicorn.run(
+            "cablepin.cloud.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            log_level="warning",
+            log_config=LOG_CONFIG,
+            access_log=False,  # it would log raw paths and queries; Observe logs templates
+        )
+    finally:
+        mark_worker_gone()  # this process's own (zero) gauges, when it ran no worker
+        if own_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_directory() -> tuple[Path, bool]:
+    """The multiprocess metrics directory (the caller's, emptied, or a new one we remove)."""
+    named = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if named:
+        directory = Path(named)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):  # a previous run's counters would add up
+            stale.unlink()
+        return directory, False
+    directory = Path(tempfile.mkdtemp(prefix="cablepin-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return directory, True

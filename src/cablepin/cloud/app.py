@@ -6,6 +6,10 @@ Every response gets its security headers from one middleware (``headers.py``,
 outermost, so error responses too); ``/openapi.json`` is ``api/openapi.py``'s
 exact document. There is no ``/docs`` or ``/redoc``: FastAPI's pages load
 Swagger UI and ReDoc from a CDN, which the CSP forbids.
+Outside even those headers, ``observability.Observe`` gives every request its id,
+its log line and its metrics; ``/healthz`` is liveness (the process answers),
+``/readyz`` readiness (the database answers too), ``/metrics`` Prometheus text
+for the holder of the metrics token (not in the OpenAPI document: it is not JSON).
 It does not migrate: ``cablepin serve``/``admin`` do that first
 (``cablepin.cloud.db.migrate``). The portal router is included only when
 ``cablepin.cloud.portal`` exists and exposes ``router``.
@@ -21,8 +25,8 @@ from contextlib import asynccontextmanager
 from types import ModuleType
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import text
 
@@ -33,8 +37,14 @@ from cablepin.cloud.api.limits import MAX_BODY, BodyLimit
 from cablepin.cloud.api.routes import router as api_router
 from cablepin.cloud.db import make_engine, make_sessionmaker
 from cablepin.cloud.domain.policy import check_complete
-from cablepin.cloud.headers import CloudApp
 from cablepin.cloud.keys import load_keys
+from cablepin.cloud.metrics import instrument_pool
+from cablepin.cloud.observability import (
+    METRICS_PATH,
+    ObservedApp,
+    mark_worker_gone,
+    metrics_response,
+)
 from cablepin.cloud.services import accounts
 from cablepin.cloud.settings import Settings
 
@@ -42,19 +52,30 @@ __all__ = ["API_PREFIX", "api_routes", "app_from_env", "create_app", "utc_now"]
 
 API_PREFIX = "/api/v1"
 PORTAL_MODULE = "cablepin.cloud.portal"
-_HEALTH = {
+_LIVE = {
+    "type": "object",
+    "properties": {"status": {"type": "string"}},
+    "required": ["status"],
+}
+_READY = {
     "type": "object",
     "properties": {"status": {"type": "string"}, "database": {"type": "boolean"}},
     "required": ["status", "database"],
 }
 HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "serving; the database answers",
-        "content": {"application/json": {"schema": _HEALTH}},
+        "description": "the process serves (liveness: the database is not asked)",
+        "content": {"application/json": {"schema": _LIVE}},
+    },
+}
+READY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "ready: the database answers",
+        "content": {"application/json": {"schema": _READY}},
     },
     503: {
-        "description": "the database does not answer",
-        "content": {"application/json": {"schema": _HEALTH}},
+        "description": "not ready: the database does not answer",
+        "content": {"application/json": {"schema": _READY}},
     },
 }
 
@@ -74,13 +95,15 @@ def create_app(
         slots=settings.password_hash_slots,
     )
     engine = make_engine(settings.db_url())
+    instrument_pool(engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         engine.dispose()
+        mark_worker_gone()
 
-    app = CloudApp(
+    app = ObservedApp(
         title="cablepin cloud",
         version="1",
         description="Fleet operations, PIN-reset permissions, handovers and session sync "
@@ -107,6 +130,10 @@ def create_app(
 
     @app.get("/healthz", tags=["health"], responses=HEALTH_RESPONSES)
     def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", tags=["health"], responses=READY_RESPONSES)
+    def readyz() -> JSONResponse:
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
@@ -114,11 +141,16 @@ def create_app(
             return JSONResponse({"status": "unavailable", "database": False}, status_code=503)
         return JSONResponse({"status": "ok", "database": True})
 
+    @app.get(METRICS_PATH, include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        return metrics_response(request, engine, settings.metrics_token)
+
     router = getattr(portal, "router", None)
     if router is not None:
         app.include_router(router)
 
     check_complete(api_routes(app))
+    app.learn_route_templates()
     openapi.install(app, api_prefix=API_PREFIX)
     return app
 

@@ -6,7 +6,8 @@ Rules kept here:
   ``CloudApp`` puts this middleware outside Starlette's error handling) carries
   ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, a
   ``Referrer-Policy``, a ``Content-Security-Policy`` and ``Cache-Control``.
-- Machine-readable responses (under ``/api/``, ``/openapi.json``, ``/healthz``)
+- Machine-readable responses (under ``/api/``, ``/openapi.json``, the probes
+  ``/healthz`` and ``/readyz``, ``/metrics``)
   get ``default-src 'none'`` (JSON needs nothing loaded) and ``no-referrer``;
   API and health answers are ``no-store`` (tokens, fleet data), the public
   OpenAPI document ``no-cache``. Pages get the portal's CSP (own origin only,
@@ -44,12 +45,14 @@ PAGE_CSP: Final = (
 HSTS: Final = "max-age=63072000; includeSubDomains"
 OPENAPI_PATH: Final = "/openapi.json"
 HEALTH_PATH: Final = "/healthz"
+# Readiness and Prometheus metrics (cloud/observability.py): for programs too.
+PROBE_PATHS: Final = (HEALTH_PATH, "/readyz", "/metrics")
 API_PATHS: Final = "/api/"
 
 
 def is_machine_path(path: str) -> bool:
-    """The paths that answer JSON for programs (the API, its document, the probe)."""
-    return path.startswith(API_PATHS) or path in (OPENAPI_PATH, HEALTH_PATH)
+    """The paths that answer programs (the API, its document, the probes, the metrics)."""
+    return path.startswith(API_PATHS) or path == OPENAPI_PATH or path in PROBE_PATHS
 
 
 def defaults_for(path: str, *, https: bool) -> list[tuple[str, str]]:

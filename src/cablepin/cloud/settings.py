@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # argon2id cost (argon2-cffi's defaults, RFC 9106's second recommendation); tests lower it.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
+    # Bearer token that may read /metrics (cloud/observability.py); unset: /metrics is off.
+    metrics_token: str | None = None
 
     def signin_limits(self) -> SignInLimits:
         return SignInLimits(

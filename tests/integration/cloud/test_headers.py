@@ -164,7 +164,12 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
 
 def test_u2_openapi_declares_a_token_exactly_where_one_is_needed(world: World) -> None:
     document = world.client.get("/openapi.json").json()
-    public = {("POST", "/api/v1/auth/login"), ("GET", "/api/v1/factory-ca"), ("GET", "/healthz")}
+    public = {
+        ("POST", "/api/v1/auth/login"),
+        ("GET", "/api/v1/factory-ca"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+    }
     for method, path, operation in operations(document):
         if (method, path) in public:
             assert "security" not in operation, (method, path)
@@ -183,8 +188,9 @@ def test_u2_openapi_bounds_are_integers_and_body_errors_are_documented(world: Wo
     for method, path, operation in operations(document):
         if "requestBody" in operation:
             assert {"400", "413", "422"} <= set(operation["responses"]), (method, path)
-    health = document["paths"]["/healthz"]["get"]["responses"]
-    assert {"200", "503"} <= set(health)
+    assert set(document["paths"]["/healthz"]["get"]["responses"]) == {"200"}  # liveness
+    assert {"200", "503"} <= set(document["paths"]["/readyz"]["get"]["responses"])
+    assert "/metrics" not in document["paths"]  # Prometheus text, not JSON
 
 
 def test_u2_a_body_that_is_not_utf8_json_is_a_documented_400(world: World) -> None:

@@ -40,7 +40,7 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float = 30) 
             out = proc.stdout.read().decode() if proc.stdout else ""
             raise AssertionError(f"cablepin serve exited: {out}")
         try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

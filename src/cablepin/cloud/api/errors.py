@@ -6,7 +6,8 @@ a method the path does not take as 405 ``method_not_allowed`` with an
 ``Allow`` header naming every method of that path (Starlette's own names only
 the first route's); anything unexpected as 500 ``internal_error`` without
 internals (the traceback goes to the log, which never holds a PIN).
-The machine paths (the API, ``/openapi.json``, ``/healthz``) always answer
+The machine paths (the API, ``/openapi.json``, ``/healthz``, ``/readyz``,
+``/metrics``) always answer
 JSON; only the portal's URLs get the portal's HTML page.
 """
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from cablepin.cloud.api.deps import Bearer, CurrentActor, Db, Keys, Now, SettingsDep, authorize
+from cablepin.cloud.metrics import SESSIONS_INGESTED
 from cablepin.cloud.schemas import (
     AssignmentOut,
     AssignmentRequest,
@@ -257,4 +258,6 @@ def post_receipt(
 def upload_sessions(
     serial: Serial, body: SessionsUpload, db: Db, now: Now, actor: CurrentActor
 ) -> UploadResponse:
-    return ingest.upload_sessions(db, actor, serial, body, now=now)
+    result = ingest.upload_sessions(db, actor, serial, body, now=now)
+    SESSIONS_INGESTED.inc(result.accepted)
+    return result

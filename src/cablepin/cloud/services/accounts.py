@@ -27,11 +27,13 @@ from cablepin.cloud.errors import (
     AlreadyExists,
     Forbidden,
     InvalidRequest,
+    TooManyAttempts,
     Unauthorized,
     UnknownDriver,
     UnknownOrg,
     WeakPassword,
 )
+from cablepin.cloud.metrics import LOGINS_REFUSED
 from cablepin.cloud.models import ApiToken, Organisation, User
 from cablepin.cloud.schemas import UserOut
 from cablepin.cloud.services import audit, signin
@@ -213,18 +215,25 @@ def authenticate(
     The API's ``login`` and the portal's sign-in both go through here, so they
     share one throttle and one set of refusals; the rules are ``services/signin.py``.
     """
-    return signin.authenticate(
-        db,
-        email,
-        password,
-        now=now,
-        hasher=_hasher,
-        dummy_hash=_DUMMY_HASH,
-        limits=limits or signin.SignInLimits(free_attempts=free_attempts),
-        client=client,
-        device_cookie=device_cookie,
-        device_secret=device_secret,
-    )
+    try:
+        return signin.authenticate(
+            db,
+            email,
+            password,
+            now=now,
+            hasher=_hasher,
+            dummy_hash=_DUMMY_HASH,
+            limits=limits or signin.SignInLimits(free_attempts=free_attempts),
+            client=client,
+            device_cookie=device_cookie,
+            device_secret=device_secret,
+        )
+    except TooManyAttempts:
+        LOGINS_REFUSED.labels("throttled").inc()
+        raise
+    except Unauthorized:
+        LOGINS_REFUSED.labels("wrong_credentials").inc()
+        raise
 
 
 @transactional
