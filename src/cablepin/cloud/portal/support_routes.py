@@ -31,8 +31,8 @@ router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 @router.get("/support")
 def console(ctx: SupportCtx) -> Response:
     """The search across organisations: exempt from a reason because it finds cables by
-    serial number only and shows serial and organisation only (ARCHITECTURE.md, decision
-    15); a name or e-mail address finds nothing here, the cable page needs a reason."""
+    serial number only and shows serial and organisation only (ARCHITECTURE.md, "Security
+    decisions"); a name or e-mail address finds nothing here, the cable page needs a reason."""
     q = (ctx.request.query_params.get("q") or "").strip()
     if q and not queries.looks_like_serial(q):
         return render(

@@ -5,7 +5,7 @@ the cable list or the audit log needs a reason (``permissions.require_reason``,
 else 403 ``reason_required``) and writes one ``support.<what>_read`` event
 into the log of each organisation whose data the read returned, so its fleet
 managers see who looked and why (or one event without an organisation when
-nothing matched). ARCHITECTURE.md ("Support reads") lists the exempt views.
+nothing matched). ARCHITECTURE.md ("Security decisions") lists the exempt views.
 """
 
 from __future__ import annotations
