@@ -164,11 +164,16 @@ def test_r1_h1_support_reset_needs_a_reason_and_is_audited_for_the_org(
     serial = portal.fleet.serials_a[2]  # Clara's cable
     sign_in(page, seed.SUPPORT)
     expect(page.locator(".support-banner")).to_contain_text("Support-Modus ist aktiv")
-    page.get_by_label("Seriennummer oder Fahrer").fill(serial)
+    page.get_by_label("Seriennummer", exact=True).fill(serial)
     page.get_by_role("button", name="Anzeigen").click()
     expect(page.get_by_role("table")).to_contain_text(seed.ORG_A)
+    expect(page.get_by_role("table")).not_to_contain_text("Clara")  # serial + organisation
     shot(page, "support-console")
     page.get_by_role("link", name=serial).click()
+    # Another organisation's cable: the reason first, audited with the read (R1).
+    expect(page.get_by_role("heading", level=1)).to_have_text("Wofür brauchen Sie das?")
+    page.get_by_label("Grund (Pflichtfeld)").fill("Ticket 4711: Kabel verkauft")
+    page.get_by_role("button", name="Öffnen").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(seed.ORG_A)
     reset = page.locator("form[action$='/reset']")
     # No reason: refused with what to do; the tick stays.
@@ -189,6 +194,8 @@ def test_r1_h1_support_reset_needs_a_reason_and_is_audited_for_the_org(
     row = page.locator("tr.by-support", has_text="Zurücksetzen angestoßen (Support)")
     expect(row).to_contain_text("Ticket 4711: Kabel verkauft")
     expect(row).to_contain_text(seed.SUPPORT)
+    read = page.locator("tr.by-support", has_text="Support hat das Kabel geöffnet").first
+    expect(read).to_contain_text("Ticket 4711: Kabel verkauft")
 
 
 def test_r1_fleet_manager_of_another_org_gets_404(page: Page, portal: Portal) -> None:

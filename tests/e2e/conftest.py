@@ -47,7 +47,7 @@ FLEET = Person("fleet@e2e.test", "Fiona Fleet", "fleet_manager", "fleet pass und
 ANNA = Person("anna@e2e.test", "Anna Driver", "driver", "anna pass by the river")
 BEN = Person("ben@e2e.test", "Ben Driver", "driver", "ben pass near the mill")
 SUPPORT = Person("support@vendor.test", "Sam Support", "support", "support pass over the hill")
-POOL = 10  # cables prepared per module; tests take them in order
+POOL = 11  # cables prepared per module; tests take them in order
 PINS_USED: set[str] = set()  # every PIN any test typed (P7 searches the cloud for them)
 
 

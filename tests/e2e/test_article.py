@@ -336,6 +336,35 @@ def test_h5_s2_tampering_app_gains_nothing(world: World) -> None:
     assert Record.from_wire(records[0]).seq == 1  # they were real records, and they stayed out
 
 
+def test_h3_h5_colluding_drivers_cannot_hand_a_fresh_hello_across_accounts(world: World) -> None:
+    """Red team, finding 9, with real processes: after a handover Anna keeps the cable,
+    gets an "empty" hello for a challenge of hers, charges, and gives the hello to Ben.
+    Ben's connect with it is refused; Ben's own app wipes Anna's sessions."""
+    serial = world.cable(ANNA, sessions=1)
+    assert world.app("connect", serial, home="anna").ok
+    world.as_(FLEET).request(
+        "POST", f"/api/v1/cables/{serial}/handover", {"driver_email": BEN.email}
+    )
+    anna_app = world.app("connect", serial, home="anna")  # Anna's app carries the wipe
+    assert (anna_app.out["commands"], anna_app.out["epoch"]) == (["wipe"], 1), anna_app
+    address = world.running.addresses[serial]
+    anna, ca = _tamper_kit(world, ANNA)
+    with CableLink(address, serial, ca) as link:
+        empty = link.request("hello", challenge=anna.challenge(serial))
+    assert (empty["epoch"], empty["head"]["seq"]) == (1, 0)
+    world.charge(serial, 2)  # Anna charges on, in Ben's epoch
+    ben, _ca = _tamper_kit(world, BEN)
+    with pytest.raises(CloudRefused) as refused:
+        ben.connect(serial, empty)
+    assert refused.value.code == "bad_hello"
+    assert "fetched by your account" in str(refused.value)
+    honest = world.app("connect", serial, home="ben")
+    assert (honest.out["commands"], honest.out["epoch"], honest.out["synced"]) == (["wipe"], 2, 0)
+    assert world.sessions_of(BEN, serial) == []
+    anna.close()
+    ben.close()
+
+
 # -- S1: resumable sync -------------------------------------------------------------------
 
 

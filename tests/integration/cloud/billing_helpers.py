@@ -36,7 +36,7 @@ def charge_at(cable: FakeCable, start_s: int, wh: int = 7000, minutes: int = 90)
 def sync(world: World, who: str, serial: str) -> Any:
     """Upload every record the cloud has not got yet, like the app does."""
     r = world.call(
-        "POST", f"/api/v1/app/cables/{serial}/connect", who, json=world.cables[serial].hello()
+        "POST", f"/api/v1/app/cables/{serial}/connect", who, json=world.cables[serial].hello(who)
     )
     assert r.status_code == 200, r.text
     after = r.json()["synced"]["seq"]

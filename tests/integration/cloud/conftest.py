@@ -8,7 +8,9 @@ warning and a line in the terminal summary.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import functools
 import secrets
 import shutil
 import warnings
@@ -145,8 +147,15 @@ class World:
         return self.client.request(method, path, headers=headers, **kwargs)
 
     # app-side helpers ------------------------------------------------------
+    def challenge(self, who: str | None, serial: str) -> bytes:
+        """What ``who``'s app fetches before it says hello (zeros if it may not fetch one)."""
+        if who is None:
+            return bytes(16)
+        r = self.call("GET", f"/api/v1/app/cables/{serial}/challenge", who)
+        return base64.b64decode(r.json()["challenge"]) if r.status_code == 200 else bytes(16)
+
     def connect(self, who: str, serial: str, **extra: Any) -> Any:
-        body = {**self.cables[serial].hello(), **extra}
+        body = {**self.cables[serial].hello(who), **extra}
         return self.call("POST", f"/api/v1/app/cables/{serial}/connect", who, json=body)
 
     def relay(self, who: str, serial: str) -> list[str]:
@@ -214,11 +223,11 @@ def seed(url: str, keys: Keys, clock: Clock) -> dict[str, FakeCable]:
 def world(db_url: str, keys: Keys) -> Iterator[World]:
     clock = Clock()
     made = seed(db_url, keys, clock)
-    for fake in made.values():
-        fake.challenge_source = keys.challenges(fake.serial, clock)
     app = create_app(settings_for(db_url, keys), clock=clock)
     with TestClient(app) as client:
         w = World(client, db_url, keys, clock, cables=made)
+        for fake in made.values():
+            fake.challenge_source = functools.partial(w.challenge, serial=fake.serial)
         yield w
 
 

@@ -17,8 +17,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from cablepin.cloud.domain import challenge
-from cablepin.cloud.keys import derive_challenge_key
 from cablepin.protocol import pki
 from cablepin.protocol.chain import Head, Record, genesis, link, sign_head
 from cablepin.protocol.commands import (
@@ -46,11 +44,6 @@ class Keys:
     def command_pub(self) -> Ed25519PublicKey:
         return self.command_key.public_key()
 
-    def challenges(self, serial: str, clock: Callable[[], dt.datetime]) -> Callable[[], bytes]:
-        """What the app would fetch from GET .../challenge, on the cloud's clock."""
-        key = derive_challenge_key(self.command_key)
-        return lambda: challenge.issue(key, serial, int(clock().timestamp()))
-
 
 def make_keys(directory: Any) -> Keys:
     now = dt.datetime.now(dt.UTC)
@@ -75,8 +68,9 @@ class FakeCable:
     pin_default: bool = True
     nonce: bytes = b""
     last_receipt: bytes | None = None
-    # Where the app gets the cloud's challenge for the next hello (set by the World).
-    challenge_source: Callable[[], bytes] | None = None
+    # Where the app of account ``who`` gets the cloud's challenge for the next hello
+    # (set by the World: GET .../challenge as that account).
+    challenge_source: Callable[[str | None], bytes] | None = None
     challenge: bytes = b""
 
     @classmethod
@@ -87,14 +81,15 @@ class FakeCable:
         )
         return cls(serial, device_key, pki.certificate_pem(cert), keys.command_pub)
 
-    def hello(self, *, same_nonce: bool = False) -> dict[str, Any]:
+    def hello(self, who: str | None = None, *, same_nonce: bool = False) -> dict[str, Any]:
         """A new connection (fresh nonce; ``same_nonce``: hello again on this one).
 
+        ``who`` is the account whose app fetches the challenge for this hello.
         Returns the body an app posts to /connect, signed like the firmware does.
         """
         if not same_nonce or not self.nonce:
             self.nonce = os.urandom(16)
-            self.challenge = self.challenge_source() if self.challenge_source else b"\x00" * 16
+            self.challenge = self.challenge_source(who) if self.challenge_source else bytes(16)
         fields: dict[str, Any] = {
             "serial": self.serial,
             "fw": "1.0.0",

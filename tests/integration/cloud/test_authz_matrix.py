@@ -101,7 +101,7 @@ def test_r1_s3_m8_authorisation_matrix(world: World) -> None:
                     headers["Authorization"] = f"Bearer {token}"
                 body = BODIES.get((method, path), {}) if method in ("POST", "PUT") else None
                 if path == f"{APP}/connect":
-                    body = world.cables[serial].hello()
+                    body = world.cables[serial].hello(email)
                 # Support's reason (else 403 reason_required); other routes ignore it.
                 params = {"reason": "matrix"}
                 r = world.client.request(method, url, headers=headers, json=body, params=params)

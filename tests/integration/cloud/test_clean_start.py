@@ -19,7 +19,7 @@ def app_connect(world: World, who: str, serial: str = CABLE_A) -> list[str]:
     """Like the app's connect flow: relay every command; after a wipe, hello again and reconnect."""
     cable = world.cables[serial]
     applied: list[str] = []
-    body = cable.hello()
+    body = cable.hello(who)
     for _round in range(3):
         r = world.call("POST", f"/api/v1/app/cables/{serial}/connect", who, json=body)
         assert r.status_code == 200, r.text
@@ -36,7 +36,7 @@ def app_connect(world: World, who: str, serial: str = CABLE_A) -> list[str]:
                 break
         if not wiped:
             return applied
-        body = cable.hello(same_nonce=True)  # same connection, new epoch
+        body = cable.hello(who, same_nonce=True)  # same connection, new epoch
     raise AssertionError(f"still wiping after 3 rounds: {applied}")
 
 
@@ -232,3 +232,36 @@ def test_h3_a_cancelled_wipes_late_receipt_gives_nobody_else_a_clean_epoch(world
     r = world.upload(DRIVER_A2, CABLE_A, cable.batch(0))
     assert r.status_code == 200, r.text
     assert sessions_of(world, DRIVER_A2) == {(3, 1)}
+
+
+def test_h3_h5_colluding_drivers_cannot_pass_a_fresh_hello_to_each_other(world: World) -> None:
+    """Red team, finding 9: the old driver's fresh "empty" hello at the new driver's connect.
+
+    A keeps the cable after the handover wipe. A's app fetches a challenge (as A), the
+    cable signs it into an empty hello; A charges, and passes that minute-old hello to B.
+    Were the challenge only per cable, B's connect would confirm the clean start with it
+    and A's later sessions would sync into B's account. It is bound to the account that
+    fetched it: B is refused, and B's own connect finds A's sessions and wipes them.
+    """
+    a1_synced(world)
+    cable = world.cables[CABLE_A]
+    r = world.call("POST", f"{CABLE}/handover", FM_A, json={"driver_email": DRIVER_A2})
+    assert r.status_code == 200, r.text
+    assert app_connect(world, DRIVER_A1) == ["wipe"]  # A's app carries the wipe: epoch 1
+    empty_hello = cable.hello(DRIVER_A1)  # A's challenge, signed by the cable: seq 0
+    assert empty_hello["head"]["seq"] == 0
+    cable.charge(3)  # A charges on in B's epoch
+    a_sessions = cable.batch(0)
+    world.clock.advance(minutes=1)  # well within the challenge's window
+    r = world.call("POST", f"/api/v1/app/cables/{CABLE_A}/connect", DRIVER_A2, json=empty_hello)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "bad_hello"
+    assert "fetched by your account" in r.json()["message"]
+    assert "fetch a new challenge" in r.json()["message"]
+    r = world.upload(DRIVER_A2, CABLE_A, a_sessions)
+    assert (r.status_code, r.json()["error"]) == (409, "clean_start_pending")
+    # B's own app: a challenge of B's, the cable's true state, a clean-start wipe.
+    assert app_connect(world, DRIVER_A2) == ["wipe"]
+    r = world.upload(DRIVER_A2, CABLE_A, a_sessions)
+    assert (r.status_code, r.json()["error"]) == (409, "stale_epoch")
+    assert sessions_of(world, DRIVER_A2) == set()

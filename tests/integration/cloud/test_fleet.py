@@ -57,10 +57,52 @@ def test_r1_other_organisation_cable_is_unknown(world: World) -> None:
         assert r.json()["error"] == "unknown_cable"
     listed = world.call("GET", "/api/v1/cables", FM_A).json()["items"]
     assert CABLE_B not in {c["serial"] for c in listed}
-    everything = world.call("GET", "/api/v1/cables", SUPPORT).json()["items"]
+    why = {"reason": "ticket 3"}
+    everything = world.call("GET", "/api/v1/cables", SUPPORT, params=why).json()["items"]
     assert CABLE_B in {c["serial"] for c in everything}
-    one = world.call("GET", "/api/v1/cables", SUPPORT, params={"serial": CABLE_B}).json()["items"]
-    assert [c["serial"] for c in one] == [CABLE_B]
+    one = world.call("GET", "/api/v1/cables", SUPPORT, params={"serial": CABLE_B, **why})
+    assert [c["serial"] for c in one.json()["items"]] == [CABLE_B]
+
+
+def test_r1_support_reads_cables_and_the_audit_log_only_with_a_reason_and_audited(
+    world: World,
+) -> None:
+    """Red team, finding 7: support read other organisations without a reason or a trace."""
+    assigned_world(world)
+    reads = (
+        ("/api/v1/cables", "support.cables_read"),
+        (f"/api/v1/cables/{CABLE_B}", "support.cable_read"),
+        ("/api/v1/audit", "support.audit_read"),
+    )
+    for path, _action in reads:
+        for params in ({}, {"reason": "  "}):
+            r = world.call("GET", path, SUPPORT, params=params)
+            assert r.status_code == 403, (path, r.text)
+            assert r.json()["error"] == "reason_required"
+            assert "reason" in r.json()["message"]
+    seen = {e["action"] for e in world.call("GET", "/api/v1/audit", FM_B).json()["items"]}
+    assert not {a for a in seen if a.startswith("support.")}
+    for path, action in reads:
+        r = world.call("GET", path, SUPPORT, params={"reason": f"ticket 8 {action}"})
+        assert r.status_code == 200, r.text
+    detail = world.call("GET", f"/api/v1/cables/{CABLE_B}", SUPPORT, params={"reason": "t"})
+    assert detail.json()["driver_email"] == DRIVER_B1
+    # Organisation B's fleet manager sees each read, by whom and why; A's sees the list and
+    # the audit log read (they showed A's data too), but not B's cable page.
+    b_log = world.call("GET", "/api/v1/audit", FM_B).json()["items"]
+    for _path, action in reads:
+        [event] = [e for e in b_log if e["action"] == action and e["reason"] != "t"]
+        assert event["actor_email"] == SUPPORT
+        assert event["actor_role"] == "support"
+        assert event["reason"] == f"ticket 8 {action}"
+    [page] = [e for e in b_log if e["action"] == "support.cable_read" and e["reason"] != "t"]
+    assert page["target"] == CABLE_B
+    a_log = {e["action"] for e in world.call("GET", "/api/v1/audit", FM_A).json()["items"]}
+    assert {"support.cables_read", "support.audit_read"} <= a_log
+    assert "support.cable_read" not in a_log
+    # Fleet managers and drivers read their own organisation without a reason.
+    assert world.call("GET", f"/api/v1/cables/{CABLE_A}", FM_A).status_code == 200
+    assert world.call("GET", "/api/v1/cables", FM_A).status_code == 200
 
 
 def test_p8_pin_reset_is_single_use_and_only_for_the_assignee(world: World) -> None:

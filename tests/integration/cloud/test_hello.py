@@ -8,6 +8,7 @@ what the portal shows about the cable.
 from __future__ import annotations
 
 import base64
+import functools
 from typing import Any
 
 import pytest
@@ -48,7 +49,7 @@ def test_h5_p6_an_edited_hello_is_refused_and_nothing_is_stored(
     assigned_world(world)
     cable = world.cables[CABLE_A]
     cable.charge(1)
-    r = post_connect(world, DRIVER_A1, {**cable.hello(), **edit})
+    r = post_connect(world, DRIVER_A1, {**cable.hello(DRIVER_A1), **edit})
     assert r.status_code == 422, r.text
     assert r.json()["error"] == "bad_hello"
     assert "connect to the cable again" in r.json()["message"]
@@ -59,7 +60,7 @@ def test_h5_p6_an_edited_hello_is_refused_and_nothing_is_stored(
 @pytest.mark.parametrize("missing", ["sig", "locked"])
 def test_h5_a_hello_without_its_signature_is_refused(world: World, missing: str) -> None:
     assigned_world(world)
-    body = world.cables[CABLE_A].hello()
+    body = world.cables[CABLE_A].hello(DRIVER_A1)
     del body[missing]
     r = post_connect(world, DRIVER_A1, body)
     assert r.status_code == 422, r.text
@@ -71,7 +72,7 @@ def test_h5_a_hello_without_its_signature_is_refused(world: World, missing: str)
 def test_h5_another_cables_hello_is_refused(world: World) -> None:
     """The serial signed is the path's: a hello of cable B does not pass for cable A."""
     assigned_world(world)
-    r = post_connect(world, DRIVER_A1, world.cables[CABLE_B].hello())
+    r = post_connect(world, DRIVER_A1, world.cables[CABLE_B].hello(DRIVER_A1))
     assert r.status_code == 422
     assert r.json()["error"] == "bad_hello"
 
@@ -133,21 +134,21 @@ def test_h2_h5_wipe_is_signed_for_the_clouds_epoch_and_not_handed_to_a_wiped_cab
 
 def test_h5_a_hello_replayed_after_its_challenge_went_stale_is_refused(world: World) -> None:
     assigned_world(world)
-    old = world.cables[CABLE_A].hello()  # signed for the challenge of now
+    old = world.cables[CABLE_A].hello(DRIVER_A1)  # signed for the challenge of now
     assert post_connect(world, DRIVER_A1, old).status_code == 200
     world.clock.advance(minutes=11)  # two challenge windows later
     r = post_connect(world, DRIVER_A1, old)
     assert r.status_code == 422
     assert r.json()["error"] == "bad_hello"
     assert "fresh challenge" in r.json()["message"]
-    assert post_connect(world, DRIVER_A1, world.cables[CABLE_A].hello()).status_code == 200
+    assert post_connect(world, DRIVER_A1, world.cables[CABLE_A].hello(DRIVER_A1)).status_code == 200
 
 
 def test_h5_a_challenge_is_good_for_its_own_cable_only(world: World) -> None:
     assigned_world(world)
     cable = world.cables[CABLE_A]
-    cable.challenge_source = world.keys.challenges(CABLE_B, world.clock)
-    r = post_connect(world, DRIVER_A1, cable.hello())
+    cable.challenge_source = functools.partial(world.challenge, serial=CABLE_B)
+    r = post_connect(world, DRIVER_A1, cable.hello(DRIVER_A1))
     assert (r.status_code, r.json()["error"]) == (422, "bad_hello")
 
 
@@ -161,9 +162,9 @@ def test_h5_the_challenge_comes_from_the_api_and_is_what_the_cable_must_sign(
     assert len(issued) == 16
     assert r.json()["valid_for_s"] == 300
     cable = world.cables[CABLE_A]
-    cable.challenge_source = lambda: issued
-    assert post_connect(world, DRIVER_A1, cable.hello()).status_code == 200
-    body = cable.hello()
+    cable.challenge_source = lambda _who: issued
+    assert post_connect(world, DRIVER_A1, cable.hello(DRIVER_A1)).status_code == 200
+    body = cable.hello(DRIVER_A1)
     del body["challenge"]
     assert post_connect(world, DRIVER_A1, body).json()["error"] == "bad_hello"
     other_org = world.call("GET", f"/api/v1/app/cables/{CABLE_B}/challenge", DRIVER_A1)
@@ -175,15 +176,15 @@ def test_p8_only_the_permissions_driver_can_hand_it_back_and_only_while_unused(
 ) -> None:
     assigned_world(world)
     world.call("POST", f"{CABLE}/pin-reset", FM_A, json={})
-    r = post_connect(world, DRIVER_A1, world.cables[CABLE_A].hello())
+    r = world.connect(DRIVER_A1, CABLE_A)
     [cmd] = r.json()["commands"]
-    assert post_connect(world, DRIVER_A1, world.cables[CABLE_A].hello()).json()["commands"] == []
+    assert world.connect(DRIVER_A1, CABLE_A).json()["commands"] == []
     release = f"/api/v1/app/cables/{CABLE_A}/release"
     other = world.call("POST", release, DRIVER_A2, json={"command_id": cmd["id"]})
     assert other.status_code == 404
     mine = world.call("POST", release, DRIVER_A1, json={"command_id": cmd["id"]})
     assert mine.json() == {"command_id": cmd["id"], "state": "pending"}
-    again = post_connect(world, DRIVER_A1, world.cables[CABLE_A].hello()).json()["commands"]
+    again = world.connect(DRIVER_A1, CABLE_A).json()["commands"]
     assert [c["kind"] for c in again] == ["allow_pin_set"]
     receipt = world.cables[CABLE_A].apply(again[0]["blob"])
     world.call(

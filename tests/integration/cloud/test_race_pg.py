@@ -117,7 +117,7 @@ def test_p8_permission_consumed_once_when_two_processes_race(
     issued = httpx.get(
         f"{two_servers[0]}/api/v1/app/cables/{CABLE_A}/challenge", headers=headers
     ).json()["challenge"]
-    fake.challenge_source = lambda: base64.b64decode(issued)
+    fake.challenge_source = lambda _who: base64.b64decode(issued)
     bodies = [fake.hello() for _ in range(16)]
 
     def connect(i: int) -> list[str]:

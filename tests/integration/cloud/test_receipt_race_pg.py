@@ -155,7 +155,7 @@ def test_m3_two_processes_racing_submits_cannot_both_win(
     for day in (3, 10, 17):
         charge_at(fake, at(2023, 11, day), wh=4000 + day)
     issued = httpx.get(f"{app}/challenge", headers=driver).json()
-    fake.challenge_source = lambda: base64.b64decode(issued["challenge"])
+    fake.challenge_source = lambda _who: base64.b64decode(issued["challenge"])
     steps += [
         httpx.post(f"{app}/connect", headers=driver, json=fake.hello()),
         httpx.post(f"{app}/sessions", headers=driver, json=fake.batch(0)),

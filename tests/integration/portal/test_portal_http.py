@@ -266,9 +266,116 @@ def test_r1_support_works_in_the_support_console(client: httpx.Client, fleet: se
     page = client.get("/support", params={"q": fleet.serials_b[0]})
     assert seed.ORG_B in page.text
     assert "Support-Modus ist aktiv" in page.text
-    page = client.get(f"/support/cables/{fleet.serials_a[1]}")
+    page = client.get(f"/support/cables/{fleet.serials_a[1]}", params={"reason": "Ticket 1"})
     assert page.status_code == 200
     assert seed.ORG_A in page.text
+
+
+def _support_reads(fleet: seed.Fleet) -> list[tuple[str, str | None, str | None, str]]:
+    rows = _db(fleet).execute(
+        "SELECT e.action, o.name, e.reason, e.details FROM audit_events e "
+        "LEFT JOIN organisations o ON o.id = e.org_id "
+        "WHERE e.action LIKE 'support.%_read' ORDER BY e.seq"
+    )
+    return list(rows.fetchall())
+
+
+def test_r1_support_opens_another_orgs_cable_only_with_a_reason_and_it_is_audited(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    """Red team, finding 7: support read cable pages of any organisation unaudited."""
+    serial = fleet.serials_a[0]
+    anna_name, anna = seed.DRIVERS_A[0]
+    sign_in(client, seed.SUPPORT)
+    # The exempt list: found by serial only, showing serial and organisation only.
+    found = client.get("/support", params={"q": serial})
+    assert serial in found.text
+    assert seed.ORG_A in found.text
+    assert anna not in found.text
+    assert anna_name not in found.text
+    # A name or e-mail address finds nothing (no "who drives for whom" across organisations).
+    by_driver = client.get("/support", params={"q": anna_name})
+    assert by_driver.status_code == 200
+    assert serial not in by_driver.text
+    assert _support_reads(fleet) == []
+    # The cable page: first the reason, nothing of the cable.
+    asked = client.get(f"/support/cables/{serial}")
+    assert asked.status_code == 200
+    assert "Wofür brauchen Sie das?" in asked.text
+    assert 'name="reason"' in asked.text
+    assert "required" in asked.text
+    assert anna not in asked.text
+    assert seed.ORG_A not in asked.text
+    blank = client.get(f"/support/cables/{serial}", params={"reason": "  "})
+    assert "Wofür brauchen Sie das?" in blank.text
+    assert anna not in blank.text
+    assert _support_reads(fleet) == []
+    # With a reason: the page, and the read in organisation A's audit log.
+    page = client.get(f"/support/cables/{serial}", params={"reason": "Ticket 4711"})
+    assert page.status_code == 200
+    assert anna in page.text
+    assert seed.ORG_A in page.text
+    assert 'name="read_reason" value="Ticket 4711"' in page.text
+    [(action, org, reason, _details)] = _support_reads(fleet)
+    assert (action, org, reason) == ("support.cable_read", seed.ORG_A, "Ticket 4711")
+    # A refused action does not show the page without a reason either.
+    token = csrf_of(page.text)
+    refused = client.post(
+        f"/support/cables/{serial}/pin-reset", data={"csrf_token": token, "reason": " "}
+    )
+    assert refused.status_code == 200
+    assert "Wofür brauchen Sie das?" in refused.text
+    assert anna not in refused.text
+    # An action keeps the read's reason for the page it returns to.
+    done = client.post(
+        f"/support/cables/{serial}/pin-reset",
+        data={"csrf_token": token, "reason": "Ticket 4712", "read_reason": "Ticket 4711"},
+    )
+    assert done.status_code == 303
+    assert "reason=Ticket+4711" in done.headers["location"]
+    # Organisation A's fleet manager reads who looked, when and why.
+    client.post("/signout", data={"csrf_token": token})
+    sign_in(client, seed.FM_A)
+    audit = client.get("/audit", params={"support": "1"}).text
+    assert "Support hat das Kabel geöffnet" in audit
+    assert "Ticket 4711" in audit
+
+
+def test_r1_r2_support_reads_the_audit_log_only_with_a_reason_and_it_is_audited(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    """Red team, finding 7: support read every organisation's audit log unaudited."""
+    sign_in(client, seed.SUPPORT)
+    for path in ("/audit", "/audit.csv"):
+        asked = client.get(path, params={"support": "1"})
+        assert asked.status_code == 200, path
+        assert asked.headers["content-type"].startswith("text/html")
+        assert "Wofür brauchen Sie das?" in asked.text
+        assert seed.FM_A not in asked.text
+        assert 'name="support" value="1"' in asked.text  # the filter survives the question
+    assert _support_reads(fleet) == []
+    page = client.get("/audit", params={"reason": "Ticket 99"})
+    assert page.status_code == 200
+    assert seed.FM_A in page.text
+    assert seed.FM_B in page.text
+    assert 'name="reason" value="Ticket 99"' in page.text  # filters keep the reason
+    reads = _support_reads(fleet)
+    assert {(a, org, r) for a, org, r, _d in reads} == {
+        ("support.audit_read", seed.ORG_A, "Ticket 99"),
+        ("support.audit_read", seed.ORG_B, "Ticket 99"),
+    }
+    csv_text = client.get("/audit.csv", params={"reason": "Ticket 100"}).text
+    assert seed.FM_B in csv_text
+    assert ("support.audit_read", seed.ORG_B, "Ticket 100") in {
+        (a, org, r) for a, org, r, _d in _support_reads(fleet)
+    }
+    # Organisation B's fleet manager sees that support read its log, and why.
+    client.post("/signout", data={"csrf_token": csrf_of(page.text)})
+    sign_in(client, seed.FM_B)
+    audit = client.get("/audit", params={"support": "1"}).text
+    assert "Support hat das Audit-Log gelesen" in audit
+    assert "Ticket 99" in audit
+    assert "Ticket 100" in audit
 
 
 # ---------------------------------------------------------------- P7: no PIN anywhere
@@ -307,7 +414,7 @@ def test_p7_no_page_asks_for_or_shows_a_pin(client: httpx.Client, fleet: seed.Fl
     client.post("/signout", data={"csrf_token": token})
     pages.append(client.get("/signin"))
     sign_in(client, seed.SUPPORT)
-    pages.append(client.get(f"/support/cables/{fleet.serials_a[0]}"))
+    pages.append(client.get(f"/support/cables/{fleet.serials_a[0]}", params={"reason": "T 1"}))
     for response in pages:
         assert response.status_code == 200, response.url
         assert not PIN_FIELD.search(response.text), response.url
@@ -463,7 +570,8 @@ def test_r2_support_action_needs_a_reason_and_shows_in_the_org_audit_csv(
     sign_in(client, seed.SUPPORT)
     token = csrf_of(client.get("/support").text)
     response = client.post(
-        f"/support/cables/{serial}/pin-reset", data={"csrf_token": token, "reason": " "}
+        f"/support/cables/{serial}/pin-reset",
+        data={"csrf_token": token, "reason": " ", "read_reason": "Ticket 12"},
     )
     assert response.status_code == 422
     assert "Bitte geben Sie einen Grund an" in response.text

@@ -112,13 +112,18 @@ def list_cables(
         str | None, Query(max_length=32, description="next_after of the last page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    reason: Reason = None,
 ) -> CableList:
-    return cables.list_cables(db, actor, now=now, serial=serial, after=after, limit=limit)
+    return cables.list_cables(
+        db, actor, now=now, serial=serial, after=after, limit=limit, reason=reason
+    )
 
 
 @router.get("/cables/{serial}", tags=["fleet"])
-def cable_detail(serial: Serial, db: Db, now: Now, actor: CurrentActor) -> CableDetail:
-    return cables.cable_detail(db, actor, serial, now=now)
+def cable_detail(
+    serial: Serial, db: Db, now: Now, actor: CurrentActor, reason: Reason = None
+) -> CableDetail:
+    return cables.cable_detail(db, actor, serial, now=now, reason=reason)
 
 
 @router.put("/cables/{serial}/assignment", tags=["fleet"])
@@ -205,14 +210,16 @@ def list_sessions(
 @router.get("/audit", tags=["fleet"])
 def list_audit(
     db: Db,
+    now: Now,
     actor: CurrentActor,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     before_seq: Annotated[
         int | None,
         Query(ge=1, le=2**62, description="next_before_seq of the previous page"),
     ] = None,
+    reason: Reason = None,
 ) -> AuditList:
-    return audit.list_events(db, actor, limit=limit, before_seq=before_seq)
+    return audit.list_events(db, actor, now=now, limit=limit, before_seq=before_seq, reason=reason)
 
 
 # ------------------------------------------------------------------ app

@@ -2,10 +2,14 @@
 
 Rules kept here:
 
-* A challenge is ``HMAC-SHA256(key, serial || window)`` cut to 16 bytes, where
-  ``window`` is the 5-minute slot of the cloud's clock. Nothing is stored: any
-  API process with the deployment keys computes the same challenge, so N
+* A challenge is ``HMAC-SHA256(key, serial || account || window)`` cut to 16
+  bytes, where ``account`` is the id of the signed-in account that fetched it
+  and ``window`` is the 5-minute slot of the cloud's clock. Nothing is stored:
+  any API process with the deployment keys computes the same challenge, so N
   processes behind a load balancer agree.
+* A challenge is good for the account that fetched it only: a hello signed for
+  one driver's challenge does not pass at another driver's connect, so two
+  drivers cannot hand each other a fresh hello (ARCHITECTURE.md, decision 11).
 * A challenge is fresh in its own window and the one after (5 to 10 minutes:
   enough for a slow Bluetooth sync to start, too little to keep an old hello).
 * The key is derived from the cloud's command key (``keys.py``), never stored.
@@ -25,17 +29,27 @@ WINDOW_S: Final = 300
 _DOMAIN: Final = b"cablepin/v1/challenge\x00"
 
 
-def _for_window(key: bytes, serial: str, window: int) -> bytes:
-    message = _DOMAIN + serial.encode() + window.to_bytes(8, "big")
+def _for_window(key: bytes, serial: str, account_id: int, window: int) -> bytes:
+    # serial is ASCII without NUL (a cable serial), so the NUL keeps the fields apart.
+    message = (
+        _DOMAIN
+        + serial.encode()
+        + b"\x00"
+        + account_id.to_bytes(8, "big", signed=True)
+        + window.to_bytes(8, "big")
+    )
     return hmac.new(key, message, hashlib.sha256).digest()[:CHALLENGE_SIZE]
 
 
-def issue(key: bytes, serial: str, now_s: int) -> bytes:
-    return _for_window(key, serial, now_s // WINDOW_S)
+def issue(key: bytes, serial: str, account_id: int, now_s: int) -> bytes:
+    """The challenge for ``account_id``'s next hello to cable ``serial``."""
+    return _for_window(key, serial, account_id, now_s // WINDOW_S)
 
 
-def is_fresh(key: bytes, serial: str, challenge: bytes, now_s: int) -> bool:
+def is_fresh(key: bytes, serial: str, account_id: int, challenge: bytes, now_s: int) -> bool:
+    """True if ``account_id`` fetched ``challenge`` for ``serial`` within the last two windows."""
     window = now_s // WINDOW_S
     return any(
-        hmac.compare_digest(challenge, _for_window(key, serial, w)) for w in (window, window - 1)
+        hmac.compare_digest(challenge, _for_window(key, serial, account_id, w))
+        for w in (window, window - 1)
     )

@@ -2,7 +2,9 @@
 
 Fleet managers read their organisation's events (support actions on their
 cables included); support reads every organisation's, optionally narrowed
-to one. The page only reads: the chain is written by ``services.audit``.
+to one, but only with a reason (asked first) and audited as
+``support.audit_read`` in the log of each organisation shown (R1). Apart from
+that event the page only reads: the chain is written by ``services.audit``.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Response
 
-from cablepin.cloud.portal import queries
+from cablepin.cloud.portal import backend, queries
 from cablepin.cloud.portal.export import csv_stream
+from cablepin.cloud.portal.fleet_routes import ask_reason
 from cablepin.cloud.portal.i18n import N_
 from cablepin.cloud.portal.labels import AUDIT_ACTION
 from cablepin.cloud.portal.web import (
@@ -93,12 +96,45 @@ def _check_role(ctx: Ctx) -> None:
         raise not_found()
 
 
+def _read_reason(ctx: Ctx) -> str | None:
+    """Support's reason for reading the audit log (query parameter ``reason``)."""
+    return (ctx.request.query_params.get("reason") or "").strip()[:1000] or None
+
+
+def _ask_reason(ctx: Ctx) -> Response:
+    keep = [(k, v) for k, v in ctx.request.query_params.items() if k != "reason"]
+    return ask_reason(ctx, ctx.request.url.path, keep)
+
+
+def _record_read(
+    ctx: Ctx, reason: str | None, org_ids: list[int | None], values: dict[str, str], what: str
+) -> None:
+    """Support's read of the log, in the log of every organisation it showed (R1)."""
+    assert ctx.user is not None
+    backend.reads.record(
+        ctx.db,
+        backend.actor(ctx.db, ctx.user),
+        now=ctx.now,
+        action="support.audit_read",
+        org_ids=org_ids,
+        target=None,
+        reason=reason,
+        details={"view": what, **{k: v for k, v in values.items() if v}},
+        count_key="events",
+    )
+
+
 @router.get("/audit")
 def audit_page(ctx: UserCtx) -> Response:
     _check_role(ctx)
-    f, values, bad_date = _filters(ctx)
+    f, values, bad_date = _filters(ctx)  # a malformed filter is refused first (400)
+    reason = _read_reason(ctx)
+    if ctx.is_support and reason is None:
+        return _ask_reason(ctx)
     before = query_int(ctx.request.query_params.get("before"))
     page = queries.audit_page(ctx.db, _scope(ctx), f, before=before)
+    if ctx.is_support:
+        _record_read(ctx, reason, [e.org_id for e in page.events], values, "page")
     return render(
         ctx,
         "portal/audit.html",
@@ -111,6 +147,7 @@ def audit_page(ctx: UserCtx) -> Response:
         actions=sorted(AUDIT_ACTION),
         organisations=queries.organisations(ctx.db) if ctx.is_support else [],
         details=_details,
+        read_reason=reason or "",
     )
 
 
@@ -125,10 +162,13 @@ def _details(text: str) -> dict[str, object]:
 @router.get("/audit.csv")
 def audit_csv(ctx: UserCtx) -> Response:
     _check_role(ctx)
-    f, _values, bad_date = _filters(ctx)
+    f, values, bad_date = _filters(ctx)
     if bad_date:
         # An export must not silently drop a filter and hand over everything.
         raise bad_request(BAD_DATE)
+    reason = _read_reason(ctx)
+    if ctx.is_support and reason is None:
+        return _ask_reason(ctx)
     org_names = dict(queries.organisations(ctx.db))
     header = [
         "seq",
@@ -143,8 +183,11 @@ def audit_csv(ctx: UserCtx) -> Response:
         "hash",
     ]
 
+    shown: list[int | None] = []
+
     def rows() -> Iterator[list[object]]:
         for e in queries.audit_all(ctx.db, _scope(ctx), f):
+            shown.append(e.org_id)
             yield [
                 e.seq,
                 e.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -159,6 +202,8 @@ def audit_csv(ctx: UserCtx) -> Response:
             ]
 
     body = "".join(csv_stream(header, rows(), locale=ctx.locale))
+    if ctx.is_support:
+        _record_read(ctx, reason, shown, values, "csv")
     return Response(
         body,
         media_type="text/csv; charset=utf-8",

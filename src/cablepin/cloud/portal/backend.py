@@ -16,7 +16,7 @@ from cablepin.cloud.domain.actor import Actor
 from cablepin.cloud.errors import Unauthorized
 from cablepin.cloud.keys import CloudKeys
 from cablepin.cloud.models import User
-from cablepin.cloud.services import accounts, cables, signin
+from cablepin.cloud.services import accounts, cables, reads, signin
 from cablepin.cloud.services.invitations import (
     INVITATION_TTL,
     accept_invitation,
@@ -40,6 +40,7 @@ __all__ = [
     "invitation_user",
     "invite_driver",
     "public_url",
+    "reads",
     "reissue_invitation",
 ]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from cablepin.cloud.errors import CloudError, UnknownDriver
+from cablepin.cloud.errors import CloudError, ReasonRequired, UnknownDriver
 from cablepin.cloud.portal import backend, queries
 from cablepin.cloud.portal.forms import field, refusal_text
 from cablepin.cloud.portal.web import (
@@ -24,7 +24,7 @@ from cablepin.cloud.portal.web import (
     render,
 )
 
-__all__ = ["cable_view", "router"]
+__all__ = ["ask_reason", "cable_view", "router"]
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -74,16 +74,25 @@ def cable_view(
     error: str | None = None,
     form: dict[str, str] | None = None,
     template: str = "portal/cable.html",
+    read_reason: str | None = None,
     **extra: Any,
 ) -> Response:
-    """The cable page; the services decide whether this user may see this cable (404)."""
+    """The cable page; the services decide whether this user may see this cable (404).
+
+    Support must give a reason to read it (``read_reason``, audited by the service);
+    without one, support gets the small form that asks for it, and nothing of the cable.
+    """
     org_id = None if ctx.is_support else ctx.org_id
     cable_id = queries.cable_id_in_org(ctx.db, serial, org_id)
     if cable_id is None:
         raise not_found()
-    detail = backend.cables.cable_detail(
-        ctx.db, backend.actor(ctx.db, _user(ctx)), serial, now=ctx.now
-    )
+    try:
+        detail = backend.cables.cable_detail(
+            ctx.db, backend.actor(ctx.db, _user(ctx)), serial, now=ctx.now, reason=read_reason
+        )
+    except ReasonRequired:
+        ctx.db.rollback()
+        return ask_reason(ctx, f"/support/cables/{serial}")
     cable_org = queries.org_name_for_cable(ctx.db, cable_id)
     # Driver pickers are a search (``?driver_q=``): a few matches, never every driver.
     driver_q = (ctx.request.query_params.get("driver_q") or "").strip()[:100]
@@ -103,8 +112,17 @@ def cable_view(
         org=cable_org,
         error=error,
         form=form or {},
+        read_reason=read_reason or "",
         **extra,
     )
+
+
+def ask_reason(ctx: Ctx, action: str, keep: list[tuple[str, str]] | None = None) -> Response:
+    """Support's reason form before a read of another organisation's data (R1).
+
+    ``keep``: query parameters (filters) to carry over to the read.
+    """
+    return render(ctx, "portal/support_reason.html", action=action, keep=keep or [])
 
 
 def _user(ctx: Ctx) -> Any:

@@ -74,6 +74,9 @@ AUDIT_ACTION: dict[str, str] = {
     "receipt.rejected": N_("Receipt rejected"),
     "support.receipts_read": N_("Support read receipts"),
     "support.evidence_read": N_("Support read a receipt's evidence"),
+    "support.cable_read": N_("Support opened the cable"),
+    "support.cables_read": N_("Support listed cables"),
+    "support.audit_read": N_("Support read the audit log"),
 }
 
 # ``?done=…`` after an action: the sentence shown at the top of the next page.

@@ -27,6 +27,7 @@ from cablepin.cloud.domain.audit import (
     event_hash,
     find_break,
 )
+from cablepin.cloud.domain.permissions import require_reason
 from cablepin.cloud.models import AuditEvent, AuditHead
 from cablepin.cloud.schemas import AuditEventOut, AuditList
 from cablepin.protocol.errors import ProtocolError
@@ -112,9 +113,19 @@ def _content(row: AuditEvent) -> AuditContent:
 
 
 def list_events(
-    db: Session, actor: Actor, *, limit: int = 100, before_seq: int | None = None
+    db: Session,
+    actor: Actor,
+    *,
+    now: dt.datetime,
+    limit: int = 100,
+    before_seq: int | None = None,
+    reason: str | None = None,
 ) -> AuditList:
-    """Newest first; fleet managers see their organisation's events, support all."""
+    """Newest first; fleet managers see their organisation's events, support all,
+    with a reason, audited per organisation shown (``services.reads``)."""
+    from cablepin.cloud.services import reads  # reads appends through this module
+
+    reason = require_reason(actor, reason)
     limit = max(1, min(limit, MAX_PAGE))
     query = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit + 1)
     if not actor.is_support:
@@ -138,6 +149,17 @@ def list_events(
         )
         for row in rows
     ]
+    reads.record(
+        db,
+        actor,
+        now=now,
+        action="support.audit_read",
+        org_ids=[e.org_id for e in items],
+        target=None,
+        reason=reason,
+        details={"before_seq": before_seq},
+        count_key="events",
+    )
     return AuditList(items=items, next_before_seq=rows[-1].seq if more and rows else None)
 
 

@@ -44,7 +44,7 @@ from cablepin.cloud.schemas import (
     HandoverOut,
     PinResetOut,
 )
-from cablepin.cloud.services import audit, commands
+from cablepin.cloud.services import audit, commands, reads
 from cablepin.cloud.services.commands import open_command, void_pin_resets
 from cablepin.protocol import pki
 from cablepin.protocol.chain import genesis
@@ -210,8 +210,14 @@ def list_cables(
     serial: str | None = None,
     after: str | None = None,
     limit: int = 100,
+    reason: str | None = None,
 ) -> CableList:
-    """One page of cables ordered by serial (keyset paging with ``after``)."""
+    """One page of cables ordered by serial (keyset paging with ``after``).
+
+    Support lists every organisation's cables (with their drivers' e-mail), so
+    support must give a reason; the read is audited per organisation listed.
+    """
+    reason = permissions.require_reason(actor, reason)
     limit = max(1, min(limit, MAX_PAGE))
     query = select(Cable).order_by(Cable.serial).limit(limit + 1)
     if not actor.is_support:
@@ -223,9 +229,21 @@ def list_cables(
     cables = list(db.scalars(query))
     more = len(cables) > limit
     cables = cables[:limit]
-    return CableList(
+    listed = CableList(
         items=_summaries(db, cables, now), next_after=cables[-1].serial if more else None
     )
+    reads.record(
+        db,
+        actor,
+        now=now,
+        action="support.cables_read",
+        org_ids=[c.org_id for c in cables],
+        target=serial or None,
+        reason=reason,
+        details={"serial": serial or None, "after": after},
+        count_key="cables",
+    )
+    return listed
 
 
 def _command_out(db: Session, cmd: CommandRow) -> CommandOut:
@@ -267,7 +285,11 @@ def _handover_out(db: Session, cable: Cable, cmd: CommandRow) -> HandoverOut:
     )
 
 
-def cable_detail(db: Session, actor: Actor, serial: str, *, now: dt.datetime) -> CableDetail:
+def cable_detail(
+    db: Session, actor: Actor, serial: str, *, now: dt.datetime, reason: str | None = None
+) -> CableDetail:
+    """One cable; support must give a reason, and the read is audited (``reads``)."""
+    reason = permissions.require_reason(actor, reason)
     cable = find_cable(db, actor, serial)
     summary = _summaries(db, [cable], now)[0]
     pin = open_command(db, cable.id, CommandKind.ALLOW_PIN_SET)
@@ -280,12 +302,23 @@ def cable_detail(db: Session, actor: Actor, serial: str, *, now: dt.datetime) ->
         .order_by(CommandRow.created_at.desc())
         .limit(RECENT_COMMANDS)
     ).all()
-    return CableDetail(
+    detail = CableDetail(
         **summary.model_dump(),
         pending_pin_reset=_pin_reset_out(db, cable, pin) if pin else None,
         pending_handover=_handover_out(db, cable, wipe) if wipe else None,
         commands=[_command_out(db, c) for c in recent],
     )
+    reads.record(
+        db,
+        actor,
+        now=now,
+        action="support.cable_read",
+        org_ids=[cable.org_id],
+        target=cable.serial,
+        reason=reason,
+        count_key="cables",
+    )
+    return detail
 
 
 # ---------------------------------------------------------------- changing

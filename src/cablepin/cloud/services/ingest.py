@@ -241,17 +241,28 @@ def _signed(
 
 
 def _verify_hello(
-    cable: Cable, request: ConnectRequest, *, challenge_key: bytes, now: dt.datetime
+    cable: Cable,
+    actor: Actor,
+    request: ConnectRequest,
+    *,
+    challenge_key: bytes,
+    now: dt.datetime,
 ) -> None:
     """H5/P6: believe the hello only if the cable signed exactly it, for a fresh challenge."""
     what_to_do = (
         "connect to the cable again; relay the hello exactly as the cable sent it (with its sig)"
     )
     challenge = request.challenge
-    if not challenges.is_fresh(challenge_key, cable.serial, challenge, int(now.timestamp())):
+    if not challenges.is_fresh(
+        challenge_key, cable.serial, actor.id, challenge, int(now.timestamp())
+    ):
+        # Decision 11: a challenge is bound to the account that fetched it, so a hello
+        # another driver obtained (even a minute ago) is refused like a stale one.
         raise BadHello(
-            "this hello does not answer a fresh challenge of this cloud; fetch a new challenge "
-            f"({cable.serial}/challenge) and say hello to the cable again"
+            "this hello does not answer a fresh challenge fetched by your account: a hello is "
+            "good only for the account that fetched its challenge, "
+            f"for at most {2 * challenges.WINDOW_S // 60} minutes; fetch a new challenge "
+            f"({cable.serial}/challenge) yourself and say hello to the cable again"
         )
     hello = Hello(
         serial=cable.serial,
@@ -287,7 +298,7 @@ def challenge(
 ) -> ChallengeOut:
     """A fresh challenge for the next hello (stateless: see domain/challenge.py)."""
     cable = find_cable(db, actor, serial)
-    value = challenges.issue(challenge_key, cable.serial, int(now.timestamp()))
+    value = challenges.issue(challenge_key, cable.serial, actor.id, int(now.timestamp()))
     return ChallengeOut(challenge=value, valid_for_s=challenges.WINDOW_S)
 
 
@@ -307,7 +318,7 @@ def connect(
     nonce = request.nonce
     if len(nonce) != NONCE_SIZE:
         raise InvalidRequest(f"the nonce must be {NONCE_SIZE} bytes: send the one from hello")
-    _verify_hello(cable, request, challenge_key=challenge_key, now=now)
+    _verify_hello(cable, actor, request, challenge_key=challenge_key, now=now)
     if request.receipt is not None:
         _apply_receipt(db, cable, request.receipt, actor, now, strict=False)
     wipe = open_command(db, cable.id, CommandKind.WIPE)
