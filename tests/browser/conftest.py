@@ -47,6 +47,9 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     fleet = seed.build(tmp_path_factory.mktemp("browser-fleet"))
     app = create_app(Settings(db=fleet.db_url, keys=fleet.keys_dir), clock=lambda: fleet.now)
     with serving(app) as url:
+        # The port is known only now; links in pages and mails use the public URL (a deployment
+        # sets CABLEPIN_PUBLIC_URL), never the request's Host header.
+        app.state.settings.public_url = url
         yield Portal(url=url, fleet=fleet)
 
 

@@ -247,7 +247,7 @@ def test_s3_driver_page_with_chart_and_csv(page: Page) -> None:
 def test_r1_reinvite_from_the_driver_page(page: Page) -> None:
     sign_in(page, seed.FM_A)
     page.goto("/drivers")
-    page.get_by_label("Name").fill("Paula Später")
+    page.get_by_label("Name", exact=True).fill("Paula Später")
     page.get_by_label("E-Mail-Adresse").fill("paula@musterstadt.example")
     page.get_by_role("button", name="Einladung erstellen").click()
     first = page.locator("#invite-link").input_value()

@@ -183,7 +183,7 @@ def test_u2_every_page_passes_axe_and_fits_a_phone(
     # An invitation of its own, for the signed-out invitation page.
     sign_in(page, seed.FM_A)
     page.goto("/drivers")
-    page.get_by_label("Name").fill(f"Ida Prüfer {lang} {phone}")
+    page.get_by_label("Name", exact=True).fill(f"Ida Prüfer {lang} {phone}")
     page.get_by_label("E-Mail-Adresse").fill(f"ida-{lang}-{int(phone)}@musterstadt.example")
     page.get_by_role("button", name="Einladung erstellen").click()
     invite_url = page.locator("#invite-link").input_value()
