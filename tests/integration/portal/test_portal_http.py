@@ -691,6 +691,34 @@ def test_u1_a_first_visit_speaks_the_browsers_language(
     assert overview.headers["content-language"] == "de"
 
 
+def test_u1_the_language_an_invitation_was_read_in_is_the_accounts_first_choice(
+    client: httpx.Client, fleet: seed.Fleet
+) -> None:
+    sign_in(client, seed.FM_A)
+    token = csrf_of(client.get("/drivers").text)
+    invited = client.post(
+        "/drivers",
+        data={"csrf_token": token, "name": "Emma English", "email": "emma@musterstadt.example"},
+    )
+    link = re.search(r'value="(http://[^"]+/invite/[^"]+)"', invited.text).group(1)  # type: ignore[union-attr]
+    path = httpx.URL(link).path
+    english = {"Accept-Language": "en-US,en;q=0.9"}
+    guest = httpx.Client(base_url=str(client.base_url), headers=english)
+    page = guest.get(path)
+    assert '<html lang="en">' in page.text
+    done = guest.post(
+        path,
+        data={
+            "csrf_token": csrf_of(page.text),
+            "password": "ein gutes passwort",
+            "password2": "ein gutes passwort",
+        },
+    )
+    assert "Your password is saved" in done.text
+    saved = _db(fleet).execute("SELECT locale FROM users WHERE email = 'emma@musterstadt.example'")
+    assert saved.fetchone() == ("en",)  # not the account's German default
+
+
 def test_u1_changing_the_language_is_a_post_with_the_csrf_token(
     client: httpx.Client, fleet: seed.Fleet
 ) -> None:

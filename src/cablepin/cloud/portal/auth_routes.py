@@ -246,13 +246,16 @@ def invite_accept(ctx: PortalCtx, token: str, form: CsrfForm) -> Response:
             error=ctx.gettext("The two passwords do not match. Please enter both again."),
         )
     try:
-        backend.accept_invitation(ctx.db, token, password, now=ctx.now)
+        user = backend.accept_invitation(ctx.db, token, password, now=ctx.now)
     except WeakPassword as e:
         # The one policy decided; say its reason in the user's words.
         refusal = password_policy.Refusal(e.details["reason"])
         return _invite_page(ctx, token, error=ctx.gettext(POLICY_TEXT[refusal]))
     except CloudError as e:
         return _invite_page(ctx, token, error=refusal_text(ctx.translations, e))
+    # The language the invitation was read in is the user's first saved choice (U1): an
+    # English browser keeps English after sign-in instead of the account's default.
+    set_locale(ctx.db, user, ctx.locale)
     ctx.extra_headers["Referrer-Policy"] = "no-referrer"
     return render(
         ctx,
