@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-from-lock
 
-.PHONY: venv run test test-unit test-integration test-e2e test-browser test-schemathesis screenshots bench lint fmt lock browser axe clean messages language
+.PHONY: venv run test test-unit test-integration test-e2e test-browser test-schemathesis screenshots bench lint fmt lock browser axe pdf-tools clean messages language
 
 venv: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 # `make run PORT=8001` when port 8000 is taken (another demo, another user).
 PORT ?= 8000
-run: venv
+run: venv pdf-tools
 	$(BIN)/cablepin demo --port $(PORT)
 
 # Browser tests need Debian's chromium; install it when it is missing (root on CI).
@@ -32,16 +32,20 @@ axe: node_modules/.installed-from-lock
 node_modules/.installed-from-lock: package.json package-lock.json
 	./scripts/install-axe.sh
 
-test: venv browser axe
+# Receipt PDFs (M5) embed Debian's DejaVu fonts; the tests read them with poppler-utils.
+pdf-tools:
+	@./scripts/install-pdf-tools.sh
+
+test: venv browser axe pdf-tools
 	$(BIN)/python -m pytest tests
 
 test-unit: venv
 	$(BIN)/python -m pytest tests/unit
 
-test-integration: venv
+test-integration: venv pdf-tools
 	$(BIN)/python -m pytest tests/integration
 
-test-e2e: venv
+test-e2e: venv pdf-tools
 	$(BIN)/python -m pytest tests/e2e
 
 # Part of test-integration (and so of `make test`): the OpenAPI document against a live

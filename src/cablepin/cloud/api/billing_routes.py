@@ -238,3 +238,31 @@ def receipt_evidence(
     """Everything an auditor needs to check the receipt offline with the factory CA."""
     out = receipts.evidence(db, actor, id, reason=reason, now=now)
     return out
+
+
+# ------------------------------------------------------------------ the PDF (M5)
+
+
+@router.get(
+    "/receipts/{id}/pdf",
+    tags=["billing"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the receipt in its driver's language",
+            "content": {"application/pdf": {}},
+        }
+    },
+)
+def receipt_pdf(id: Id, db: Db, now: Now, actor: CurrentActor) -> Response:
+    """The receipt as a PDF (M5): sessions, prices, total and the cable's evidence."""
+    content, name = receipts.pdf(db, actor, id, now=now)
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )

@@ -68,6 +68,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/api/v1/receipts/{id}/approve"): MANAGER,
     ("POST", "/api/v1/receipts/{id}/reject"): MANAGER,
     ("GET", "/api/v1/receipts/{id}/evidence"): ANY_ROLE,
+    ("GET", "/api/v1/receipts/{id}/pdf"): frozenset({Role.FLEET_MANAGER, Role.DRIVER}),
 }
 
 

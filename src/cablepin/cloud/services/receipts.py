@@ -69,6 +69,8 @@ from cablepin.cloud.models import (
     Tariff,
     User,
 )
+from cablepin.cloud.portal.i18n import PORTAL
+from cablepin.cloud.receipt_pdf import ReceiptPdf, render
 from cablepin.cloud.services import audit
 from cablepin.cloud.services.billing import flat_price, policy_for
 from cablepin.evidence.bundle import BUNDLE_FORMAT
@@ -76,7 +78,7 @@ from cablepin.evidence.money import amount_for, money_text, parse_price, price_t
 from cablepin.protocol import pki
 from cablepin.protocol.chain import Record, genesis
 
-__all__ = ["decide", "evidence", "list_receipts", "month_view", "my_receipts", "submit"]
+__all__ = ["decide", "evidence", "list_receipts", "month_view", "my_receipts", "pdf", "submit"]
 
 
 def _month(text: str) -> str:
@@ -604,3 +606,26 @@ def evidence(
             ],
         }
     )
+
+
+# ------------------------------------------------------------------ the PDF (M5)
+
+
+def pdf(db: Session, actor: Actor, receipt_id: int, *, now: dt.datetime) -> tuple[bytes, str]:
+    """The receipt as a PDF in its driver's language, and a file name for it."""
+    row = _visible_receipt(db, actor, receipt_id)
+    bundle = evidence(db, actor, receipt_id, reason=None, now=now)
+    driver = db.get(User, row.driver_id)
+    assert driver is not None
+    content = render(
+        ReceiptPdf(
+            bundle=bundle,
+            driver_name=driver.name,
+            locale=PORTAL.normalise(driver.locale) or PORTAL.default,
+            decided_at=row.decided_at,
+            reason=row.reason,
+            late=row.late,
+            supplementary=row.supplementary,
+        )
+    )
+    return content, f"receipt-{row.month}-{row.id}.pdf"
