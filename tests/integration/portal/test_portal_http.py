@@ -124,21 +124,6 @@ def test_r1_u2_failed_sign_ins_are_throttled_by_the_shared_database_throttle(
     assert api.status_code == 429
 
 
-def test_r1_drivers_cannot_use_the_portal(client: httpx.Client) -> None:
-    page = client.get("/signin")
-    response = client.post(
-        "/signin",
-        data={
-            "email": seed.DRIVERS_A[0][1],
-            "password": seed.PASSWORD,
-            "csrf_token": csrf_of(page.text),
-        },
-    )
-    assert response.status_code == 403
-    assert "cablepin-App" in response.text
-    assert COOKIE not in response.headers.get("set-cookie", "")
-
-
 def test_r1_expired_session_redirects_to_sign_in_with_a_message(
     client: httpx.Client, fleet: seed.Fleet
 ) -> None:

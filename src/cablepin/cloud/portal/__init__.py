@@ -19,6 +19,7 @@ from cablepin.cloud.portal import (
     auth_routes,
     driver_routes,
     fleet_routes,
+    me_routes,
     support_routes,
 )
 from cablepin.cloud.portal.web import (
@@ -60,7 +61,7 @@ def static(name: str) -> Response:
     )
 
 
-for _module in (auth_routes, fleet_routes, driver_routes, audit_routes, support_routes):
+for _module in (auth_routes, fleet_routes, driver_routes, me_routes, audit_routes, support_routes):
     router.include_router(_module.router)
 
 

@@ -67,6 +67,8 @@ POLICY_TEXT: dict[password_policy.Refusal, str] = {
 
 
 def _home(user: User) -> str:
+    if user.role == Role.DRIVER:
+        return "/me"
     return "/support" if user.role == Role.SUPPORT else "/"
 
 
@@ -129,14 +131,6 @@ def signin(ctx: PortalCtx, form: CsrfForm) -> Response:
             422,
             ctx.gettext(
                 "That is not an e-mail address. Sign in with the e-mail address of your account."
-            ),
-        )
-    if user.role == Role.DRIVER:
-        return again(
-            403,
-            ctx.gettext(
-                "This account belongs to a driver. The portal is for fleet managers; please use "
-                "the cablepin app."
             ),
         )
     # The language chosen on the sign-in page is the user's latest choice (U1).

@@ -90,4 +90,5 @@ FLASH: dict[str, str] = {
     "handover_cancelled": N_("Handover cancelled. The cable stays with its current driver."),
     "reset_started": N_("Reset triggered. It runs at the cable's next connection."),
     "deactivated": N_("Driver deactivated."),
+    "receipt_submitted": N_("Your receipt was submitted. Your fleet manager approves it."),
 }

@@ -62,6 +62,7 @@ __all__ = [
     "CsrfForm",
     "Ctx",
     "Db",
+    "DriverCtx",
     "FleetCtx",
     "PathId",
     "PortalCtx",
@@ -330,6 +331,8 @@ def require_fleet(ctx: UserCtx) -> Ctx:
     assert ctx.user is not None
     if ctx.user.role == Role.SUPPORT:
         raise _Redirect("/support")
+    if ctx.user.role == Role.DRIVER:
+        raise _Redirect("/me")
     if ctx.user.role != Role.FLEET_MANAGER or ctx.user.org_id is None:
         raise Refusal(403, *FORBIDDEN)
     return ctx
@@ -347,6 +350,17 @@ def require_support(ctx: UserCtx) -> Ctx:
 
 
 SupportCtx = Annotated[Ctx, Depends(require_support)]
+
+
+def require_driver(ctx: UserCtx) -> Ctx:
+    """The driver's own pages (M8): drivers only; they show nothing but the driver's data."""
+    assert ctx.user is not None
+    if ctx.user.role != Role.DRIVER or ctx.user.org_id is None:
+        raise not_found()
+    return ctx
+
+
+DriverCtx = Annotated[Ctx, Depends(require_driver)]
 
 
 async def _form(request: Request) -> FormData:

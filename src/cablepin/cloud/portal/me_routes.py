@@ -1,0 +1,159 @@
+"""The driver's own pages (M8), made for a phone: cables, sessions by month, tariffs, receipts.
+
+Rules kept here:
+
+* Every page runs as the signed-in driver (``DriverCtx``) and reads through
+  the same services as the JSON API (``services.receipts``, ``services.billing``),
+  which scope every query to that driver: no page takes another user's id.
+* The month view lists the month's sessions with the price each gets; the
+  driver unticks the ones that are not reimbursable, previews the total and
+  submits. Both buttons are one CSRF-protected form; the preview changes nothing.
+* The receipt PDF is the one of ``GET /api/v1/receipts/{id}/pdf``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+
+from fastapi import APIRouter, Response
+from starlette.datastructures import FormData
+
+from cablepin.cloud.billing_schemas import MonthView, ReceiptSubmit
+from cablepin.cloud.domain import billing as rules
+from cablepin.cloud.errors import CloudError
+from cablepin.cloud.portal import queries
+from cablepin.cloud.portal.forms import field, refusal_text
+from cablepin.cloud.portal.i18n import format_time
+from cablepin.cloud.portal.web import (
+    CsrfForm,
+    Ctx,
+    DriverCtx,
+    PathId,
+    PortalRoute,
+    not_found,
+    redirect,
+    render,
+)
+from cablepin.cloud.services import billing, receipts
+from cablepin.evidence.money import amount_for, money_text, parse_price
+
+__all__ = ["router"]
+
+router = APIRouter(route_class=PortalRoute, include_in_schema=False)
+
+_MONTH = re.compile(r"^2\d{3}-(0[1-9]|1[0-2])$")
+
+
+def _month(text: str) -> str:
+    if not _MONTH.match(text):
+        raise not_found()
+    return text
+
+
+def _previous_month(now: dt.datetime) -> str:
+    local = now.astimezone(rules.BILLING_ZONE)
+    year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
+@router.get("/me")
+def home(ctx: DriverCtx) -> Response:
+    actor = ctx.actor
+    months = queries.sessions_by_month(ctx.db, actor.id, ctx.now, months=6)
+    return render(
+        ctx,
+        "portal/me.html",
+        title=ctx.gettext("My charging"),
+        cables=queries.driver_cables(ctx.db, actor.id, limit=20),
+        months=list(reversed(months)),
+        previous=_previous_month(ctx.now),
+        tariffs=billing.list_tariffs(ctx.db, actor).items,
+        receipts=receipts.my_receipts(ctx.db, actor).items,
+    )
+
+
+def _month_page(
+    ctx: Ctx,
+    view: MonthView,
+    *,
+    chosen: set[int] | None,
+    preview: bool,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    open_sessions = [s for s in view.sessions if s.receipt_id is None]
+    selected = [s for s in open_sessions if chosen is None or s.id in chosen]
+    priced = [(s.wh, parse_price(s.price)) for s in selected if s.price is not None]
+    total: Decimal | None = amount_for(priced) if len(priced) == len(selected) else None
+    return render(
+        ctx,
+        "portal/me_month.html",
+        status=status,
+        title=ctx.gettext("My sessions in %(month)s", month=view.month),
+        view=view,
+        chosen={s.id for s in selected},
+        preview=preview,
+        selected_count=len(selected),
+        selected_wh=sum(s.wh for s in selected),
+        total=money_text(total) if total is not None else None,
+        error=error,
+        fmt_ts=lambda seconds: format_time(dt.datetime.fromtimestamp(seconds, dt.UTC), ctx.locale),
+        fmt_price=lambda text: text.replace(".", ",") if ctx.locale == "de" else text,
+    )
+
+
+@router.get("/me/months/{month}")
+def month_page(ctx: DriverCtx, month: str) -> Response:
+    view = receipts.month_view(ctx.db, ctx.actor, _month(month), now=ctx.now)
+    return _month_page(ctx, view, chosen=None, preview=False)
+
+
+def _chosen(form: FormData) -> set[int]:
+    ids: set[int] = set()
+    for value in form.getlist("session"):
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 12:
+            ids.add(int(value))
+    return ids
+
+
+@router.post("/me/months/{month}")
+def month_submit(ctx: DriverCtx, month: str, form: CsrfForm) -> Response:
+    month = _month(month)
+    view = receipts.month_view(ctx.db, ctx.actor, month, now=ctx.now)
+    chosen = _chosen(form)
+    if field(form, "action") != "submit":
+        return _month_page(ctx, view, chosen=chosen, preview=True)
+    exclude = [s.id for s in view.sessions if s.receipt_id is None and s.id not in chosen]
+    try:
+        receipts.submit(ctx.db, ctx.actor, ReceiptSubmit(month=month, exclude=exclude), now=ctx.now)
+    except CloudError as e:
+        ctx.db.rollback()
+        view = receipts.month_view(ctx.db, ctx.actor, month, now=ctx.now)
+        return _month_page(
+            ctx,
+            view,
+            chosen=chosen,
+            preview=True,
+            error=refusal_text(ctx.translations, e),
+            status=e.status,
+        )
+    ctx.db.commit()
+    return redirect(ctx, "/me?done=receipt_submitted")
+
+
+@router.get("/me/receipts/{receipt_id}/pdf")
+def receipt_pdf(ctx: DriverCtx, receipt_id: PathId) -> Response:
+    try:
+        content, name = receipts.pdf(ctx.db, ctx.actor, receipt_id, now=ctx.now)
+    except CloudError:
+        raise not_found() from None
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
