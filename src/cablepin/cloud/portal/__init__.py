@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from cablepin.cloud.portal import (
     audit_routes,
     auth_routes,
+    billing_routes,
     driver_routes,
     fleet_routes,
     me_routes,
@@ -61,7 +62,15 @@ def static(name: str) -> Response:
     )
 
 
-for _module in (auth_routes, fleet_routes, driver_routes, me_routes, audit_routes, support_routes):
+for _module in (
+    auth_routes,
+    fleet_routes,
+    driver_routes,
+    me_routes,
+    billing_routes,
+    audit_routes,
+    support_routes,
+):
     router.include_router(_module.router)
 
 

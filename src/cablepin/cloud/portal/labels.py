@@ -90,5 +90,8 @@ FLASH: dict[str, str] = {
     "handover_cancelled": N_("Handover cancelled. The cable stays with its current driver."),
     "reset_started": N_("Reset triggered. It runs at the cable's next connection."),
     "deactivated": N_("Driver deactivated."),
+    "policy_saved": N_("Billing policy saved."),
+    "tariff_decided": N_("Tariff decision saved. The driver sees it in the portal."),
+    "receipt_decided": N_("Receipt decision saved and recorded in the audit log."),
     "receipt_submitted": N_("Your receipt was submitted. Your fleet manager approves it."),
 }
