@@ -24,6 +24,7 @@ Rules kept here:
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import shutil
@@ -36,6 +37,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
+from zoneinfo import ZoneInfo
+
+import httpx
 
 from cablepin.app.cloud import CloudClient
 from cablepin.errors import CablepinError
@@ -80,6 +84,8 @@ class CableSpec:
     serial: str
     driver: str | None  # e-mail of the assigned driver; None: the pool
     sessions: int
+    # Sessions charged in the previous calendar month (a receipt to submit, M3).
+    previous_month: int = 0
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,7 @@ DEFAULT_SPEC: Final = DemoSpec(
         Person("support@vendor.test", "Sam Support", "support", "demo-support-meadow-2024"),
     ),
     cables=(
-        CableSpec("CBL-00000001", "anna@demo.test", 3),
+        CableSpec("CBL-00000001", "anna@demo.test", 3, previous_month=4),
         CableSpec("CBL-00000002", "ben@demo.test", 2),
         CableSpec("CBL-00000003", None, 4),
     ),
@@ -240,9 +246,77 @@ def add_cable(
         ],
         env=env,
     )
+    for start, end in previous_month_sessions(cable.previous_month):
+        run_cli(
+            [
+                "cable",
+                "charge",
+                "--state",
+                str(state),
+                "--wh",
+                "9800",
+                "--start",
+                str(start),
+                "--end",
+                str(end),
+            ],
+            env=env,
+        )
     if cable.sessions:
         charge(state, cable.sessions, env=env)
     return state
+
+
+BERLIN: Final = ZoneInfo("Europe/Berlin")
+# The demo's tariff proof: a tiny but real PDF (the cloud checks the type by content).
+DEMO_PROOF: Final = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+)
+
+
+def previous_month(now: dt.datetime | None = None) -> tuple[int, int]:
+    local = (now or dt.datetime.now(dt.UTC)).astimezone(BERLIN)
+    return (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
+
+
+def previous_month_sessions(count: int) -> list[tuple[int, int]]:
+    """``count`` evening sessions (19:00-21:00 Berlin) a week apart in the previous month."""
+    year, month = previous_month()
+    out = []
+    for i in range(count):
+        start = dt.datetime(year, month, 3 + 7 * i, 19, 0, tzinfo=BERLIN)
+        out.append((int(start.timestamp()), int((start + dt.timedelta(hours=2)).timestamp())))
+    return out
+
+
+def billing_setup(url: str, spec: DemoSpec) -> None:
+    """The fleet manager's contract-price policy for the previous month's year, and the first
+    driver's tariff (0.3275 EUR/kWh for that year) with its proof, verified."""
+    year, _month = previous_month()
+    manager, driver = spec.person("fleet_manager"), spec.person("driver", 0)
+    with httpx.Client(base_url=url, timeout=30) as http:
+
+        def token(person: Person) -> dict[str, str]:
+            r = http.post(
+                "/api/v1/auth/login", json={"email": person.email, "password": person.password}
+            )
+            r.raise_for_status()
+            return {"Authorization": f"Bearer {r.json()['token']}"}
+
+        fm = token(manager)
+        http.put(
+            f"/api/v1/billing/policy/{year}",
+            json={"method": "contract", "recipient_email": manager.email},
+            headers=fm,
+        ).raise_for_status()
+        r = http.post(
+            "/api/v1/me/tariffs",
+            headers=token(driver),
+            data={"valid_from": f"{year}-01-01", "valid_to": f"{year}-12-31", "price": "0.3275"},
+            files={"document": ("contract.pdf", DEMO_PROOF, "application/pdf")},
+        )
+        r.raise_for_status()
+        http.post(f"/api/v1/tariffs/{r.json()['id']}/verify", headers=fm).raise_for_status()
 
 
 def charge(
@@ -462,6 +536,7 @@ def demo_running(
     try:
         if how != "reused":
             assign_all(running.url, spec)
+            billing_setup(running.url, spec)
             mark_complete(layout, spec)
         yield running, layout, how
     finally:
