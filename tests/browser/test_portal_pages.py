@@ -152,6 +152,15 @@ def _fleet_pages(c: Checker, portal: Portal) -> None:
     c.visit("/audit", "audit log")
     c.visit("/audit?support=1", "audit log, support only")
     c.visit("/cables/CBL-99999999", "not found")
+    c.visit("/billing/policy/2026", "billing policy")
+    c.visit("/billing/tariffs", "tariffs")
+    c.visit("/billing/receipts?month=2026-10", "receipts of a month")
+
+
+def _driver_pages(c: Checker) -> None:
+    c.visit("/me", "driver's home")
+    c.visit("/me/months/2026-10", "driver's month view")
+    c.visit("/me/months/2026-11", "driver's month view, month still open")
 
 
 def _support_pages(c: Checker, portal: Portal) -> None:
@@ -205,6 +214,16 @@ def test_u2_every_page_passes_axe_and_fits_a_phone(
         _support_pages(c, portal)
     finally:
         _in_language(support, "de", "/support")
+
+    driver = open_context(phone)
+    sign_in(driver, seed.DRIVERS_A[0][1])
+    try:
+        _in_language(driver, lang, "/me")
+        c = Checker(driver, phone, lang)
+        checks.append(c)
+        _driver_pages(c)
+    finally:
+        _in_language(driver, "de", "/me")
 
     visitor = open_context(phone)
     _in_language(visitor, lang, "/signin")
