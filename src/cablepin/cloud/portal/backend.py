@@ -16,7 +16,7 @@ from cablepin.cloud.domain.actor import Actor
 from cablepin.cloud.errors import Unauthorized
 from cablepin.cloud.keys import CloudKeys
 from cablepin.cloud.models import User
-from cablepin.cloud.services import accounts, cables, reads, signin
+from cablepin.cloud.services import accounts, billing, cables, reads, receipts, signin
 from cablepin.cloud.services.invitations import (
     INVITATION_TTL,
     accept_invitation,
@@ -33,6 +33,7 @@ __all__ = [
     "accept_invitation",
     "actor",
     "authenticate",
+    "billing",
     "cables",
     "deactivate_driver",
     "device_cookie",
@@ -41,6 +42,7 @@ __all__ = [
     "invite_driver",
     "public_url",
     "reads",
+    "receipts",
     "reissue_invitation",
 ]
 

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from cablepin.cloud.billing_schemas import PolicyRequest
 from cablepin.cloud.domain import billing as rules
 from cablepin.cloud.errors import CloudError
+from cablepin.cloud.portal.backend import billing, receipts
 from cablepin.cloud.portal.forms import field, refusal_text
 from cablepin.cloud.portal.web import (
     CsrfForm,
@@ -28,7 +29,6 @@ from cablepin.cloud.portal.web import (
     redirect,
     render,
 )
-from cablepin.cloud.services import billing, receipts
 
 __all__ = ["router"]
 

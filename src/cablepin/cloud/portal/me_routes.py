@@ -24,6 +24,7 @@ from cablepin.cloud.billing_schemas import MonthView, ReceiptSubmit
 from cablepin.cloud.domain import billing as rules
 from cablepin.cloud.errors import CloudError
 from cablepin.cloud.portal import queries
+from cablepin.cloud.portal.backend import billing, receipts
 from cablepin.cloud.portal.forms import field, refusal_text
 from cablepin.cloud.portal.i18n import format_time
 from cablepin.cloud.portal.web import (
@@ -36,7 +37,6 @@ from cablepin.cloud.portal.web import (
     redirect,
     render,
 )
-from cablepin.cloud.services import billing, receipts
 from cablepin.evidence.money import amount_for, money_text, parse_price
 
 __all__ = ["router"]
