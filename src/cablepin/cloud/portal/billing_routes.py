@@ -2,7 +2,8 @@
 
 Every action calls ``services.billing`` / ``services.receipts`` with the
 signed-in fleet manager as actor, exactly as the JSON API does; the services
-scope everything to the organisation and audit the decisions. A refusal
+scope everything to the organisation, audit the decisions and are each one
+unit of work (``@transactional``: committed when they return). A refusal
 re-renders the page with the service's message (it says what to do).
 """
 
@@ -94,7 +95,6 @@ def policy_save(ctx: FleetCtx, year: int, form: CsrfForm) -> Response:
     except CloudError as e:
         ctx.db.rollback()
         return _policy_page(ctx, year, error=refusal_text(ctx.translations, e), status=e.status)
-    ctx.db.commit()
     return redirect(ctx, f"/billing/policy/{year}?done=policy_saved")
 
 
@@ -151,7 +151,6 @@ def tariff_decide(ctx: FleetCtx, tariff_id: PathId, form: CsrfForm) -> Response:
     except CloudError as e:
         ctx.db.rollback()
         return _tariffs_page(ctx, error=refusal_text(ctx.translations, e), status=e.status)
-    ctx.db.commit()
     return redirect(ctx, "/billing/tariffs?done=tariff_decided")
 
 
@@ -200,7 +199,6 @@ def receipt_decide(ctx: FleetCtx, receipt_id: PathId, form: CsrfForm) -> Respons
     except CloudError as e:
         ctx.db.rollback()
         return _receipts_page(ctx, month, error=refusal_text(ctx.translations, e), status=e.status)
-    ctx.db.commit()
     return redirect(ctx, f"/billing/receipts?month={month}&done=receipt_decided")
 
 

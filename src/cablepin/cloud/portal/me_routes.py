@@ -139,7 +139,6 @@ def month_submit(ctx: DriverCtx, month: str, form: CsrfForm) -> Response:
             error=refusal_text(ctx.translations, e),
             status=e.status,
         )
-    ctx.db.commit()
     return redirect(ctx, "/me?done=receipt_submitted")
 
 
