@@ -91,7 +91,8 @@ def test_m3_m8_month_view_deselect_preview_submit_and_pdf(client: httpx.Client) 
     assert "Ihre Quittung wurde eingereicht" in home.text
     receipt_id = re.search(r'href="/me/receipts/(\d+)/pdf"', home.text)
     assert receipt_id is not None
-    assert total.group(1).replace(",", ".") in home.text  # the amount previewed is the amount
+    # The amount previewed is the amount (Babel: a no-break space before the €).
+    assert f"{total.group(1)} €" in home.text.replace("\xa0", " ")
     pdf = client.get(f"/me/receipts/{receipt_id.group(1)}/pdf")
     assert pdf.status_code == 200
     assert pdf.content.startswith(b"%PDF-")

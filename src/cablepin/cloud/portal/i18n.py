@@ -20,11 +20,12 @@ Rules kept here:
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_datetime
-from babel.numbers import format_decimal
+from babel.numbers import format_currency, format_decimal
 
 from cablepin.i18n import LOCALE_DIR, N_, SOURCE_LOCALE, Catalogs
 
@@ -38,6 +39,7 @@ __all__ = [
     "SOURCE_LOCALE",
     "Catalogs",
     "format_date",
+    "format_eur",
     "format_kwh",
     "format_time",
     "parse_accept_language",
@@ -110,3 +112,8 @@ def format_date(value: dt.datetime, locale: str, tz: ZoneInfo = DISPLAY_TZ) -> s
 def format_kwh(value: float, locale: str) -> str:
     """Energy with one decimal and the language's separators, e.g. "1.234,5" / "1,234.5"."""
     return format_decimal(value, "#,##0.0", locale=_babel_locale(locale))
+
+
+def format_eur(amount: str, locale: str) -> str:
+    """An exact decimal amount (text, never a float) in euros, e.g. "52,20 €" / "€52.20"."""
+    return format_currency(Decimal(amount), "EUR", locale=_babel_locale(locale))

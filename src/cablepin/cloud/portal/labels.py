@@ -10,7 +10,7 @@ from __future__ import annotations
 from cablepin.cloud.portal.i18n import N_
 from cablepin.cloud.portal.queries import CableFilter
 
-__all__ = ["AUDIT_ACTION", "CABLE_FILTER", "COMMAND_STATE", "FLASH", "PURPOSE"]
+__all__ = ["AUDIT_ACTION", "BILLING_STATE", "CABLE_FILTER", "COMMAND_STATE", "FLASH", "PURPOSE"]
 
 PURPOSE: dict[str, str] = {
     "pin_reset": N_("PIN permission"),
@@ -94,4 +94,14 @@ FLASH: dict[str, str] = {
     "tariff_decided": N_("Tariff decision saved. The driver sees it in the portal."),
     "receipt_decided": N_("Receipt decision saved and recorded in the audit log."),
     "receipt_submitted": N_("Your receipt was submitted. Your fleet manager approves it."),
+}
+
+
+# Tariffs (M2) and receipts (M3, M4) as the reimbursement pages name their state.
+BILLING_STATE: dict[str, str] = {
+    "pending": N_("waiting for verification"),
+    "verified": N_("verified"),
+    "submitted": N_("submitted"),
+    "approved": N_("approved"),
+    "rejected": N_("rejected"),
 }

@@ -434,6 +434,15 @@ def _fmt_date(locale: str) -> Callable[[dt.datetime | None], str]:
     return fmt
 
 
+def _fmt_money(locale: str) -> Callable[[str], str]:
+    """A decimal amount in EUR (as the API writes it, e.g. "52.20") in the page's language."""
+
+    def fmt(value: str) -> str:
+        return i18n.format_eur(value, locale)
+
+    return fmt
+
+
 def _fmt_kwh(locale: str) -> Callable[[float], str]:
     def fmt(value: float) -> str:
         return i18n.format_kwh(value, locale)
@@ -484,6 +493,8 @@ def render(ctx: Ctx, template: str, *, status: int = 200, **values: Any) -> HTML
         "fmt_kwh": _fmt_kwh(ctx.locale),
         "purpose_label": _label(ctx, labels.PURPOSE),
         "state_label": _label(ctx, labels.COMMAND_STATE),
+        "billing_state": _label(ctx, labels.BILLING_STATE),
+        "fmt_money": _fmt_money(ctx.locale),
         "filter_label": _label(ctx, labels.CABLE_FILTER),
         "action_label": _label(ctx, labels.AUDIT_ACTION),
         "url_with": lambda **changes: url_with(request, **changes),
