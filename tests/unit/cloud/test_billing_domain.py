@@ -42,6 +42,15 @@ def test_m3_late_after_the_deadline_day_of_the_next_month() -> None:
 def test_m3_bad_months_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="YYYY-MM"):
         rules.parse_month(text)
+    assert not rules.is_month(text)
+
+
+def test_m3_the_previous_month_is_counted_in_berlin() -> None:
+    assert rules.is_month("2026-01")
+    # 31 December 23:30 UTC is already January in Berlin: the previous month is December.
+    assert rules.previous_month(dt.datetime(2026, 12, 31, 23, 30, tzinfo=UTC)) == "2026-12"
+    assert rules.previous_month(dt.datetime(2026, 1, 15, tzinfo=UTC)) == "2025-12"
+    assert rules.previous_month(dt.datetime(2026, 3, 1, 0, 30, tzinfo=UTC)) == "2026-02"
 
 
 def test_m2_proof_type_comes_from_the_content() -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "deadline_end",
     "detect_document",
     "is_late",
+    "is_month",
     "month_bounds",
     "month_is_over",
     "month_of",
@@ -47,6 +48,7 @@ __all__ = [
     "overlaps",
     "parse_month",
     "parse_monthly_prices",
+    "previous_month",
     "price_for",
 ]
 
@@ -72,6 +74,21 @@ def parse_month(text: str) -> tuple[int, int]:
     if match is None or not 2000 <= int(match.group(1)) <= 2999:
         raise ValueError(f"{text!r} is not a month; write it as YYYY-MM, such as 2026-01")
     return int(match.group(1)), int(match.group(2))
+
+
+def is_month(text: str) -> bool:
+    try:
+        parse_month(text)
+    except ValueError:
+        return False
+    return True
+
+
+def previous_month(now: dt.datetime) -> str:
+    """The calendar month before ``now``'s, in the billing zone (``YYYY-MM``)."""
+    local = now.astimezone(BILLING_ZONE)
+    year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
 
 
 def _first_instant(year: int, month: int) -> dt.datetime:

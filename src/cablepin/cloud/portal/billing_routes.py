@@ -9,9 +9,6 @@ re-renders the page with the service's message (it says what to do).
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-
 from fastapi import APIRouter, Response
 from pydantic import ValidationError
 
@@ -34,15 +31,6 @@ from cablepin.cloud.portal.web import (
 __all__ = ["router"]
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
-
-_MONTH = re.compile(r"^2\d{3}-(0[1-9]|1[0-2])$")
-
-
-def _previous_month(now: dt.datetime) -> str:
-    local = now.astimezone(rules.BILLING_ZONE)
-    year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
-    return f"{year:04d}-{month:02d}"
-
 
 # ------------------------------------------------------------------ policy (M1)
 
@@ -174,8 +162,8 @@ def _receipts_page(
 
 @router.get("/billing/receipts")
 def receipts_page(ctx: FleetCtx, month: str = "") -> Response:
-    month = month or _previous_month(ctx.now)
-    if not _MONTH.match(month):
+    month = month or rules.previous_month(ctx.now)
+    if not rules.is_month(month):
         raise not_found()
     return _receipts_page(ctx, month)
 
@@ -183,8 +171,8 @@ def receipts_page(ctx: FleetCtx, month: str = "") -> Response:
 @router.post("/billing/receipts/{receipt_id}")
 def receipt_decide(ctx: FleetCtx, receipt_id: PathId, form: CsrfForm) -> Response:
     month = field(form, "month")
-    if not _MONTH.match(month):
-        month = _previous_month(ctx.now)
+    if not rules.is_month(month):
+        month = rules.previous_month(ctx.now)
     approve = field(form, "action") == "approve"
     reason = field(form, "reason") or None
     if not approve and reason is None:

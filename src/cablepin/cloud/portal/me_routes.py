@@ -14,7 +14,6 @@ Rules kept here:
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
 
 from fastapi import APIRouter, Response
@@ -43,19 +42,11 @@ __all__ = ["router"]
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
-_MONTH = re.compile(r"^2\d{3}-(0[1-9]|1[0-2])$")
-
 
 def _month(text: str) -> str:
-    if not _MONTH.match(text):
+    if not rules.is_month(text):
         raise not_found()
     return text
-
-
-def _previous_month(now: dt.datetime) -> str:
-    local = now.astimezone(rules.BILLING_ZONE)
-    year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
-    return f"{year:04d}-{month:02d}"
 
 
 @router.get("/me")
@@ -68,7 +59,7 @@ def home(ctx: DriverCtx) -> Response:
         title=ctx.gettext("My charging"),
         cables=queries.driver_cables(ctx.db, actor.id, limit=20),
         months=list(reversed(months)),
-        previous=_previous_month(ctx.now),
+        previous=rules.previous_month(ctx.now),
         tariffs=billing.list_tariffs(ctx.db, actor).items,
         receipts=receipts.my_receipts(ctx.db, actor).items,
     )
