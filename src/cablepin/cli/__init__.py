@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from cablepin.cli import admin, app, cable, demo, factory, keys, receipt, serve
+from cablepin.cli import admin, app, cable, demo, factory, keys, receipt, serve, worker
 
 __all__ = ["cli", "main"]
 
@@ -27,6 +27,7 @@ cli.add_typer(cable.cli, name="cable")
 cli.add_typer(admin.cli, name="admin")
 cli.add_typer(app.cli, name="app")
 cli.command("serve")(serve.serve)
+cli.command("worker")(worker.worker)
 cli.command("demo")(demo.demo)
 cli.command("verify-receipt")(receipt.verify_receipt)
 

@@ -1,5 +1,9 @@
 """`cablepin serve`: migrate the database, then run the cloud service with uvicorn.
 
+Unless ``CABLEPIN_MAIL_SENDER=worker``, this process also sends the outbox's mail
+in a thread (``cloud/sender.py``), once ``CABLEPIN_SMTP_HOST`` is set; without a
+mail server, mail waits in the outbox.
+
 Logs are JSON lines on stderr (``cablepin.cloud.observability.LOG_CONFIG``). Every
 worker writes its metrics to ``PROMETHEUS_MULTIPROC_DIR`` (a fresh temporary
 directory, removed at exit, unless the caller names one, which is emptied first),
@@ -11,12 +15,16 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cablepin.cli.output import emit, reporting
+
+if TYPE_CHECKING:
+    from cablepin.cloud.settings import Settings
 
 
 def serve(
@@ -77,6 +85,7 @@ def serve(
             as_json=as_json,
             text=f"cablepin cloud on http://{host}:{port}",
         )
+    stop_sender = _start_sender(settings)
     try:
         uvicorn.run(
             "cablepin.cloud.app:app_from_env",
@@ -91,9 +100,21 @@ def serve(
             access_log=False,  # it would log raw paths and queries; Observe logs templates
         )
     finally:
+        if stop_sender is not None:
+            stop_sender.set()
         mark_worker_gone()  # this process's own (zero) gauges, when it ran no worker
         if own_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _start_sender(settings: Settings) -> threading.Event | None:
+    """The outbox's sender as a thread of this process, when this process is the sender."""
+    from cablepin.cloud.db import make_engine, make_sessionmaker
+    from cablepin.cloud.sender import start_in_thread
+
+    if settings.mail_sender != "serve" or not settings.smtp_host:
+        return None
+    return start_in_thread(make_sessionmaker(make_engine(settings.db_url())), settings)
 
 
 def _metrics_directory() -> tuple[Path, bool]:

@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import text
 
+from cablepin.cloud import mail
 from cablepin.cloud.api import errors, openapi
 from cablepin.cloud.api.billing_routes import TARIFF_UPLOAD_LIMIT, TARIFF_UPLOAD_PATH
 from cablepin.cloud.api.billing_routes import router as billing_router
@@ -94,6 +95,7 @@ def create_app(
         memory_kib=settings.argon2_memory_kib,
         slots=settings.password_hash_slots,
     )
+    mail.configure(public_url=settings.public_url)
     engine = make_engine(settings.db_url())
     instrument_pool(engine)
 

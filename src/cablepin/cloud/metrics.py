@@ -16,6 +16,7 @@ from sqlalchemy import Engine, event
 __all__ = [
     "LATENCY",
     "LOGINS_REFUSED",
+    "MAIL_DELIVERIES",
     "POOL_CHECKED_OUT",
     "POOL_CONNECTS",
     "POOL_OPEN",
@@ -51,6 +52,13 @@ LOGINS_REFUSED: Final = Counter(
     "cablepin_logins_refused",
     "Sign-ins refused (API and portal), by reason: wrong_credentials or throttled",
     ["reason"],
+    registry=REGISTRY,
+)
+MAIL_DELIVERIES: Final = Counter(
+    "cablepin_mail_deliveries",
+    "Attempts to hand an outbox message to the SMTP server, by outcome: sent, deferred "
+    "(temporary refusal, tried again later) or failed (given up; support can retry)",
+    ["outcome"],
     registry=REGISTRY,
 )
 # Pool gauges move with SQLAlchemy's pool events, so every worker's share is summed

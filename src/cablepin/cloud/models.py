@@ -33,6 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from cablepin.cloud.domain.commands import OPEN, Purpose, State
+from cablepin.cloud.domain.outbox import MailKind, MailState
 from cablepin.protocol.commands import CommandKind
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "Invitation",
     "LoginThrottle",
     "Organisation",
+    "OutboxMessage",
     "ReceiptLine",
     "ReceiptRow",
     "Tariff",
@@ -507,4 +509,41 @@ class ReceiptLine(Base):
             sqlite_where=text("NOT rejected"),
             postgresql_where=text("NOT rejected"),
         ),
+    )
+
+
+# ---------------------------------------------------------------- e-mail (M7)
+
+
+class OutboxMessage(Base):
+    """One e-mail to one recipient, written in the transaction that causes it.
+
+    ``content`` is the whole message (MIME, without ``From``, which the sender
+    adds from its settings) and is dropped once the server accepted it, so an
+    invitation's link does not outlive its delivery in the database. ``state``
+    moves only by ``domain/outbox.py``'s table, through ``services/outbox.py``;
+    ``claim`` names the sender holding it until ``lease_until``.
+    """
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[MailKind] = mapped_column(EnumText(MailKind, 30))
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    recipient: Mapped[str] = mapped_column(String(320))
+    locale: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(300))
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    state: Mapped[MailState] = mapped_column(EnumText(MailState, 10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    claim: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        # What a sender looks for: due pending messages, oldest first.
+        Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
     )

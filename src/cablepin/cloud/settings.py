@@ -7,6 +7,7 @@ No setting holds a PIN (P7).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -49,6 +50,26 @@ class Settings(BaseSettings):
     # Bearer token that may read /metrics (cloud/observability.py); unset: /metrics is off.
     metrics_token: str | None = None
 
+    # Mail (M7, ARCHITECTURE.md "The outbox"). Without smtp_host, mail waits in the outbox
+    # and the portal says so. smtp_port defaults by smtp_tls: 25 (none), 587 (starttls),
+    # 465 (tls). The password is read from smtp_password_file when a message is sent; it is
+    # never stored in the database nor logged.
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password_file: Path | None = None
+    smtp_timeout_s: float = 30.0
+    mail_from: str = "cablepin <noreply@localhost>"
+    # Who sends the outbox: "serve" (a thread inside `cablepin serve`, the default) or
+    # "worker" (only `cablepin worker` processes, run apart; serve then sends nothing).
+    mail_sender: Literal["serve", "worker"] = "serve"
+    # How long a sender holds a claimed message; a sender that dies holding one leaves it
+    # to the next sender after this long (ARCHITECTURE.md: at-least-once delivery).
+    outbox_lease_s: int = 300
+    # How often an idle sender looks for due messages.
+    outbox_poll_s: float = 5.0
+
     def signin_limits(self) -> SignInLimits:
         return SignInLimits(
             free_attempts=self.login_free_attempts,
@@ -57,3 +78,8 @@ class Settings(BaseSettings):
 
     def db_url(self) -> str:
         return normalise_db_url(self.db)
+
+    def smtp_port_or_default(self) -> int:
+        if self.smtp_port is not None:
+            return self.smtp_port
+        return {"none": 25, "starttls": 587, "tls": 465}[self.smtp_tls]

@@ -44,7 +44,7 @@ from cablepin.cloud.schemas import (
     HandoverOut,
     PinResetOut,
 )
-from cablepin.cloud.services import audit, commands, reads
+from cablepin.cloud.services import audit, commands, notify, reads
 from cablepin.cloud.services.commands import open_command, void_pin_resets
 from cablepin.protocol import pki
 from cablepin.protocol.chain import genesis
@@ -450,7 +450,10 @@ def allow_pin_reset(
         reason=reason,
         expires_at=expires_at,
     )
-    driver_email = _email(db, current.driver_id)
+    driver = db.get(User, current.driver_id)
+    assert driver is not None
+    driver_email = driver.email
+    notify.pin_reset_allowed(db, driver, serial=serial, expires_at=expires_at, now=now)
     audit.append(
         db,
         now=now,
@@ -599,6 +602,14 @@ def start_handover(
             "to_driver_email": view.to_driver_email,
             "last_sync_at": last_sync,
         },
+    )
+    notify.handover_started(
+        db,
+        serial=serial,
+        losing=db.get(User, current.driver_id) if current is not None else None,
+        getting=target,
+        last_sync_at=cable.last_sync_at,
+        now=now,
     )
     return view
 

@@ -9,7 +9,8 @@ Rules kept here:
   both use it) and expires after ``INVITATION_TTL`` (4 weeks).
 * A new link for the same driver voids every older one (a lost link must
   not stay usable next to its replacement).
-* Every step is audited.
+* Every step is audited, and every new link is e-mailed to the driver
+  (``services/notify.py``, through the outbox, in the same transaction).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from cablepin.cloud.db import transactional
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import Conflict, Forbidden, InvalidRequest, UnknownDriver
 from cablepin.cloud.models import Invitation, User
-from cablepin.cloud.services import audit
+from cablepin.cloud.services import audit, notify
 from cablepin.cloud.services.accounts import (
     create_user,
     hash_password,
@@ -67,6 +68,9 @@ def _new_link(
         org_id=who.org_id,
         target=user.email,
         details={"expires_at": expires_at.isoformat()},
+    )
+    notify.invitation(
+        db, user, token=token, expires_at=expires_at, org_name=who.org_name or "", now=now
     )
     return token, expires_at
 

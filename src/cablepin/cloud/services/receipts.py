@@ -14,6 +14,9 @@ Rules (pure ones in ``domain/billing.py``, money in ``evidence/money.py``):
   its lines rejected in the same transaction, which frees its sessions.
 * A fleet manager approves or rejects a submitted receipt once (conditional
   UPDATE), audited; support reads receipts only with a reason, audited.
+* A submitted receipt's PDF is e-mailed to its driver and to the policy's
+  billing address, a decision to the driver (``services/notify.py``): the
+  messages go to the outbox in the transaction of the change.
 * Evidence: per cable and epoch, the records from the receipt's first session
   to the first cable-signed head at or after its last (``chain_heads``).
 
@@ -33,6 +36,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cablepin.cloud import mail
 from cablepin.cloud.billing_schemas import (
     EvidenceBundle,
     MonthSessionOut,
@@ -71,7 +75,7 @@ from cablepin.cloud.models import (
 )
 from cablepin.cloud.portal.i18n import PORTAL
 from cablepin.cloud.receipt_pdf import ReceiptPdf, render
-from cablepin.cloud.services import audit
+from cablepin.cloud.services import audit, notify
 from cablepin.cloud.services.billing import flat_price, policy_for
 from cablepin.evidence.bundle import BUNDLE_FORMAT
 from cablepin.evidence.money import amount_for, money_text, parse_price, price_text
@@ -388,6 +392,17 @@ def submit(db: Session, actor: Actor, request: ReceiptSubmit, *, now: dt.datetim
             "supplementary": supplementary,
         },
     )
+    content, filename = pdf(db, actor, receipt.id, now=now)
+    driver = db.get(User, actor.id)
+    assert driver is not None
+    notify.receipt_submitted(
+        db,
+        receipt,
+        driver,
+        pdf=mail.Attachment(filename, content),
+        billing_recipient=pricing.policy.recipient_email,
+        now=now,
+    )
     return _receipt_out(db, receipt)
 
 
@@ -475,6 +490,7 @@ def decide(
         reason=reason,
         details={"receipt_id": row.id, "month": row.month, "amount": money_text(row.amount)},
     )
+    notify.receipt_decided(db, row, driver, now=now)
     return _receipt_out(db, row, driver)
 
 

@@ -1,0 +1,246 @@
+"""The outbox (M7): the one owner of a message's persisted state.
+
+Rules kept here (the lifecycle is ``domain/outbox.py``):
+
+* ``enqueue`` adds a message to the caller's transaction and never commits:
+  the message and the change that causes it are committed together or not at
+  all, so a rolled-back change sends nothing and a committed one is never
+  forgotten.
+* Every state change is one conditional ``UPDATE outbox SET state = ... WHERE
+  id = ... AND state IN sources(event)`` (and, for a sender's own outcome,
+  ``AND claim = <its claim>``): a sender whose lease ran out and was taken
+  over cannot overwrite the newer sender's outcome.
+* ``claim_next`` gives one due message to exactly one sender. On PostgreSQL
+  the candidate is picked with ``FOR UPDATE SKIP LOCKED``, so concurrent
+  senders pick different rows without waiting; on SQLite every transaction
+  holds the write lock (``db.py``), and the conditional ``UPDATE`` decides.
+  Each claim is its own short transaction: no transaction is open while the
+  SMTP server is talked to.
+* Marking a message sent is one row update (``mark_sent``). A sender that
+  dies between the server's "250 OK" and that update leaves the message
+  claimed; after its lease the next sender sends it again with the same
+  ``Message-ID``. That is the only way a message arrives twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from cablepin.cloud.db import transaction, transactional
+from cablepin.cloud.domain import outbox as rules
+from cablepin.cloud.domain import permissions
+from cablepin.cloud.domain.actor import Actor
+from cablepin.cloud.domain.outbox import Event, MailKind, MailState
+from cablepin.cloud.errors import Forbidden, NotFound
+from cablepin.cloud.models import OutboxMessage
+from cablepin.cloud.services import audit
+
+if TYPE_CHECKING:
+    from cablepin.cloud.mail import Composed
+
+__all__ = [
+    "Claimed",
+    "backlog",
+    "claim_next",
+    "defer",
+    "enqueue",
+    "failed_messages",
+    "give_up",
+    "mark_sent",
+    "retry",
+]
+
+MAX_ERROR = 500  # characters of a server's reply kept for support
+
+
+def enqueue(
+    db: Session,
+    composed: Composed,
+    *,
+    kind: MailKind,
+    to: str,
+    org_id: int | None,
+    now: dt.datetime,
+) -> OutboxMessage:
+    """Add a message to the current unit of work (committed with it, or not at all)."""
+    row = OutboxMessage(
+        message_id=composed.message_id,
+        kind=kind,
+        org_id=org_id,
+        recipient=to,
+        locale=composed.locale,
+        subject=composed.subject[:300],
+        content=composed.content,
+        state=MailState.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    db.add(row)
+    return row
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    message_id: str
+    recipient: str
+    content: bytes
+    attempts: int  # including this one
+    claim: str
+
+
+def claimable_clause(now: dt.datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(OutboxMessage.state == MailState.PENDING, OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.state == MailState.SENDING, OutboxMessage.lease_until <= now),
+    )
+
+
+def claim_next(db: Session, *, now: dt.datetime, lease: dt.timedelta) -> Claimed | None:
+    """Claim the oldest due message for this sender, in a transaction of its own."""
+    claim = secrets.token_hex(16)
+    with transaction(db):
+        candidates = (
+            select(OutboxMessage.id)
+            .where(claimable_clause(now))
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(1)
+        )
+        if db.get_bind().dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        found = db.scalar(candidates)
+        if found is None:
+            return None
+        done = db.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == found,
+                claimable_clause(now),
+                OutboxMessage.state.in_(rules.sources(Event.CLAIM)),
+            )
+            .values(
+                state=MailState.SENDING,
+                claim=claim,
+                lease_until=now + lease,
+                attempts=OutboxMessage.attempts + 1,
+            )
+            .returning(
+                OutboxMessage.message_id,
+                OutboxMessage.recipient,
+                OutboxMessage.content,
+                OutboxMessage.attempts,
+            )
+        ).first()
+        if done is None:
+            return None
+        message_id, recipient, content, attempts = done
+        assert content is not None  # only sent messages lose their content
+        return Claimed(found, message_id, recipient, content, attempts, claim)
+
+
+def _finish(db: Session, claimed: Claimed, event: Event, **values: object) -> bool:
+    with transaction(db):
+        done = db.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == claimed.id,
+                OutboxMessage.claim == claimed.claim,
+                OutboxMessage.state.in_(rules.sources(event)),
+            )
+            .values(claim=None, lease_until=None, **values)
+        )
+        return bool(getattr(done, "rowcount", 0))
+
+
+def mark_sent(db: Session, claimed: Claimed, *, now: dt.datetime) -> bool:
+    """The server accepted the message: one row update (the at-least-once window)."""
+    return _finish(
+        db,
+        claimed,
+        Event.ACCEPTED,
+        state=MailState.SENT,
+        sent_at=now,
+        content=None,
+        last_error=None,
+    )
+
+
+def defer(db: Session, claimed: Claimed, error: str, *, now: dt.datetime) -> MailState:
+    """A temporary refusal: try again later, or give up once the waits are used up."""
+    when = rules.next_attempt(claimed.attempts, now)
+    if when is None:
+        give_up(db, claimed, error)
+        return MailState.FAILED
+    _finish(
+        db,
+        claimed,
+        Event.DEFER,
+        state=MailState.PENDING,
+        next_attempt_at=when,
+        last_error=error[:MAX_ERROR],
+    )
+    return MailState.PENDING
+
+
+def give_up(db: Session, claimed: Claimed, error: str) -> None:
+    """A permanent refusal: the message waits for support (``retry``)."""
+    _finish(db, claimed, Event.GIVE_UP, state=MailState.FAILED, last_error=error[:MAX_ERROR])
+
+
+def failed_messages(db: Session, *, limit: int = 200) -> list[OutboxMessage]:
+    return list(
+        db.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.state == MailState.FAILED)
+            .order_by(OutboxMessage.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def backlog(db: Session) -> dict[MailState, int]:
+    """Messages by state (the portal and ``/metrics`` show it)."""
+    rows = db.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)).all()
+    found = {MailState(state): int(count) for state, count in rows}
+    return {state: found.get(state, 0) for state in MailState}
+
+
+@transactional
+def retry(
+    db: Session, actor: Actor, message_pk: int, *, reason: str | None, now: dt.datetime
+) -> OutboxMessage:
+    """Support: send a failed message again (from now, with a fresh count of attempts)."""
+    if not actor.is_support:
+        raise Forbidden("only support can send a failed message again")
+    reason = permissions.require_reason(actor, reason)
+    done = db.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_pk,
+            OutboxMessage.state.in_(rules.sources(Event.RETRY)),
+        )
+        .values(state=MailState.PENDING, attempts=0, next_attempt_at=now)
+    )
+    if not getattr(done, "rowcount", 0):
+        raise NotFound(f"message {message_pk} has not failed (or does not exist); reload the list")
+    row = db.get(OutboxMessage, message_pk)
+    assert row is not None
+    db.refresh(row)
+    audit.append(
+        db,
+        now=now,
+        action="mail.retried",
+        actor=actor,
+        org_id=row.org_id,
+        target=row.recipient,
+        reason=reason,
+        details={"message_id": row.message_id, "kind": row.kind.value},
+    )
+    return row
