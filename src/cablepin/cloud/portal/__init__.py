@@ -20,6 +20,7 @@ from cablepin.cloud.portal import (
     billing_routes,
     driver_routes,
     fleet_routes,
+    mail_routes,
     me_routes,
     support_routes,
 )
@@ -70,6 +71,7 @@ for _module in (
     billing_routes,
     audit_routes,
     support_routes,
+    mail_routes,
 ):
     router.include_router(_module.router)
 

@@ -12,11 +12,12 @@ import datetime as dt
 from fastapi import Request
 from sqlalchemy.orm import Session
 
+from cablepin.cloud import mail
 from cablepin.cloud.domain.actor import Actor
 from cablepin.cloud.errors import Unauthorized
 from cablepin.cloud.keys import CloudKeys
 from cablepin.cloud.models import User
-from cablepin.cloud.services import accounts, billing, cables, reads, receipts, signin
+from cablepin.cloud.services import accounts, billing, cables, outbox, reads, receipts, signin
 from cablepin.cloud.services.invitations import (
     INVITATION_TTL,
     accept_invitation,
@@ -40,6 +41,8 @@ __all__ = [
     "invitation_link",
     "invitation_user",
     "invite_driver",
+    "mail_server",
+    "outbox",
     "public_url",
     "reads",
     "receipts",
@@ -95,7 +98,13 @@ def public_url(request: Request) -> str:
 def invitation_link(request: Request, token: str) -> str:
     """The one-time link an invited driver opens; built from the public URL only, so a
     forged ``Host`` header cannot send the token to someone else's server."""
-    return f"{public_url(request)}/invite/{token}"
+    return mail.invitation_link(public_url(request), token)
+
+
+def mail_server(request: Request) -> str | None:
+    """The configured SMTP server (``CABLEPIN_SMTP_HOST``); ``None``: mail waits in the outbox."""
+    settings = getattr(request.app.state, "settings", None)
+    return settings.smtp_host if isinstance(settings, Settings) else None
 
 
 def device_cookie(request: Request, user: User) -> str | None:

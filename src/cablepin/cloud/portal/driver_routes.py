@@ -92,7 +92,10 @@ def driver_add(ctx: FleetCtx, form: CsrfForm) -> Response:
         )
         return _list(ctx, status=e.status, form=values, errors={"email": message})
     link = backend.invitation_link(ctx.request, token)
-    return _list(ctx, invite={"email": user.email, "link": link, "expires": expires_at})
+    mailed = backend.mail_server(ctx.request) is not None
+    return _list(
+        ctx, invite={"email": user.email, "link": link, "expires": expires_at, "mailed": mailed}
+    )
 
 
 def _me(ctx: Ctx) -> User:
@@ -187,7 +190,10 @@ def driver_reinvite(ctx: FleetCtx, driver_id: PathId, form: CsrfForm) -> Respons
         message = ctx.gettext(why) if e.code == "conflict" else refusal_text(ctx.translations, e)
         return _driver_page(ctx, driver_id, status=e.status, error=message)
     link = backend.invitation_link(ctx.request, token)
-    return _driver_page(ctx, driver_id, new_invite={"link": link, "expires": expires_at})
+    mailed = backend.mail_server(ctx.request) is not None
+    return _driver_page(
+        ctx, driver_id, new_invite={"link": link, "expires": expires_at, "mailed": mailed}
+    )
 
 
 BAD_MONTH = N_(

@@ -10,7 +10,15 @@ from __future__ import annotations
 from cablepin.cloud.portal.i18n import N_
 from cablepin.cloud.portal.queries import CableFilter
 
-__all__ = ["AUDIT_ACTION", "BILLING_STATE", "CABLE_FILTER", "COMMAND_STATE", "FLASH", "PURPOSE"]
+__all__ = [
+    "AUDIT_ACTION",
+    "BILLING_STATE",
+    "CABLE_FILTER",
+    "COMMAND_STATE",
+    "FLASH",
+    "MAIL_KIND",
+    "PURPOSE",
+]
 
 PURPOSE: dict[str, str] = {
     "pin_reset": N_("PIN permission"),
@@ -77,6 +85,7 @@ AUDIT_ACTION: dict[str, str] = {
     "support.cable_read": N_("Support opened the cable"),
     "support.cables_read": N_("Support listed cables"),
     "support.audit_read": N_("Support read the audit log"),
+    "mail.retried": N_("Support sent a failed e-mail again"),
 }
 
 # ``?done=…`` after an action: the sentence shown at the top of the next page.
@@ -94,6 +103,7 @@ FLASH: dict[str, str] = {
     "tariff_decided": N_("Tariff decision saved. The driver sees it in the portal."),
     "receipt_decided": N_("Receipt decision saved and recorded in the audit log."),
     "receipt_submitted": N_("Your receipt was submitted. Your fleet manager approves it."),
+    "mail_retried": N_("The message waits in the outbox again and is sent at the next round."),
 }
 
 
@@ -104,4 +114,16 @@ BILLING_STATE: dict[str, str] = {
     "submitted": N_("submitted"),
     "approved": N_("approved"),
     "rejected": N_("rejected"),
+}
+
+
+# The outbox's messages (M7) as the support page names them.
+MAIL_KIND: dict[str, str] = {
+    "invitation": N_("Invitation"),
+    "pin_reset_allowed": N_("PIN reset allowed"),
+    "handover_losing": N_("Handover: to the previous driver"),
+    "handover_getting": N_("Handover: to the new driver"),
+    "receipt_submitted": N_("Receipt submitted"),
+    "receipt_approved": N_("Receipt approved"),
+    "receipt_rejected": N_("Receipt rejected"),
 }

@@ -1,0 +1,72 @@
+"""Support's view of the outbox (M7): what waits, what failed, and a retry.
+
+A message the server refused for good (5xx), or that ran out of retries, is
+``failed``; support sees it here and may send it again, with a reason,
+audited (``mail.retried``) in the organisation's log. The page says when no
+mail server is configured, so nothing leaves the outbox. It shows a
+recipient's domain only and the subject's kind, not the message: the list
+spans organisations and support reads people's data only with a reason.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from cablepin.cloud.errors import CloudError, ReasonRequired
+from cablepin.cloud.portal import backend, labels
+from cablepin.cloud.portal.forms import field, refusal_text
+from cablepin.cloud.portal.web import CsrfForm, PathId, PortalRoute, SupportCtx, redirect, render
+
+__all__ = ["router"]
+
+router = APIRouter(route_class=PortalRoute, include_in_schema=False)
+
+
+def masked(address: str) -> str:
+    """``anna@demo.test`` -> ``…@demo.test``."""
+    return "…@" + address.rpartition("@")[2]
+
+
+def _page(ctx: SupportCtx, *, status: int = 200, error: str | None = None) -> Response:
+    return render(
+        ctx,
+        "portal/support_mail.html",
+        status=status,
+        backlog=backend.outbox.backlog(ctx.db),
+        failed=backend.outbox.failed_messages(ctx.db),
+        mail_server=backend.mail_server(ctx.request),
+        kind_label=lambda kind: ctx.gettext(labels.MAIL_KIND[kind.value]),
+        masked=masked,
+        error=error,
+    )
+
+
+@router.get("/support/mail")
+def mail_page(ctx: SupportCtx) -> Response:
+    return _page(ctx)
+
+
+@router.post("/support/mail/{message_pk}/retry")
+def mail_retry(ctx: SupportCtx, message_pk: PathId, form: CsrfForm) -> Response:
+    assert ctx.user is not None
+    try:
+        backend.outbox.retry(
+            ctx.db,
+            backend.actor(ctx.db, ctx.user),
+            message_pk,
+            reason=field(form, "reason")[:1000],
+            now=ctx.now,
+        )
+    except ReasonRequired:
+        ctx.db.rollback()
+        return _page(
+            ctx,
+            status=422,
+            error=ctx.gettext(
+                "Please give a reason. Support actions are only allowed with a reason."
+            ),
+        )
+    except CloudError as e:
+        ctx.db.rollback()
+        return _page(ctx, status=e.status, error=refusal_text(ctx.translations, e))
+    return redirect(ctx, "/support/mail?done=mail_retried")

@@ -1,0 +1,261 @@
+"""M7: e-mail through the outbox, read back from a real SMTP server (aiosmtpd) in this process.
+
+Every test runs on SQLite and PostgreSQL (``world``). Changes go through the
+HTTP API of the real app (the invitation through its service, as the portal
+calls it); the sender is ``cloud.sender.Sender`` talking SMTP to the server,
+on the test's clock, so back-off is proved without sleeping.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select, update
+
+from cablepin.cloud.db import make_sessionmaker, transaction
+from cablepin.cloud.domain.outbox import MailState
+from cablepin.cloud.models import AuditEvent, OutboxMessage, User
+from cablepin.cloud.sender import Sender
+from cablepin.cloud.services import accounts, cables, invitations
+from cablepin.cloud.settings import Settings
+
+from .billing_helpers import at, charge_at, set_policy, submit, sync, verified_tariff
+from .conftest import (
+    CABLE_A,
+    DRIVER_A1,
+    DRIVER_A2,
+    FM_A,
+    PASSWORD,
+    SUPPORT,
+    World,
+    assigned_world,
+)
+from .smtp import Recorder, smtp_server
+
+MAIL_FROM = "cablepin <noreply@fleet.example>"
+BILLING = "billing@a.example"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Recorder, int]]:
+    with smtp_server() as server:
+        yield server
+
+
+def sender(world: World, port: int) -> Sender:
+    settings = Settings(
+        db=world.url,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_tls="none",
+        mail_from=MAIL_FROM,
+    )
+    sessions = make_sessionmaker(world.client.app.state.engine)  # type: ignore[attr-defined]
+    return Sender(sessions, settings, clock=world.clock)
+
+
+def set_locale(world: World, email: str, locale: str) -> None:
+    with world.session() as db, transaction(db):
+        db.execute(update(User).where(User.email == email).values(locale=locale))
+
+
+def invite(world: World, email: str, name: str) -> None:
+    with world.session() as db:
+        fm = db.scalar(select(User).where(User.email == FM_A))
+        assert fm is not None
+        invitations.invite_driver(
+            db, accounts.actor_for_user(db, fm), email=email, name=name, now=world.clock()
+        )
+
+
+def outbox_rows(world: World) -> list[OutboxMessage]:
+    with world.session() as db:
+        return list(db.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def submitted_receipt(world: World) -> int:
+    """DRIVER_A1 submits November 2023 (three sessions); the policy names BILLING."""
+    assigned_world(world)
+    set_policy(world, FM_A, 2023, recipient_email=BILLING)
+    verified_tariff(world, DRIVER_A1, FM_A)
+    for day in (3, 10, 17):
+        charge_at(world.cables[CABLE_A], at(2023, 11, day))
+    sync(world, DRIVER_A1, CABLE_A)
+    r = submit(world, DRIVER_A1, "2023-11")
+    assert r.status_code == 201, r.text
+    receipt_id: int = r.json()["id"]
+    return receipt_id
+
+
+def test_m7_every_message_once_in_its_recipients_language_with_the_pdf(
+    world: World, smtp: tuple[Recorder, int]
+) -> None:
+    server, port = smtp
+    set_locale(world, DRIVER_A1, "en")  # A2 and the billing address: German, the default
+    receipt = submitted_receipt(world)
+    assert world.call("POST", f"/api/v1/receipts/{receipt}/approve", FM_A).status_code == 200
+    assert world.call("POST", f"/api/v1/cables/{CABLE_A}/pin-reset", FM_A, json={}).is_success
+    r = world.call(
+        "POST", f"/api/v1/cables/{CABLE_A}/handover", FM_A, json={"driver_email": DRIVER_A2}
+    )
+    assert r.status_code == 200, r.text
+    invite(world, "new@a.example", "Nina New")
+
+    done = sender(world, port).deliver_due()
+
+    assert done.as_dict() == {"sent": 7, "deferred": 0, "failed": 0}
+    ids = server.ids()
+    assert sorted(ids) == sorted(row.message_id for row in outbox_rows(world))
+    assert len(set(ids)) == 7  # each exactly once
+    subjects = {(r.rcpt[0], r.subject) for r in server.received}
+    month = "2023-11"
+    assert subjects == {
+        (DRIVER_A1, f"Receipt {receipt} for {month} submitted"),
+        (DRIVER_A1, f"Receipt {receipt} for {month} approved"),
+        (DRIVER_A1, f"You may set a new PIN for cable {CABLE_A}"),
+        (DRIVER_A1, f"Cable {CABLE_A} is no longer assigned to you"),
+        (BILLING, f"Beleg {receipt} für {month} eingereicht"),
+        (DRIVER_A2, f"Das Kabel {CABLE_A} wird an Sie übergeben"),
+        ("new@a.example", "Ihre Einladung zu den Ladekabeln von Fleet A"),
+    }
+    for got in server.received:
+        assert got.message["From"] == MAIL_FROM
+        assert got.message["Content-Language"] == ("en" if got.rcpt == [DRIVER_A1] else "de")
+        assert got.text().strip()
+        assert "<p>" in got.html()
+    for address in (DRIVER_A1, BILLING):
+        (mail,) = [
+            r for r in server.to(address) if "ubmitted" in r.subject or "ingereicht" in r.subject
+        ]
+        ((name, pdf),) = mail.attachments()
+        assert name == f"receipt-{month}-{receipt}.pdf"
+        assert pdf.startswith(b"%PDF-")
+    (pin,) = [r for r in server.to(DRIVER_A1) if "PIN" in r.subject]
+    assert "change-pin CBL-00000001" in pin.text()
+    (invitation,) = server.to("new@a.example")
+    link = re.search(r"http://\S+/invite/\S+", invitation.text())
+    assert link is not None
+    assert link.group(0) in invitation.html()
+    # Delivered messages keep no content (the invitation's link included); nothing is left.
+    assert all(row.state is MailState.SENT and row.content is None for row in outbox_rows(world))
+    assert sender(world, port).deliver_due().sent == 0
+    assert len(server.received) == 7
+
+
+def test_m7_a_rolled_back_change_sends_nothing(world: World, smtp: tuple[Recorder, int]) -> None:
+    server, port = smtp
+    assigned_world(world)
+    with world.session() as db:
+        fm = db.scalar(select(User).where(User.email == FM_A))
+        assert fm is not None
+        actor = accounts.actor_for_user(db, fm)
+
+        def change_then_fail() -> None:
+            with transaction(db):
+                cables.allow_pin_reset(db, actor, CABLE_A, now=world.clock())
+                assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+                raise RuntimeError("something after the change fails")
+
+        with pytest.raises(RuntimeError):
+            change_then_fail()
+    # A refused request too: the handover to the cable's own driver is a 409.
+    r = world.call(
+        "POST", f"/api/v1/cables/{CABLE_A}/handover", FM_A, json={"driver_email": DRIVER_A1}
+    )
+    assert r.status_code == 409
+    assert outbox_rows(world) == []
+    assert sender(world, port).deliver_due().sent == 0
+    assert server.received == []
+
+
+def test_m7_451_twice_then_accepted_is_delivered_once_after_growing_waits(
+    world: World, smtp: tuple[Recorder, int]
+) -> None:
+    server, port = smtp
+    assigned_world(world)
+    assert world.call("POST", f"/api/v1/cables/{CABLE_A}/pin-reset", FM_A, json={}).is_success
+    server.replies = ["451 4.3.0 try again later", "451 4.3.0 try again later"]
+    mail = sender(world, port)
+
+    assert mail.deliver_due().deferred == 1
+    world.clock.advance(seconds=29)
+    assert mail.deliver_due().as_dict() == {"sent": 0, "deferred": 0, "failed": 0}  # not yet
+    world.clock.advance(seconds=1)
+    assert mail.deliver_due().deferred == 1  # the second 451; now it waits longer
+    world.clock.advance(seconds=59)
+    assert mail.deliver_due().as_dict() == {"sent": 0, "deferred": 0, "failed": 0}
+    world.clock.advance(seconds=1)
+    assert mail.deliver_due().sent == 1
+
+    assert len(server.received) == 1
+    assert server.received[0].rcpt == [DRIVER_A1]
+    (row,) = outbox_rows(world)
+    assert row.state is MailState.SENT
+    assert row.attempts == 3
+
+
+def test_m7_550_is_given_up_shown_to_support_and_retry_delivers_it(
+    world: World, smtp: tuple[Recorder, int]
+) -> None:
+    server, port = smtp
+    assigned_world(world)
+    assert world.call("POST", f"/api/v1/cables/{CABLE_A}/pin-reset", FM_A, json={}).is_success
+    server.refuse[DRIVER_A1] = "550 5.1.1 mailbox unavailable"
+    mail = sender(world, port)
+    assert mail.deliver_due().failed == 1
+    world.clock.advance(hours=24)
+    assert mail.deliver_due().as_dict() == {"sent": 0, "deferred": 0, "failed": 0}  # given up
+    (row,) = outbox_rows(world)
+    assert row.state is MailState.FAILED
+    assert "550 5.1.1" in (row.last_error or "")
+
+    client = world.client
+    page = client.get("/signin")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    r = client.post(
+        "/signin",
+        data={"email": SUPPORT, "password": PASSWORD, "csrf_token": token.group(1), "next": "/"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    page = client.get("/support/mail")
+    assert page.status_code == 200
+    assert html.escape(row.message_id) in page.text
+    assert "550 5.1.1 mailbox unavailable" in page.text
+    assert DRIVER_A1 not in page.text  # the list spans organisations: the domain only
+    assert 'id="no-mail-server"' in page.text  # this app has no CABLEPIN_SMTP_HOST
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    no_reason = client.post(
+        f"/support/mail/{row.id}/retry", data={"csrf_token": csrf.group(1), "reason": ""}
+    )
+    assert no_reason.status_code == 422
+    forged = client.post(f"/support/mail/{row.id}/retry", data={"reason": "x"})
+    assert forged.status_code == 403  # no CSRF token
+    r = client.post(
+        f"/support/mail/{row.id}/retry",
+        data={"csrf_token": csrf.group(1), "reason": "driver fixed the mailbox (ticket 42)"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+
+    server.refuse.clear()
+    assert mail.deliver_due().sent == 1
+    assert [r.rcpt for r in server.received] == [[DRIVER_A1]]
+    with world.session() as db:
+        event = db.scalar(select(AuditEvent).where(AuditEvent.action == "mail.retried"))
+        assert event is not None
+        assert event.reason == "driver fixed the mailbox (ticket 42)"
+        assert event.actor_email == SUPPORT
+
+
+def test_m7_without_a_mail_server_mail_waits_in_the_outbox(world: World) -> None:
+    assigned_world(world)
+    assert world.call("POST", f"/api/v1/cables/{CABLE_A}/pin-reset", FM_A, json={}).is_success
+    (row,) = outbox_rows(world)
+    assert row.state is MailState.PENDING
+    assert row.content is not None
