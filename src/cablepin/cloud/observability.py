@@ -16,8 +16,8 @@ Rules kept here:
 - Counters and histograms are per process; with several workers
   (``cablepin serve --workers N``) they live in ``PROMETHEUS_MULTIPROC_DIR``
   and ``/metrics`` sums every worker's files. Values read from the database
-  (commands by kind and state) are computed at scrape time, once, by the
-  process that answers.
+  (commands by kind and state, the outbox by state) are computed at scrape
+  time, once, by the process that answers.
 - ``/metrics`` answers only a bearer token equal to the setting
   ``metrics_token`` (compared in constant time); without that setting it is
   404: metrics are off.
@@ -53,7 +53,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cablepin.cloud.headers import CloudApp
 from cablepin.cloud.metrics import LATENCY, REGISTRY, REQUESTS
-from cablepin.cloud.models import CommandRow
+from cablepin.cloud.domain.outbox import MailState
+from cablepin.cloud.models import CommandRow, OutboxMessage
 
 __all__ = [
     "LOG_CONFIG",
@@ -219,6 +220,33 @@ class CommandsCollector(Collector):
         yield family
 
 
+class OutboxCollector(Collector):
+    """``cablepin_outbox_messages{state}``: the outbox's backlog, counted at scrape time."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "cablepin_outbox_messages",
+            "E-mail in the outbox by state: pending (waiting, maybe for a retry), sending, "
+            "sent, failed (given up; support can retry) (read from the database)",
+            labels=["state"],
+        )
+        query = select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
+        try:
+            with self.engine.connect() as connection:
+                found = {str(state): int(count) for state, count in connection.execute(query)}
+        except SQLAlchemyError:
+            logging.getLogger("cablepin.cloud.metrics").warning(
+                "metrics: the database did not answer; cablepin_outbox_messages left out"
+            )
+            return
+        for state in MailState:
+            family.add_metric([state.value], float(found.get(state.value, 0)))
+        yield family
+
+
 class _Processes(Collector):
     """This process's metrics, or, with several workers, every worker's files summed."""
 
@@ -256,6 +284,7 @@ def metrics_response(request: Request, engine: Engine, token: str | None) -> Res
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Processes())
     registry.register(CommandsCollector(engine))
+    registry.register(OutboxCollector(engine))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -197,6 +197,9 @@ def test_metrics_count_requests_by_route_template_logins_sessions_and_commands(
     assert delta("cablepin_logins_refused_total", reason="wrong_credentials") == 2
     assert delta("cablepin_sessions_ingested_total") == 4
     assert value(after, "cablepin_commands", kind="allow_pin_set", state="pending") == 1
+    # M7: the PIN reset's e-mail waits in the outbox (this app has no mail server).
+    assert value(after, "cablepin_outbox_messages", state="pending") == 1
+    assert value(after, "cablepin_outbox_messages", state="failed") == 0
     assert value(after, "cablepin_db_pool_checked_out") >= 0
     assert ("cablepin_db_pool_connections", ()) in after
 
