@@ -51,9 +51,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cablepin.cloud.domain.outbox import MailState
 from cablepin.cloud.headers import CloudApp
 from cablepin.cloud.metrics import LATENCY, REGISTRY, REQUESTS
-from cablepin.cloud.domain.outbox import MailState
 from cablepin.cloud.models import CommandRow, OutboxMessage
 
 __all__ = [
