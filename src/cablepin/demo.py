@@ -16,6 +16,9 @@ Rules kept here:
   in its home, so the printed ``cablepin app`` commands work as printed in
   another terminal. (``start`` itself uses the ``CABLEPIN_RADIO`` of the
   environment it is given, as the end-to-end tests set it.)
+* The cloud's e-mail goes to a local SMTP sink (``mailsink.py``) that keeps
+  every message as an ``.eml`` file in ``DIR/mail``; the banner names the
+  folder. Nothing leaves the machine.
 * The banner shows the cables as the cloud has them now (owner, PIN state,
   pending actions), not as they were seeded: a reused folder remembers a
   handover.
@@ -43,6 +46,7 @@ import httpx
 
 from cablepin.app.cloud import CloudClient
 from cablepin.errors import CablepinError
+from cablepin.mailsink import mail_sink
 from cablepin.protocol.advert import RADIO_ENV
 
 __all__ = [
@@ -184,6 +188,10 @@ class Layout:
     @property
     def radio(self) -> Path:
         return self.root / "radio"
+
+    @property
+    def mail(self) -> Path:
+        return self.root / "mail"
 
     def app_home(self, email: str) -> Path:
         return self.root / "apps" / email.split("@")[0]
@@ -531,16 +539,34 @@ def demo_running(
     """Prepare the folder, start everything, assign cables on first run; stop on exit."""
     spec = DEFAULT_SPEC
     layout, how = prepare(root, spec, fresh=fresh)
-    env = {**os.environ, RADIO_ENV: str(layout.radio)}
-    running = start(layout, spec, host=host, port=port, env=env, cloud_log=root / "cloud.log")
-    try:
-        if how != "reused":
-            assign_all(running.url, spec)
-            billing_setup(running.url, spec)
-            mark_complete(layout, spec)
-        yield running, layout, how
-    finally:
-        running.stop()
+    with mail_sink(layout.mail, free_port(host)) as smtp_port:
+        env = {**os.environ, RADIO_ENV: str(layout.radio), **mail_env(smtp_port)}
+        running = start(layout, spec, host=host, port=port, env=env, cloud_log=root / "cloud.log")
+        try:
+            if how != "reused":
+                assign_all(running.url, spec)
+                billing_setup(running.url, spec)
+                mark_complete(layout, spec)
+            yield running, layout, how
+        finally:
+            running.stop()
+
+
+def mail_env(smtp_port: int) -> dict[str, str]:
+    """The cloud's mail settings for the demo's sink (plain SMTP on this machine only)."""
+    return {
+        "CABLEPIN_SMTP_HOST": "127.0.0.1",
+        "CABLEPIN_SMTP_PORT": str(smtp_port),
+        "CABLEPIN_SMTP_TLS": "none",
+        "CABLEPIN_MAIL_FROM": "cablepin demo <noreply@demo.test>",
+        "CABLEPIN_OUTBOX_POLL_S": "1",
+    }
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -616,6 +642,11 @@ def banner(
     ]
     for person in spec.people:
         lines.append(f"    {person.role:<14} {person.email:<22} password: {person.password}")
+    lines += [
+        "",
+        f"  mail     every e-mail the cloud sends lands in {layout.mail}/ as an .eml file",
+        "           (invitations, PIN resets, handovers, receipts with their PDF)",
+    ]
     lines += ["", f"  cables (radio {layout.radio}):"]
     if now is None:
         lines.append("    (as seeded: the cloud could not be asked how they are now)")

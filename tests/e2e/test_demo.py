@@ -6,14 +6,19 @@ runs the `cablepin app` lines it prints, as printed.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import re
 import shlex
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -79,6 +84,19 @@ class Demo:
         self.process.stdout.close()
 
 
+def wait_for_mail(folder: Path, count: int) -> list[EmailMessage]:
+    """The ``.eml`` files the demo's sink wrote, once there are ``count`` (the cloud's sender
+    looks at the outbox every second)."""
+    deadline = time.monotonic() + 90
+    while len(files := sorted(folder.glob("*.eml"))) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(files) == count, [f.name for f in files]
+    return [
+        cast(EmailMessage, email.message_from_bytes(f.read_bytes(), policy=email.policy.default))
+        for f in files
+    ]
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     clean = {
@@ -131,6 +149,13 @@ def test_two_demos_on_one_machine_keep_their_own_cables_and_a_rerun_shows_them_a
         fleet.login(FLEET.email, FLEET.password)
         fleet.request("POST", "/api/v1/cables/CBL-00000001/handover", {"driver_email": BEN.email})
         fleet.request("PUT", "/api/v1/cables/CBL-00000003/assignment", {"driver_email": BEN.email})
+    # M7: the handover's two e-mails arrive in the demo's mail folder, as the banner says.
+    assert f"lands in {first_dir / 'mail'}/" in first.banner
+    mails = wait_for_mail(first_dir / "mail", 2)
+    assert {m["To"] for m in mails} == {"anna@demo.test", BEN.email}
+    to_ben = next(m for m in mails if m["To"] == BEN.email)
+    assert to_ben["Subject"] == "Das Kabel CBL-00000001 wird an Sie übergeben"
+    assert not list((second_dir / "mail").glob("*.eml"))  # the other demo sent nothing
     first.stop()
     again = Demo(first_dir, free_port(), env)
     demos.append(again)

@@ -54,6 +54,7 @@ def demo(
                         "folder": how,
                         "url": running.url,
                         "radio": str(layout.radio),
+                        "mail": str(layout.mail),
                         "cables": running.addresses,
                         "drivers": {s: c.driver for s, c in (now or {}).items()},
                     },
