@@ -7,7 +7,7 @@ import re
 import httpx
 
 from . import seed
-from .conftest import csrf_of, sign_in
+from .conftest import choose_language, csrf_of, sign_in
 
 PDF_PROOF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 ANNA = seed.DRIVERS_A[0][1]
@@ -104,3 +104,88 @@ def test_m3_m8_month_view_deselect_preview_submit_and_pdf(client: httpx.Client) 
     sign_in(client, BEN)
     assert client.get(f"/me/receipts/{receipt_id.group(1)}/pdf").status_code == 404
     assert f"/me/receipts/{receipt_id.group(1)}/pdf" not in client.get("/me").text
+
+
+def upload_tariff(
+    client: httpx.Client,
+    token: str,
+    document: tuple[str, bytes, str] | None,
+    *,
+    price: str = "0,3275",
+    valid: tuple[str, str] = ("2026-01-01", "2026-12-31"),
+) -> httpx.Response:
+    """The driver's tariff form as a browser sends it: multipart, with the CSRF token."""
+    return client.post(
+        "/me/tariffs",
+        data={"csrf_token": token, "price": price, "valid_from": valid[0], "valid_to": valid[1]},
+        files={"document": document or ("", b"", "application/octet-stream")},
+    )
+
+
+def test_m2_m8_driver_uploads_a_tariff_with_its_proof_in_the_portal(client: httpx.Client) -> None:
+    sign_in(client, ANNA)
+    home = client.get("/me")
+    assert 'href="/me/tariffs"' in home.text
+    form = client.get("/me/tariffs")
+    assert form.status_code == 200
+    assert 'enctype="multipart/form-data"' in form.text
+    token = csrf_of(form.text)
+    # The German decimal comma is read as the price 0.3275; the proof is told by its content.
+    done = upload_tariff(client, token, ("vertrag.bin", PDF_PROOF, "application/octet-stream"))
+    assert done.status_code == 303, done.text
+    page = client.get(done.headers["location"])
+    assert "Ihr Tarif wurde hochgeladen" in page.text
+    assert "0,3275 €/kWh" in page.text
+    # The fleet manager sees it with its proof, exactly as uploaded.
+    client.cookies.clear()
+    sign_in(client, seed.FM_A)
+    tariffs = client.get("/billing/tariffs")
+    assert ANNA in tariffs.text
+    link = re.search(r'href="(/billing/tariffs/\d+/document)"', tariffs.text)
+    assert link is not None
+    proof = client.get(link.group(1))
+    assert (proof.status_code, proof.content) == (200, PDF_PROOF)
+    assert proof.headers["content-type"] == "application/pdf"
+
+
+def test_m2_m8_portal_upload_refusals_say_what_to_do_in_the_users_language(
+    client: httpx.Client,
+) -> None:
+    sign_in(client, ANNA)
+    token = csrf_of(client.get("/me/tariffs").text)
+    # A text file named .pdf: the content decides, and the message says what is accepted.
+    fake = upload_tariff(
+        client, token, ("contract.pdf", b"just text, not a PDF", "application/pdf")
+    )
+    assert fake.status_code == 409
+    assert "keine PDF-, PNG- oder JPEG-Datei" in fake.text
+    assert 'value="0,3275"' in fake.text  # what was typed is kept
+    # No file chosen; a price with a typo; dates that are not dates.
+    none = upload_tariff(client, token, None)
+    assert (none.status_code, "Wählen Sie den Nachweis" in none.text) == (422, True)
+    typo = upload_tariff(client, token, ("c.pdf", PDF_PROOF, "application/pdf"), price="0,3x")
+    assert (typo.status_code, "etwa 0,3275" in typo.text) == (409, True)
+    dates = upload_tariff(
+        client, token, ("c.pdf", PDF_PROOF, "application/pdf"), valid=("morgen", "")
+    )
+    assert (dates.status_code, "Gültigkeitstag" in dates.text) == (422, True)
+    # Over 5 MB: refused by the service's rule, or before the body is read when far over.
+    big = PDF_PROOF + b"0" * (5 * 1024 * 1024)
+    assert b"%PDF-" in big[:5]
+    large = upload_tariff(client, token, ("big.pdf", big, "application/pdf"))
+    assert (large.status_code, "größer als 5 MB" in large.text) == (413, True)
+    huge = upload_tariff(client, token, ("huge.pdf", big + b"0" * 100_000, "application/pdf"))
+    assert (huge.status_code, "größer als 5 MB" in huge.text) == (413, True)
+    # Without the CSRF token nothing is stored.
+    forged = upload_tariff(client, "forged", ("c.pdf", PDF_PROOF, "application/pdf"))
+    assert forged.status_code == 403
+    assert "Noch kein Tarif." in client.get("/me/tariffs").text
+    # A second tariff over the same dates overlaps the first.
+    first = upload_tariff(client, token, ("c.png", b"\x89PNG\r\n\x1a\n" + b"0" * 64, "image/png"))
+    assert first.status_code == 303, first.text
+    overlap = upload_tariff(client, token, ("c.pdf", PDF_PROOF, "application/pdf"))
+    assert (overlap.status_code, "überschneiden" in overlap.text) == (409, True)
+    # In English, the same refusal in English.
+    choose_language(client, "en", "/me/tariffs")
+    english = upload_tariff(client, token, ("contract.pdf", b"text", "application/pdf"))
+    assert "not a PDF, PNG or JPEG" in english.text

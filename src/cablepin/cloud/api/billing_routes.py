@@ -32,14 +32,14 @@ from cablepin.cloud.billing_schemas import (
     TariffList,
     TariffOut,
 )
-from cablepin.cloud.domain.billing import MAX_DOCUMENT
+from cablepin.cloud.domain.billing import MAX_DOCUMENT, MAX_UPLOAD
 from cablepin.cloud.services import billing, receipts
 
 __all__ = ["TARIFF_UPLOAD_LIMIT", "TARIFF_UPLOAD_PATH", "router"]
 
 TARIFF_UPLOAD_PATH = "/api/v1/me/tariffs"
 #: The proof document (5 MB) and the form around it.
-TARIFF_UPLOAD_LIMIT = MAX_DOCUMENT + 64 * 1024
+TARIFF_UPLOAD_LIMIT = MAX_UPLOAD
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(authorize)], responses=ERRORS)
 

@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_DEADLINE_DAY",
     "DOCUMENT_TYPES",
     "MAX_DOCUMENT",
+    "MAX_UPLOAD",
     "Method",
     "PriceRef",
     "TariffFacts",
@@ -55,6 +56,8 @@ __all__ = [
 BILLING_ZONE: Final = ZoneInfo("Europe/Berlin")
 DEFAULT_DEADLINE_DAY: Final = 10
 MAX_DOCUMENT: Final = 5 * 1024 * 1024
+#: A request that uploads a proof: the document and the form around it.
+MAX_UPLOAD: Final = MAX_DOCUMENT + 64 * 1024
 MONTH_PATTERN: Final = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 #: Magic bytes -> media type: what a proof document may be.
 DOCUMENT_TYPES: Final = (

@@ -3,6 +3,8 @@
 Rules kept here:
 - A field is read as a string and trimmed; a form is re-rendered with what
   was typed when something is refused (U2: nothing typed is lost).
+- A file (``upload``) is read as bytes, at most ``limit`` + 1 of them, so the
+  service that owns the size rule sees a file that is too large as too large.
 - A service refusal is shown in the page's language by its code
   (``ERROR_TEXT``, complete for ``cablepin.cloud.errors``, translated by the
   gettext catalogs); a code the map does not know yet shows the service's
@@ -13,12 +15,12 @@ from __future__ import annotations
 
 import gettext
 
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from cablepin.cloud.errors import CloudError
 from cablepin.cloud.portal.i18n import N_
 
-__all__ = ["field", "refusal_text", "values"]
+__all__ = ["field", "refusal_text", "upload", "values"]
 
 MAX_FIELD = 2000
 
@@ -146,6 +148,14 @@ ERROR_TEXT: dict[str, str] = {
 def field(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip()[:MAX_FIELD] if isinstance(value, str) else ""
+
+
+def upload(form: FormData, name: str, *, limit: int) -> bytes | None:
+    """The bytes of the file sent as ``name`` (at most ``limit + 1``); None when none was chosen."""
+    value = form.get(name)
+    if not isinstance(value, UploadFile) or (not value.filename and not value.size):
+        return None
+    return value.file.read(limit + 1)
 
 
 def values(form: FormData, *names: str) -> dict[str, str]:

@@ -104,6 +104,9 @@ FLASH: dict[str, str] = {
     "receipt_decided": N_("Receipt decision saved and recorded in the audit log."),
     "receipt_submitted": N_("Your receipt was submitted. Your fleet manager approves it."),
     "mail_retried": N_("The message waits in the outbox again and is sent at the next round."),
+    "tariff_uploaded": N_(
+        "Your tariff was uploaded. Your fleet manager checks the proof and verifies it."
+    ),
 }
 
 

@@ -8,6 +8,10 @@ Rules kept here:
 * The month view lists the month's sessions with the price each gets; the
   driver unticks the ones that are not reimbursable, previews the total and
   submits. Both buttons are one CSRF-protected form; the preview changes nothing.
+* A tariff is uploaded with its proof (``/me/tariffs``, multipart with CSRF)
+  and checked by the service the API's ``POST /api/v1/me/tariffs`` calls
+  (dates, size, type by content, price, overlap): one rule, and its refusal in
+  the page's language. A German price may be written with a decimal comma.
 * The receipt PDF is the one of ``GET /api/v1/receipts/{id}/pdf``.
 """
 
@@ -24,10 +28,11 @@ from cablepin.cloud.domain import billing as rules
 from cablepin.cloud.errors import CloudError
 from cablepin.cloud.portal import queries
 from cablepin.cloud.portal.backend import billing, receipts
-from cablepin.cloud.portal.forms import field, refusal_text
-from cablepin.cloud.portal.i18n import format_time
+from cablepin.cloud.portal.forms import field, refusal_text, upload, values
+from cablepin.cloud.portal.i18n import N_, format_time
 from cablepin.cloud.portal.web import (
     CsrfForm,
+    CsrfUpload,
     Ctx,
     DriverCtx,
     PathId,
@@ -147,3 +152,68 @@ def receipt_pdf(ctx: DriverCtx, receipt_id: PathId) -> Response:
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+# ------------------------------------------------------------------ tariffs (M2)
+
+TARIFF_FIELDS = ("price", "valid_from", "valid_to")
+# Where this form says more than the shared words (``forms.ERROR_TEXT``): it has one price.
+TARIFF_REFUSALS: dict[str, str] = {
+    "invalid_tariff": N_(
+        "Check the price and the dates: the price in EUR per kWh, such as 0.3275, above 0 and "
+        "below 10 with at most 6 decimals; the last day not before the first."
+    ),
+    "too_large": N_("The file is larger than 5 MB. Choose a smaller scan or PDF of the document."),
+}
+
+
+def _tariff_page(
+    ctx: Ctx, typed: dict[str, str], *, error: str | None = None, status: int = 200
+) -> Response:
+    return render(
+        ctx,
+        "portal/me_tariffs.html",
+        status=status,
+        title=ctx.gettext("My tariff"),
+        tariffs=billing.list_tariffs(ctx.db, ctx.actor).items,
+        typed=typed,
+        error=error,
+        fmt_price=lambda text: text.replace(".", ",") if ctx.locale == "de" else text,
+    )
+
+
+@router.get("/me/tariffs")
+def tariffs_page(ctx: DriverCtx) -> Response:
+    return _tariff_page(ctx, {})
+
+
+@router.post("/me/tariffs")
+def tariff_upload(ctx: DriverCtx, form: CsrfUpload) -> Response:
+    typed = values(form, *TARIFF_FIELDS)
+    try:
+        valid_from = dt.date.fromisoformat(typed["valid_from"])
+        valid_to = dt.date.fromisoformat(typed["valid_to"])
+    except ValueError:
+        message = N_("Enter the first and the last day the tariff is valid, then send it again.")
+        return _tariff_page(ctx, typed, error=ctx.gettext(message), status=422)
+    document = upload(form, "document", limit=rules.MAX_DOCUMENT)
+    if document is None:
+        message = N_("Choose the proof document (PDF, PNG or JPEG, at most 5 MB), then send again.")
+        return _tariff_page(ctx, typed, error=ctx.gettext(message), status=422)
+    try:
+        billing.add_tariff(
+            ctx.db,
+            ctx.actor,
+            price=typed["price"].replace(",", ".") or None,
+            monthly_prices=None,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            document=document,
+            now=ctx.now,
+        )
+    except CloudError as e:
+        ctx.db.rollback()
+        known = TARIFF_REFUSALS.get(e.code)
+        error = ctx.gettext(known) if known else refusal_text(ctx.translations, e)
+        return _tariff_page(ctx, typed, error=error, status=e.status)
+    return redirect(ctx, "/me/tariffs?done=tariff_uploaded")

@@ -3,6 +3,9 @@
 Rules kept here:
 - Every POST passes ``csrf_form``: a form without this session's token (or,
   before sign-in, the double-submit cookie) gets the 403 page and changes nothing.
+  The one form that carries a file (a tariff's proof) passes ``csrf_upload``,
+  the same check on a multipart body of at most ``MAX_UPLOAD`` bytes with at
+  most one file; every other form takes no file at all.
 - A page that needs a user and finds none redirects to sign-in; when a
   session cookie was sent but is no longer valid, the sign-in page says the
   session expired (U2) and returns to the page afterwards.
@@ -24,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import gettext as _gettext
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Annotated, Any
@@ -44,6 +47,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cablepin.cloud.deps import Db, get_now
 from cablepin.cloud.domain.actor import Actor, Role
+from cablepin.cloud.domain.billing import MAX_UPLOAD
 from cablepin.cloud.errors import CloudError, NotFound
 from cablepin.cloud.models import User
 from cablepin.cloud.portal import i18n, labels
@@ -60,6 +64,7 @@ from cablepin.cloud.portal.websession import (
 __all__ = [
     "DISPLAY_TZ",
     "CsrfForm",
+    "CsrfUpload",
     "Ctx",
     "Db",
     "DriverCtx",
@@ -177,6 +182,13 @@ INTERNAL = (
 BAD_REQUEST = (
     N_("Invalid request"),
     N_("The request was incomplete or malformed. Reload the page and try again."),
+)
+UPLOAD_TOO_LARGE = (
+    N_("File too large"),
+    N_(
+        "The file is larger than 5 MB, so nothing was stored. Go back and choose a smaller "
+        "scan or PDF of the document."
+    ),
 )
 FAILED = N_("That did not work")
 UNAVAILABLE = N_("This action is not available right now. Try again later or contact support.")
@@ -367,14 +379,41 @@ async def _form(request: Request) -> FormData:
     return await request.form(max_files=0, max_fields=100)
 
 
-def csrf_form(ctx: PortalCtx, form: Annotated[FormData, Depends(_form)]) -> FormData:
+async def _upload_form(request: Request) -> AsyncIterator[FormData]:
+    """A multipart form with at most one file, its body at most ``MAX_UPLOAD`` bytes.
+
+    A browser declares the length of the form it sends and the server reads no
+    more than that, so the length is checked before anything is read or spooled.
+    """
+    length = request.headers.get("content-length", "")
+    if not (length.isascii() and length.isdigit()):
+        raise Refusal(411, *BAD_REQUEST)
+    if int(length) > MAX_UPLOAD:
+        raise Refusal(413, *UPLOAD_TOO_LARGE)
+    form = await request.form(max_files=1, max_fields=20)
+    try:
+        yield form
+    finally:
+        await form.close()
+
+
+def _checked(ctx: Ctx, form: FormData) -> FormData:
     sent = form.get("csrf_token")
     if not check_csrf(ctx.csrf, sent if isinstance(sent, str) else None):
         raise Refusal(403, *CSRF_REFUSED)
     return form
 
 
+def csrf_form(ctx: PortalCtx, form: Annotated[FormData, Depends(_form)]) -> FormData:
+    return _checked(ctx, form)
+
+
+def csrf_upload(ctx: PortalCtx, form: Annotated[FormData, Depends(_upload_form)]) -> FormData:
+    return _checked(ctx, form)
+
+
 CsrfForm = Annotated[FormData, Depends(csrf_form)]
+CsrfUpload = Annotated[FormData, Depends(csrf_upload)]
 
 
 def safe_next(value: str | None, default: str = "/") -> str:
