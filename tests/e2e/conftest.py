@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,10 +175,26 @@ class World:
     def detail(self, serial: str) -> dict[str, Any]:
         return dict(self.as_(FLEET).request("GET", f"/api/v1/cables/{serial}"))
 
+    def verify_receipt(self, bundle: dict[str, Any], path: Path) -> Result:
+        """Save ``bundle`` to ``path`` and check it as an auditor would: `cablepin
+        verify-receipt PATH --factory-ca PEM --json`, trusting only the factory CA."""
+        path.write_text(json.dumps(bundle))
+        ca = self.layout.keys / "factory-ca.pem"
+        done = subprocess.run(
+            [*cablepin_command(), "verify-receipt", str(path), "--factory-ca", str(ca), "--json"],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=60,
+            check=False,
+        )
+        lines = done.stdout.strip().splitlines()
+        return Result(done.returncode, json.loads(lines[-1]) if lines else {}, done.stderr)
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    root = tmp_path_factory.mktemp("e2e")
+
+@contextmanager
+def open_world(root: Path, *, pool: int = POOL) -> Iterator[World]:
+    """Seed a deployment in ``root``, provision ``pool`` cables and run cloud and cables."""
     env = {
         **os.environ,
         "CABLEPIN_RADIO": str(root / "radio"),
@@ -194,9 +211,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     layout = seed(root / "deploy", spec, env)
     counter = itertools.count(1)
     base = 10_000_000
-    serials = [f"CBL-{base + next(counter):08d}" for _ in range(POOL)]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda s: add_cable(layout, ORG, CableSpec(s, None, 0), env=env), serials))
+    serials = [f"CBL-{base + next(counter):08d}" for _ in range(pool)]
+    with ThreadPoolExecutor(max_workers=2) as workers:
+        list(workers.map(lambda s: add_cable(layout, ORG, CableSpec(s, None, 0), env=env), serials))
     running = start(
         layout,
         DemoSpec(ORG, spec.people, tuple(CableSpec(s, None, 0) for s in serials)),
@@ -213,4 +230,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         running.stop()
 
 
-__all__ = ["ANNA", "BEN", "FLEET", "PINS_USED", "SUPPORT", "Result", "World", "run_cli"]
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with open_world(tmp_path_factory.mktemp("e2e")) as opened:
+        yield opened
+
+
+__all__ = [
+    "ANNA",
+    "BEN",
+    "FLEET",
+    "PINS_USED",
+    "SUPPORT",
+    "Result",
+    "World",
+    "open_world",
+    "run_cli",
+]

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from cablepin.demo import cablepin_command, run_cli
+from cablepin.demo import run_cli
 
 from .conftest import ANNA, FLEET, World
 
@@ -31,25 +28,6 @@ def logged_in(world: World) -> None:
 
 def previous_month(now: dt.datetime) -> tuple[int, int]:
     return (now.year - 1, 12) if now.month == 1 else (now.year, now.month - 1)
-
-
-def verify(world: World, bundle: dict[str, Any], path: Path) -> subprocess.CompletedProcess[str]:
-    path.write_text(json.dumps(bundle))
-    return subprocess.run(
-        [
-            *cablepin_command(),
-            "verify-receipt",
-            str(path),
-            "--factory-ca",
-            str(world.layout.keys / "factory-ca.pem"),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        env=world.env,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_m1_m3_m4_m6_receipt_from_real_cable_sessions_verifies_offline(
@@ -96,9 +74,9 @@ def test_m1_m3_m4_m6_receipt_from_real_cable_sessions_verifies_offline(
     assert approved["state"] == "approved"
 
     bundle = fleet.request("GET", f"/api/v1/receipts/{receipt['id']}/evidence")
-    genuine = verify(world, bundle, tmp_path / "genuine.json")
-    assert genuine.returncode == 0, genuine.stdout + genuine.stderr
-    assert json.loads(genuine.stdout) == {
+    genuine = world.verify_receipt(bundle, tmp_path / "genuine.json")
+    assert genuine.ok, genuine
+    assert genuine.out == {
         "ok": True,
         "receipt_id": receipt["id"],
         "total_wh": 10_733,
@@ -109,6 +87,6 @@ def test_m1_m3_m4_m6_receipt_from_real_cable_sessions_verifies_offline(
     # The excluded session stays in the signed chain between the two billed ones.
     dropped = copy.deepcopy(bundle)
     del dropped["cables"][0]["chains"][0]["records"][1]
-    refused = verify(world, dropped, tmp_path / "dropped.json")
-    assert refused.returncode != 0
-    assert "dropped" in json.loads(refused.stdout)["message"]
+    refused = world.verify_receipt(dropped, tmp_path / "dropped.json")
+    assert not refused.ok
+    assert "dropped" in refused.out["message"]

@@ -3,14 +3,21 @@ half up, to cents; no float is accepted anywhere on the money path."""
 
 from __future__ import annotations
 
+import ast
 import decimal
+import json
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+import cablepin
+from cablepin.cloud.billing_schemas import FlatPriceRequest
 from cablepin.evidence.money import (
     EXACT,
     amount_for,
@@ -88,3 +95,52 @@ def test_m2_prices_are_refused_with_what_is_accepted(text: str) -> None:
 @pytest.mark.parametrize("text", ["0.34", "0.3275", "1", "9.999999", "0.000001"])
 def test_m2_prices_parse_exactly(text: str) -> None:
     assert parse_price(text) == Decimal(text)
+
+
+# The money path: every module that parses, sums, stores, sends or prints a price or amount.
+MONEY_PATH = (
+    "evidence/money.py",
+    "evidence/bundle.py",
+    "cloud/domain/billing.py",
+    "cloud/services/billing.py",
+    "cloud/services/receipts.py",
+    "cloud/billing_schemas.py",
+    "cloud/receipt_pdf.py",
+    "cloud/portal/me_routes.py",
+)
+
+
+@pytest.mark.parametrize("module", MONEY_PATH)
+def test_m3_no_float_anywhere_on_the_money_path(module: str) -> None:
+    """No float literal, no ``float`` and no ``round()`` in any module money passes through."""
+    path = Path(cablepin.__file__).parent / module
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = [
+        f"{module}:{node.lineno}: {ast.unparse(node)}"
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.Constant) and isinstance(node.value, float))
+        or (isinstance(node, ast.Name) and node.id in ("float", "round"))
+    ]
+    assert found == []
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=0.000001, max_value=9.99))
+def test_m2_m3_the_api_refuses_a_price_sent_as_a_json_number(value: float) -> None:
+    """At the door: a price is a decimal string; a JSON number never becomes one."""
+    with pytest.raises(ValidationError):
+        FlatPriceRequest.model_validate({"price": value, "source": "x", "reason": "y"})
+    with pytest.raises(ValidationError):
+        FlatPriceRequest.model_validate_json(
+            json.dumps({"price": value, "source": "x", "reason": "y"})
+        )
+
+
+@given(LINES, st.randoms(use_true_random=False))
+def test_m3_the_amount_does_not_depend_on_the_order_of_the_lines(
+    lines: list[tuple[int, str]], rng: Any
+) -> None:
+    parsed = [(wh, parse_price(price)) for wh, price in lines]
+    shuffled = list(parsed)
+    rng.shuffle(shuffled)
+    assert amount_for(shuffled) == amount_for(parsed)
+    assert exact_sum(shuffled) == exact_sum(parsed)

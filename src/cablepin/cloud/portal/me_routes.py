@@ -18,6 +18,7 @@ Rules kept here:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 
 from fastapi import APIRouter, Response
@@ -48,6 +49,11 @@ __all__ = ["router"]
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
 
+def _price_text(ctx: Ctx) -> Callable[[str], str]:
+    """A price as the API writes it ("0.3275"), with the page language's decimal sign."""
+    return lambda text: text.replace(".", ",") if ctx.locale == "de" else text
+
+
 def _month(text: str) -> str:
     if not rules.is_month(text):
         raise not_found()
@@ -67,6 +73,7 @@ def home(ctx: DriverCtx) -> Response:
         previous=rules.previous_month(ctx.now),
         tariffs=billing.list_tariffs(ctx.db, actor).items,
         receipts=receipts.my_receipts(ctx.db, actor).items,
+        fmt_price=_price_text(ctx),
     )
 
 
@@ -96,7 +103,7 @@ def _month_page(
         total=money_text(total) if total is not None else None,
         error=error,
         fmt_ts=lambda seconds: format_time(dt.datetime.fromtimestamp(seconds, dt.UTC), ctx.locale),
-        fmt_price=lambda text: text.replace(".", ",") if ctx.locale == "de" else text,
+        fmt_price=_price_text(ctx),
     )
 
 
@@ -178,7 +185,7 @@ def _tariff_page(
         tariffs=billing.list_tariffs(ctx.db, ctx.actor).items,
         typed=typed,
         error=error,
-        fmt_price=lambda text: text.replace(".", ",") if ctx.locale == "de" else text,
+        fmt_price=_price_text(ctx),
     )
 
 
