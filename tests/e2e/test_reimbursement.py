@@ -14,7 +14,7 @@ import pytest
 
 from cablepin.demo import run_cli
 
-from .conftest import ANNA, FLEET, World
+from .conftest import ANNA, FLEET, Result, World
 
 pytestmark = pytest.mark.slow
 
@@ -90,3 +90,41 @@ def test_m1_m3_m4_m6_receipt_from_real_cable_sessions_verifies_offline(
     refused = world.verify_receipt(dropped, tmp_path / "dropped.json")
     assert not refused.ok
     assert "dropped" in refused.out["message"]
+
+
+def test_m2_driver_stores_a_tariff_with_its_proof_from_the_app(
+    world: World, tmp_path: Path
+) -> None:
+    year = dt.datetime.now(dt.UTC).year + 1  # after the first test's tariff: no overlap
+    proof, text = tmp_path / "vertrag.pdf", tmp_path / "vertrag-as-text.pdf"
+    proof.write_bytes(PDF)
+    text.write_text("not a PDF, whatever the name says")
+
+    def add(document: Path, *extra: str, valid: tuple[str, str] = ("01-01", "12-31")) -> Result:
+        return world.app(
+            "tariff", "add", "--price", "0.3275", "--from", f"{year}-{valid[0]}",
+            "--to", f"{year}-{valid[1]}", "--document", str(document), *extra, home="anna",
+        )  # fmt: skip
+
+    refused = add(text)
+    assert (refused.ok, refused.out["error"]) == (False, "bad_document")
+    assert "not a PDF, PNG or JPEG" in refused.out["message"]
+    german = add(text, "--lang", "de")
+    assert "keine PDF-, PNG- oder JPEG-Datei" in german.out["message"]
+    backwards = add(proof, valid=("12-31", "01-01"))
+    assert (backwards.ok, backwards.out["error"]) == (False, "invalid_tariff")
+    missing = add(tmp_path / "nowhere.pdf")
+    assert (missing.ok, missing.out["error"]) == (False, "document_unreadable")
+
+    stored = add(proof)
+    assert stored.ok, stored
+    assert (stored.out["price"], stored.out["state"]) == ("0.3275", "pending")
+    assert stored.out["document_type"] == "application/pdf"
+    overlap = add(proof, valid=("06-01", "06-30"))
+    assert (overlap.ok, overlap.out["error"]) == (False, "tariff_overlap")
+    # The fleet manager finds it with the very proof the app sent.
+    fleet = world.as_(FLEET)
+    mine = [
+        t for t in fleet.request("GET", "/api/v1/tariffs")["items"] if t["id"] == stored.out["id"]
+    ]
+    assert [t["driver_email"] for t in mine] == [ANNA.email]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import httpx
 
@@ -103,9 +103,12 @@ class CloudClient:
     def request(
         self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None
     ) -> Any:
+        return self._send(method, path, json=json, params=params)
+
+    def _send(self, method: str, path: str, **content: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
-            response = self._http.request(method, path, json=json, params=params, headers=headers)
+            response = self._http.request(method, path, headers=headers, **content)
         except httpx.HTTPError as e:
             raise CloudUnreachable(
                 f"cannot reach the cloud at {self.base_url} ({e.__class__.__name__}); check the "
@@ -147,6 +150,18 @@ class CloudClient:
     def me(self) -> dict[str, Any]:
         self._authed()
         return dict(self.request("GET", f"{API}/me"))
+
+    # -- reimbursement -----------------------------------------------------------
+
+    def add_tariff(
+        self, *, price: str, valid_from: str, valid_to: str, document: BinaryIO, name: str
+    ) -> dict[str, Any]:
+        """Store a tariff with its proof (M2). The cloud judges the document (PDF, PNG or
+        JPEG by its content, at most 5 MB) and the dates; it is streamed, not read here."""
+        self._authed()
+        form = {"price": price, "valid_from": valid_from, "valid_to": valid_to}
+        files = {"document": (name, document, "application/octet-stream")}
+        return dict(self._send("POST", f"{API}/me/tariffs", data=form, files=files))
 
     # -- the connect flow's three calls -----------------------------------------
 

@@ -15,7 +15,8 @@
     ├── WeakPinEntry         "weak_pin"      the new PIN is too easy to guess (nothing was sent)
     ├── NotAssignedToYou     "not_assigned"  the cloud will not take this cable's sessions from you
     ├── CableNotFound        "cable_not_found"  no cable with this serial is in range
-    └── HomeError            "home_error"    the app's local state folder is unreadable
+    ├── HomeError            "home_error"    the app's local state folder is unreadable
+    └── DocumentUnreadable   "document_unreadable"  the tariff's proof file cannot be read
 
 ``CableRefused`` keeps the cable's wire code as the error's ``code``, so the
 CLI and the app show exactly what the cable said (with ``wait_s``,
@@ -34,6 +35,7 @@ __all__ = [
     "CableRefused",
     "CloudRefused",
     "CloudUnreachable",
+    "DocumentUnreadable",
     "HomeError",
     "InvalidPinEntry",
     "InvalidSerial",
@@ -134,3 +136,7 @@ class CableNotFound(AppError):
 
 class HomeError(AppError):
     code = "home_error"
+
+
+class DocumentUnreadable(AppError):
+    code = "document_unreadable"

@@ -82,6 +82,20 @@ ERROR_TEXT: Final[Mapping[str, str]] = {
         "This is not a genuine cable (its certificate does not check out). "
         "Do not enter a PIN; check the serial."
     ),
+    # Tariffs (M2): what the cloud refused, and what to do.
+    "bad_document": N_(
+        "The proof is not a PDF, PNG or JPEG file (judged by its content, not its name). "
+        "Send the contract or bill as one of these."
+    ),
+    "too_large": N_("The proof is larger than 5 MB. Send a smaller scan or PDF."),
+    "invalid_tariff": N_(
+        "Check the price and the dates: the price in EUR per kWh with a point, such as 0.3275, "
+        "above 0 and below 10; the dates as YYYY-MM-DD, the last not before the first."
+    ),
+    "tariff_overlap": N_(
+        "These dates overlap a tariff you already have. Choose dates before or after it."
+    ),
+    "document_unreadable": N_("The proof file cannot be read. Check the path and try again."),
 }
 
 # What the connect flow reports along the way (``flow.Notice`` codes); ``%(serial)s``.

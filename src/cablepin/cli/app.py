@@ -31,7 +31,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from cablepin.app.cloud import CloudClient
-from cablepin.app.errors import AppError, CloudRefused, InvalidSerial, NotLoggedIn, WrongLogin
+from cablepin.app.errors import (
+    AppError,
+    CloudRefused,
+    DocumentUnreadable,
+    InvalidSerial,
+    NotLoggedIn,
+    WrongLogin,
+)
 from cablepin.app.flow import AppCore, PinAsk, check_new_pin, check_pin_format
 from cablepin.app.home import AppState, Home, default_home
 from cablepin.app.i18n import LANGUAGES, Translator, detect_language, explain
@@ -468,6 +475,63 @@ def change_pin(
             text=t.gettext(
                 "The PIN of cable %(serial)s was changed. Other phones must enter it again.",
                 serial=serial,
+            ),
+        )
+
+
+tariff_cli = typer.Typer(
+    no_args_is_help=True, help="Your electricity tariff, for the monthly reimbursement."
+)
+cli.add_typer(tariff_cli, name="tariff")
+
+
+@tariff_cli.command("add")
+def tariff_add(
+    price: Annotated[
+        str, typer.Option("--price", help="EUR per kWh, gross, with a point (e.g. 0.3275).")
+    ],
+    valid_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
+    valid_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD.")],
+    document: Annotated[
+        Path,
+        typer.Option("--document", help="The proof (contract or bill): PDF, PNG or JPEG, <= 5 MB."),
+    ],
+    home: HomeOption = None,
+    lang: LangOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Store your tariff with its proof; your fleet manager verifies it (M2)."""
+    with _logged_in_app(home, lang, as_json=as_json) as (_folder, state, t):
+        try:
+            opened = document.open("rb")
+        except OSError as e:
+            raise DocumentUnreadable(
+                f"cannot read {document}: {e.strerror}; check the path", path=str(document)
+            ) from e
+        with opened, CloudClient(state.server or "", state.token) as cloud:
+            try:
+                tariff = cloud.add_tariff(
+                    price=price,
+                    valid_from=valid_from,
+                    valid_to=valid_to,
+                    document=opened,
+                    name=document.name,
+                )
+            except CloudRefused as e:
+                if e.code != "invalid_request":
+                    raise
+                # The API's own check of the form's shape: for this command, price or dates.
+                raise CloudRefused.kind("invalid_tariff")(e.message, **e.details) from e
+        emit(
+            tariff,
+            as_json=as_json,
+            text=lambda: t.gettext(
+                "Tariff %(id)s stored: %(price)s EUR/kWh from %(start)s to %(end)s. Your fleet "
+                "manager verifies it with the proof.",
+                id=tariff.get("id", "?"),
+                price=tariff.get("price", price),
+                start=tariff.get("valid_from", valid_from),
+                end=tariff.get("valid_to", valid_to),
             ),
         )
 
