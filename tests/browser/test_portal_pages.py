@@ -161,6 +161,15 @@ def _driver_pages(c: Checker) -> None:
     c.visit("/me", "driver's home")
     c.visit("/me/months/2026-10", "driver's month view")
     c.visit("/me/months/2026-11", "driver's month view, month still open")
+    c.visit("/me/tariffs", "driver's tariff upload")
+    form = c.page.locator("form[action='/me/tariffs']")
+    form.locator("#price").fill("0,31")
+    form.locator("#valid_from").fill("2030-01-01")
+    form.locator("#valid_to").fill("2030-12-31")
+    proof = {"name": "contract.pdf", "mimeType": "application/pdf", "buffer": b"not a PDF"}
+    form.locator("#document").set_input_files(proof)
+    form.locator("button[type=submit]").click()
+    c.check("driver's tariff upload, refused with what to do")
 
 
 def _support_pages(c: Checker, portal: Portal) -> None:
