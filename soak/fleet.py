@@ -42,6 +42,8 @@ from typing import Any
 
 import httpx
 import psycopg
+from aiosmtpd.controller import Controller
+from tests.integration.cloud.smtp import Recorder
 
 from cablepin.app import AppCore, AppState, CableLink, CloudClient, Home
 from cablepin.app.flow import PinAsk
@@ -248,6 +250,35 @@ class Cloud:
                     if status(int(entry.get("status") or 0)):
                         found.append(entry)
         return found
+
+
+# -- e-mail ----------------------------------------------------------------------------------
+
+
+class MailSink:
+    """The SMTP server the outbox delivers to (aiosmtpd, the tests' ``Recorder``); it can be
+    taken down and brought back on the same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.recorder = Recorder()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def env(self) -> dict[str, str]:
+        return {
+            "CABLEPIN_SMTP_HOST": "127.0.0.1",
+            "CABLEPIN_SMTP_PORT": str(self.port),
+            "CABLEPIN_SMTP_TLS": "none",
+        }
 
 
 # -- the cables ---------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from soak.fleet import (
     Cloud,
     Database,
     Gate,
+    MailSink,
     SimCable,
     SoakError,
     cablepin_command,
@@ -93,6 +94,11 @@ class Report:
     receipt_double_counted: int = 0
     cable_forgot: int = 0
     audit_events: int = 0
+    mails: int = 0
+    mails_refused_then_sent: int = 0
+    mail_lost: int = 0
+    mail_duplicated: int = 0
+    mail_unknown: int = 0
     audit_ok: bool = False
     server_errors: list[str] = field(default_factory=list)
     unavailable: int = 0
@@ -107,6 +113,7 @@ class Report:
             self.lost == self.duplicated == self.misattributed == self.phantom == 0
             and self.pre_handover_on_new_driver == self.receipt_double_counted == 0
             and self.cable_forgot == 0
+            and self.mail_lost == self.mail_duplicated == self.mail_unknown == 0
             and self.audit_ok
             and not self.server_errors
             and not self.problems
@@ -133,6 +140,10 @@ class Report:
             f"{self.cable_forgot}",
             f"receipts: {self.receipts} with {self.receipt_lines} lines; sessions counted twice "
             f"= {self.receipt_double_counted}",
+            f"e-mail: {self.mails} messages in the outbox ({self.mails_refused_then_sent} refused "
+            f"while SMTP was down, sent later); received once each: "
+            f"{self.mails - self.mail_lost - self.mail_duplicated}, lost = {self.mail_lost}, "
+            f"sent twice = {self.mail_duplicated}, unknown = {self.mail_unknown}",
             f"audit chain: {'verifies' if self.audit_ok else 'BROKEN'} "
             f"({self.audit_events} events)",
             f"server errors (5xx other than 503): {len(self.server_errors)}; "
@@ -164,6 +175,19 @@ class Soak:
             "CABLEPIN_RADIO": str(root / "radio"),
             "LANG": "C.UTF-8",
         }
+        self.sink = MailSink()
+        self.env.update(self.sink.env())
+        self.env.update(
+            {
+                # Mail goes out from a `cablepin worker` (the API processes are the ones killed),
+                # looks for due mail every second, and takes over a message whose sender lost
+                # it (a database cut between the claim and its commit) after 15 s, not 5 min.
+                "CABLEPIN_MAIL_SENDER": "worker",
+                "CABLEPIN_OUTBOX_POLL_S": "1",
+                "CABLEPIN_OUTBOX_LEASE_S": "15",
+            }
+        )
+        self.worker_process: subprocess.Popen[bytes] | None = None
         self.env.pop("CABLEPIN_HOME", None)
         self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
@@ -216,8 +240,16 @@ class Soak:
                 db.commit()
         finally:
             engine.dispose()
+        self.sink.start()
         self.cloud = Cloud(self.root, self.db.url, self.keys, 2, self.env)
         self.cloud.start_all()
+        with open(self.root / "worker.log", "ab") as log:
+            self.worker_process = subprocess.Popen(
+                [*cablepin_command(), "worker", "--db", self.db.url],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+            )
         for sim in self.sims:
             sim.serve()
         for email in [FM, *self.drivers]:
@@ -234,7 +266,11 @@ class Soak:
             sim.epoch_driver[0] = sim.driver
 
         with self.client(FM) as fm:
-            fm.request("PUT", f"/api/v1/billing/policy/{self.month[:4]}", {"method": "flat"})
+            fm.request(
+                "PUT",
+                f"/api/v1/billing/policy/{self.month[:4]}",
+                {"method": "flat", "recipient_email": FM},  # each receipt is mailed to the FM
+            )
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(assign, self.sims))
 
@@ -243,6 +279,14 @@ class Soak:
             sim.stop()
         if hasattr(self, "cloud"):
             self.cloud.stop()
+        if self.worker_process is not None:
+            self.worker_process.send_signal(signal.SIGTERM)
+            try:
+                self.worker_process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.worker_process.kill()
+                self.worker_process.wait()
+        self.sink.stop()
         self.db.drop()
 
     # -- helpers -----------------------------------------------------------------------
@@ -421,10 +465,12 @@ class Soak:
     def faults(self) -> list[tuple[float, str, Callable[[], str]]]:
         return [
             (0.10, "app killed mid-sync", self.fault_app_killed_mid_sync),
+            (0.20, "SMTP server down", self.fault_smtp_down),
             (0.25, "API process killed", self.fault_kill_api),
             (0.40, "database connections cut", self.fault_cut_db),
             (0.50, "cable killed mid-wipe", lambda: self.fault_cable_mid_wipe(2)),
             (0.60, "cable killed mid-wipe", lambda: self.fault_cable_mid_wipe(4)),
+            (0.65, "SMTP server back", self.fault_smtp_back),
             (0.70, "cable killed mid-record", lambda: self.fault_cable_mid_record(1)),
             (0.75, "cable killed mid-record", lambda: self.fault_cable_mid_record(5)),
             (0.85, "database connections cut", self.fault_cut_db),
@@ -446,6 +492,19 @@ class Soak:
         # Restarted at once; it takes requests when it is ready, meanwhile the other one does.
         self.restarting.append(self.cloud.restart(0))
         return f"SIGKILL to `cablepin serve` on port {self.cloud.servers[0].port}, restarted"
+
+    def fault_smtp_down(self) -> str:
+        self.sink.stop()
+        self.smtp_down_at = time.monotonic()
+        return f"the SMTP server on port {self.sink.port} stopped (connections refused)"
+
+    def fault_smtp_back(self) -> str:
+        waiting = self.db.query("SELECT count(*) FROM outbox WHERE state <> 'sent'")[0][0]
+        self.sink.start()
+        return (
+            f"the SMTP server back after {time.monotonic() - self.smtp_down_at:.0f} s; "
+            f"{waiting} message(s) were waiting in the outbox"
+        )
 
     def fault_cut_db(self) -> str:
         cut = self.db.cut_connections()
@@ -619,6 +678,27 @@ class Soak:
         if errors:
             raise errors[0]
 
+    def drain_mail(self) -> None:
+        """Let the outbox empty: every message sent (bounded)."""
+        # The outbox waits 30 s, then 60 s, ... after a refused connection; the clock of
+        # those waits is fast-forwarded here (as the e2e tests move the cables' clock).
+        self.db.query(
+            "UPDATE outbox SET next_attempt_at = now() WHERE state = 'pending' RETURNING id"
+        )
+        deadline = time.monotonic() + 180
+        while True:
+            left = self.db.query(
+                "SELECT state, count(*) FROM outbox WHERE state <> 'sent' GROUP BY state"
+            )
+            if not left:
+                return
+            if any(state == "failed" for state, _ in left) or time.monotonic() > deadline:
+                self.report.problems.append(f"outbox not delivered: {dict(left)}")
+                return
+            if self.worker_process is not None and self.worker_process.poll() is not None:
+                raise SoakError("cablepin worker exited; see worker.log")
+            time.sleep(0.2)  # polling a condition, with a bound
+
     # -- the checks --------------------------------------------------------------------
 
     def check(self) -> None:
@@ -673,6 +753,16 @@ class Soak:
         )
         if totals:
             report.problems.append(f"{len(totals)} receipt(s) whose total is not their lines'")
+        outbox = {
+            str(message_id): int(attempts)
+            for message_id, attempts in self.db.query("SELECT message_id, attempts FROM outbox")
+        }
+        received = collections.Counter(self.sink.recorder.ids())
+        report.mails = len(outbox)
+        report.mails_refused_then_sent = sum(1 for a in outbox.values() if a > 1)
+        report.mail_lost = sum(1 for m in outbox if received[m] == 0)
+        report.mail_duplicated = sum(n - 1 for n in received.values() if n > 1)
+        report.mail_unknown = sum(n for m, n in received.items() if m not in outbox)
         report.receipts = int(self.db.query("SELECT count(*) FROM receipts")[0][0])
         report.receipt_lines = int(self.db.query("SELECT count(*) FROM receipt_lines")[0][0])
         verify = subprocess.run(
@@ -702,7 +792,7 @@ def run(config: Config, root: Path | None = None) -> Report:
     with tempfile.TemporaryDirectory(prefix="cablepin-soak-") as temp:
         soak = Soak(config, root or Path(temp))
         try:
-            for phase in (soak.setup, soak.load, soak.settle_all, soak.check):
+            for phase in (soak.setup, soak.load, soak.settle_all, soak.drain_mail, soak.check):
                 began = time.monotonic()
                 phase()
                 soak.report.phases[phase.__name__] = time.monotonic() - began
