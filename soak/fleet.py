@@ -55,7 +55,7 @@ from cablepin.cable.provision import (
     load_identity,
     provision,
 )
-from cablepin.cable.simulator import CableServer
+from cablepin.cable.simulator import CableServer, Limits
 from cablepin.cable.state import load_state, read_sessions, save_state
 from cablepin.cable.store import PowerLost, SimulatedFlash
 from cablepin.protocol.chain import genesis
@@ -65,6 +65,11 @@ PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeo
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname={name} connect_timeout=3"
 READY_BOUND_S = 60.0
+# A load test, not a flood test: hundreds of cables and their apps share one process (and
+# its GIL) on a busy machine, so the link's deadlines are generous; what is checked is
+# that nothing is lost, not how fast.
+LIMITS = Limits(handshake_s=60.0, request_s=120.0, idle_s=120.0)
+LINK_TIMEOUT_S = 60.0
 ORG = "Soak Fleet GmbH"
 
 
@@ -391,7 +396,7 @@ class SimCable:
         return self.server.address
 
     def serve(self) -> None:
-        self.server = PoweredServer(self.cable, self.tls, radio_dir=self.radio)
+        self.server = PoweredServer(self.cable, self.tls, radio_dir=self.radio, limits=LIMITS)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -501,7 +506,7 @@ class Apps:
         ca = state.factory_ca_pem.encode("ascii")
 
         def open_link(serial: str, _address: str | None) -> CableLink:
-            return CableLink(sim.address, serial, ca).open()
+            return CableLink(sim.address, serial, ca, timeout=LINK_TIMEOUT_S).open()
 
         def prompt(ask: PinAsk) -> str | None:
             if ask.purpose == "new":
