@@ -4,17 +4,26 @@
 or print it. The load is ``Config.workers`` threads, each taking a cable that
 no other thread holds and doing one operation with it: record sessions on
 the cable, sync (the app's connect), change the PIN, a PIN permission from
-the fleet manager used by the driver's app, a handover to another driver;
-or, for a driver, submit the previous month's receipt, and for the fleet
-manager, reject one. One more thread injects the faults one after another
-at fixed fractions of the run (``FAULTS``). An operation a fault breaks
-fails as it would for a driver (the cloud unreachable, the link gone) and is
-counted; the cable is picked again later.
+the fleet manager used by the driver's app, a handover to another driver
+(after a last sync of the old one); or, for a driver, submit the previous
+month's receipt, and for the fleet manager, reject one. One more thread
+injects the faults one after another at fixed fractions of the run
+(``faults()``): an app SIGKILLed between two batches of a sync, SMTP down and
+back, an API process SIGKILLed and restarted, the database's connections
+terminated (twice), a cable losing power mid-wipe (twice: before and after
+the wipe's commit point) and mid-record (twice). An operation a fault breaks
+fails as it would for a driver (``FAULT_CODES``), is counted, and the cable
+is picked again later; any other failure fails the test.
 
-After the load, every cable is settled: its driver's app connects until a
-connect goes through (a bounded number of times), so everything the cable
-holds is in the cloud. Then the checks (``check``) compare the cloud's
-database with the harness's ledger (``fleet.SimCable``).
+After the load every cable is settled (its driver's app connects until one
+connect goes through, a bounded number of times), the outbox is drained, and
+``check`` compares the cloud's database with the harness's ledger
+(``fleet.SimCable``): for every cable and epoch, the sessions are exactly the
+ones the cable holds (each acknowledged recording among them), each once,
+with the same fields, on the account of the driver the epoch belongs to;
+no receipt line counts a session twice or another driver's; every outbox
+message reached the SMTP server exactly once; ``cablepin admin verify-audit``
+passes; no server answered a 5xx but the 503 that means "send it again".
 """
 
 from __future__ import annotations
@@ -314,6 +323,8 @@ class Soak:
             try:
                 result = self.connect(sim)
             except AppError as error:
+                if error.code not in FAULT_CODES:
+                    raise  # not a fault's doing: the harness or the product is wrong
                 last = error
                 self.cloud.wait_ready()
                 continue
