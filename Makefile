@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-from-lock
 
-.PHONY: venv run test test-unit test-integration test-e2e test-browser test-schemathesis screenshots bench lint fmt lock browser axe pdf-tools clean messages language
+.PHONY: venv run test test-unit test-integration test-e2e test-browser test-schemathesis screenshots bench soak lint fmt lock browser axe pdf-tools clean messages language
 
 venv: $(STAMP)
 
@@ -63,6 +63,14 @@ screenshots: venv browser axe
 
 bench: venv
 	$(BIN)/python -m benchmarks
+
+# The load test with faults (issue 12): a fleet on PostgreSQL (127.0.0.1:5432) and two
+# `cablepin serve`, for SOAK_SECONDS (default 300) of load; prints what it did and
+# checked (lost = 0, duplicated = 0, misattributed = 0) and writes docs/soak.md.
+# SOAK_CABLES (300), SOAK_DRIVERS (30), SOAK_WORKERS (8), SOAK_SEED (12) size it.
+# A bounded version runs in `make test` (tests/e2e/test_soak.py).
+soak: venv
+	$(BIN)/python -m soak
 
 lint: venv
 	$(BIN)/ruff check .

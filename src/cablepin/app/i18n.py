@@ -71,6 +71,10 @@ ERROR_TEXT: Final[Mapping[str, str]] = {
         "The cloud cannot be reached. Check the connection and try again; "
         "nothing was lost, the next connect continues where this one stopped."
     ),
+    "database_unavailable": N_(
+        "The cloud was interrupted for a moment. Connect again; "
+        "nothing was lost, the next connect continues where this one stopped."
+    ),
     "wrong_login": N_(
         "Wrong e-mail or password. Check both and try again; if you never set a "
         "password or forgot it, ask your fleet manager for a new invitation."

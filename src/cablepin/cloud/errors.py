@@ -39,6 +39,7 @@
     │   └── InvalidAccount     "invalid_account"   409  IBAN or BIC fails its check digits
     ├── TooLarge               "too_large"         413  request body over the limit
     ├── TooManyAttempts        "too_many_attempts" 429  carries retry_after_s
+    ├── DatabaseUnavailable    "database_unavailable" 503  the connection broke mid-request
     └── ConfigError            "config_error"      500  keys or database missing
 
 Refusals of input that fits the OpenAPI schema but not a rule the schema cannot
@@ -68,6 +69,7 @@ __all__ = [
     "CloudError",
     "ConfigError",
     "Conflict",
+    "DatabaseUnavailable",
     "Forbidden",
     "HasDriver",
     "InvalidAccount",
@@ -205,6 +207,17 @@ class TooLarge(CloudError):
 class TooManyAttempts(CloudError):
     code = "too_many_attempts"
     status = 429
+
+
+class DatabaseUnavailable(CloudError):
+    """The database connection broke while a request used it (a restart, a cut, a failover).
+
+    The request's unit of work was rolled back (or its commit's outcome is
+    unknown); every request of the app is safe to send again.
+    """
+
+    code = "database_unavailable"
+    status = 503
 
 
 class ConfigError(CloudError):

@@ -10,6 +10,9 @@ Rules kept here:
   growing wait; a 5xx reply -> failed, shown to support. When the connection
   itself fails (refused, TLS, login), the message is deferred and the rest of
   the batch waits for the next round: the server is away, not the message.
+* Once the server said "250", a database connection that breaks before "sent"
+  is written costs a fresh connection, not a second copy: the outcome is
+  written again (``RECORD_TRIES``), guarded by the sender's claim.
 * TLS as the settings say: ``starttls`` (STARTTLS is required, never silently
   skipped), ``tls`` (implicit TLS, port 465) or ``none``; certificates are
   checked against the system's CAs. The password is read from
@@ -35,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parseaddr
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cablepin.cloud.domain.outbox import MailState, is_permanent
@@ -53,6 +57,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("cablepin.cloud.sender")
+
+#: How often a sender writes "sent" when the database connection breaks under it.
+RECORD_TRIES = 3
 
 
 class MailNotConfigured(CloudError):
@@ -202,13 +209,30 @@ class Sender:
                         if e.connection:
                             break
                     else:
-                        outbox.mark_sent(db, claimed, now=self.clock())
+                        self._record_sent(db, claimed)
                         done.sent += 1
                         MAIL_DELIVERIES.labels("sent").inc()
                         log.info("mail %s sent (attempt %s)", claimed.id, claimed.attempts)
         finally:
             transport.close()
         return done
+
+    def _record_sent(self, db: Session, claimed: outbox.Claimed) -> None:
+        """The server has the message; a database connection lost now would send it twice
+        (its lease ends, the next sender takes it), so the outcome is written again on a
+        fresh connection. The claim makes that safe: a sender that lost its claim changes
+        nothing. (The soak test cuts the connections while mail goes out.)"""
+        for attempt in range(1, RECORD_TRIES + 1):
+            try:
+                outbox.mark_sent(db, claimed, now=self.clock())
+                return
+            except DBAPIError as e:
+                if not e.connection_invalidated or attempt == RECORD_TRIES:
+                    raise
+                log.warning(
+                    "mail %s sent; its database connection broke, recording it again", claimed.id
+                )
+                db.rollback()
 
     def _refused(
         self, db: Session, claimed: outbox.Claimed, e: SendFailed, done: Delivered

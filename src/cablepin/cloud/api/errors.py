@@ -4,8 +4,12 @@ Validation errors come out as 422 ``invalid_request``; a body that is not
 JSON in UTF-8 as 400 ``invalid_json``; unknown routes as 404 ``not_found``;
 a method the path does not take as 405 ``method_not_allowed`` with an
 ``Allow`` header naming every method of that path (Starlette's own names only
-the first route's); anything unexpected as 500 ``internal_error`` without
-internals (the traceback goes to the log, which never holds a PIN).
+the first route's); a database connection that broke while the request used
+it (a database restart or failover, ``pg_terminate_backend``) as 503
+``database_unavailable`` with ``Retry-After``, since sending the request
+again is what helps (the soak test found these as 500s); anything else
+unexpected as 500 ``internal_error`` without internals (the traceback goes
+to the log, which never holds a PIN).
 The machine paths (the API, ``/openapi.json``, ``/healthz``, ``/readyz``,
 ``/metrics``) always answer
 JSON; only the portal's URLs get the portal's HTML page.
@@ -21,10 +25,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from cablepin.cloud.errors import CloudError
+from cablepin.cloud.errors import CloudError, DatabaseUnavailable
 from cablepin.cloud.headers import is_machine_path
 
 __all__ = ["install"]
@@ -126,6 +131,25 @@ def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: Seconds a client waits before sending a request again after a lost database connection.
+RETRY_AFTER_DB_S = 1
+
+
+def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if not exc.connection_invalidated:
+        return _unexpected(request, exc)
+    log.warning("database connection lost during a request", exc_info=exc)
+    return _cloud_error(
+        request,
+        DatabaseUnavailable(
+            "the cloud lost its connection to the database while answering; "
+            "send the request again in a moment",
+            retry_after_s=RETRY_AFTER_DB_S,
+        ),
+    )
+
+
 def install(app: FastAPI, *, page: PageRenderer | None = None, api_prefix: str = "/api") -> None:
     """Our error shape for the API; with ``page``, a browser's unknown URL gets a page."""
 
@@ -142,4 +166,5 @@ def install(app: FastAPI, *, page: PageRenderer | None = None, api_prefix: str =
     app.add_exception_handler(CloudError, _cloud_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)
