@@ -90,6 +90,22 @@ def submitted_receipt(world: World) -> int:
     return receipt_id
 
 
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+def sign_in(world: World, email: str) -> None:
+    token = csrf_of(world.client.get("/signin").text)
+    r = world.client.post(
+        "/signin",
+        data={"email": email, "password": PASSWORD, "csrf_token": token, "next": "/"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+
+
 def test_m7_every_message_once_in_its_recipients_language_with_the_pdf(
     world: World, smtp: tuple[Recorder, int]
 ) -> None:
@@ -213,32 +229,23 @@ def test_m7_550_is_given_up_shown_to_support_and_retry_delivers_it(
     assert "550 5.1.1" in (row.last_error or "")
 
     client = world.client
-    page = client.get("/signin")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token is not None
-    r = client.post(
-        "/signin",
-        data={"email": SUPPORT, "password": PASSWORD, "csrf_token": token.group(1), "next": "/"},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
+    sign_in(world, SUPPORT)
     page = client.get("/support/mail")
     assert page.status_code == 200
     assert html.escape(row.message_id) in page.text
     assert "550 5.1.1 mailbox unavailable" in page.text
     assert DRIVER_A1 not in page.text  # the list spans organisations: the domain only
     assert 'id="no-mail-server"' in page.text  # this app has no CABLEPIN_SMTP_HOST
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert csrf is not None
+    csrf = csrf_of(page.text)
     no_reason = client.post(
-        f"/support/mail/{row.id}/retry", data={"csrf_token": csrf.group(1), "reason": ""}
+        f"/support/mail/{row.id}/retry", data={"csrf_token": csrf, "reason": ""}
     )
     assert no_reason.status_code == 422
     forged = client.post(f"/support/mail/{row.id}/retry", data={"reason": "x"})
     assert forged.status_code == 403  # no CSRF token
     r = client.post(
         f"/support/mail/{row.id}/retry",
-        data={"csrf_token": csrf.group(1), "reason": "driver fixed the mailbox (ticket 42)"},
+        data={"csrf_token": csrf, "reason": "driver fixed the mailbox (ticket 42)"},
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
@@ -253,9 +260,25 @@ def test_m7_550_is_given_up_shown_to_support_and_retry_delivers_it(
         assert event.actor_email == SUPPORT
 
 
-def test_m7_without_a_mail_server_mail_waits_in_the_outbox(world: World) -> None:
-    assigned_world(world)
-    assert world.call("POST", f"/api/v1/cables/{CABLE_A}/pin-reset", FM_A, json={}).is_success
+def test_m7_without_a_mail_server_the_invitation_waits_and_the_portal_still_shows_the_link(
+    world: World, smtp: tuple[Recorder, int]
+) -> None:
+    server, port = smtp
+    sign_in(world, FM_A)
+    csrf = csrf_of(world.client.get("/drivers").text)
+    page = world.client.post(
+        "/drivers", data={"csrf_token": csrf, "name": "Nina New", "email": "nina@a.example"}
+    )
+    assert page.status_code == 200, page.text
+    shown = re.search(
+        r'id="invite-link" class="copy" type="text" readonly value="([^"]+)"', page.text
+    )
+    assert shown is not None
+    assert "Es ist kein Mailserver eingerichtet" in page.text  # this app has no SMTP host
     (row,) = outbox_rows(world)
     assert row.state is MailState.PENDING
     assert row.content is not None
+    # Once a server is there, the mail carries the very link the page showed.
+    assert sender(world, port).deliver_due().sent == 1
+    (mail,) = server.received
+    assert shown.group(1) in mail.text()
