@@ -1,7 +1,9 @@
 """M1-M4, M6 as real processes: sessions recorded by the simulated cable in the
 previous month (`cable charge --start/--end`), synced by `cablepin app connect`,
 priced by a verified tariff, submitted with one session deselected, approved,
-and the receipt's evidence verified offline by `cablepin verify-receipt`."""
+and the receipt's evidence verified offline by `cablepin verify-receipt`; the
+submission's e-mails with the PDF and the approval reach a real SMTP server
+through `cablepin worker` (M7)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ import httpx
 import pytest
 
 from cablepin.demo import run_cli
+from integration.cloud.smtp import smtp_server
 
 from .conftest import ANNA, FLEET, Result, World
 
 pytestmark = pytest.mark.slow
 
+BILLING = "payroll@fleet.example"
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
@@ -50,7 +54,11 @@ def test_m1_m3_m4_m6_receipt_from_real_cable_sessions_verifies_offline(
     assert synced.out["synced"] == 3
 
     fleet, anna = world.as_(FLEET), world.as_(ANNA)
-    fleet.request("PUT", f"/api/v1/billing/policy/{year}", {"method": "contract"})
+    fleet.request(
+        "PUT",
+        f"/api/v1/billing/policy/{year}",
+        {"method": "contract", "recipient_email": BILLING},
+    )
     upload = httpx.post(
         f"{world.url}/api/v1/me/tariffs",
         headers={"Authorization": f"Bearer {anna.token}"},
@@ -72,6 +80,32 @@ def test_m1_m3_m4_m6_receipt_from_real_cable_sessions_verifies_offline(
     assert [r["id"] for r in listed] == [receipt["id"]]
     approved = fleet.request("POST", f"/api/v1/receipts/{receipt['id']}/approve")
     assert approved["state"] == "approved"
+
+    # M7: this cloud has no mail server; a `cablepin worker` delivers the outbox to one.
+    with smtp_server() as (server, port):
+        sent = run_cli(
+            ["worker", "--once", "--db", world.layout.db_url],
+            env={
+                **world.env,
+                "CABLEPIN_SMTP_HOST": "127.0.0.1",
+                "CABLEPIN_SMTP_PORT": str(port),
+                "CABLEPIN_SMTP_TLS": "none",
+            },
+        )
+    assert sent == {"sent": 3, "deferred": 0, "failed": 0}
+    number = receipt["id"]
+    assert sorted((r.rcpt[0], r.subject) for r in server.received) == sorted(
+        [
+            (ANNA.email, f"Beleg {number} für {label} eingereicht"),
+            (BILLING, f"Beleg {number} für {label} eingereicht"),
+            (ANNA.email, f"Beleg {number} für {label} genehmigt"),
+        ]
+    )
+    for got in server.received:
+        if "eingereicht" in got.subject:
+            ((name, pdf),) = got.attachments()
+            assert name == f"receipt-{label}-{number}.pdf"
+            assert pdf.startswith(b"%PDF-")
 
     bundle = fleet.request("GET", f"/api/v1/receipts/{receipt['id']}/evidence")
     genuine = world.verify_receipt(bundle, tmp_path / "genuine.json")
