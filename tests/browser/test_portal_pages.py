@@ -179,6 +179,7 @@ def _support_pages(c: Checker, portal: Portal) -> None:
     c.visit("/support?q=musterstadt", "support search by driver")
     c.visit("/support?q=nobody-at-all", "support search, no hit")
     c.visit(f"/support/cables/{serial}", "support cable")
+    c.visit("/support/mail", "support: outgoing e-mail")
     c.visit("/audit", "support audit log")
 
 
