@@ -2,17 +2,19 @@
 
 ``command.key`` (PEM, Ed25519) signs commands; ``factory-ca.pem`` is the
 factory CA certificate that cable certificates must chain to. Both are
-written by ``cablepin keys init``.
+written by ``cablepin keys init``. ``device_key`` parses a registered cable's
+certificate once per process (B3: every connect and upload checks a signature).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from cablepin.cloud.errors import ConfigError
@@ -24,12 +26,14 @@ __all__ = [
     "FACTORY_CA_FILE",
     "CloudKeys",
     "derive_challenge_key",
+    "device_key",
     "load_factory_ca",
     "load_keys",
 ]
 
 COMMAND_KEY_FILE = "command.key"
 FACTORY_CA_FILE = "factory-ca.pem"
+DEVICE_KEYS_CACHED = 10_000  # a few MB: the cables one process talks to in a while
 
 
 @dataclass(frozen=True)
@@ -81,3 +85,13 @@ def load_keys(directory: Path | None) -> CloudKeys:
     return CloudKeys(
         command_key, ca, pki.certificate_pem(ca).decode(), derive_challenge_key(command_key)
     )
+
+
+@functools.lru_cache(maxsize=DEVICE_KEYS_CACHED)
+def device_key(cert_pem: str) -> Ed25519PublicKey:
+    """The public key of a registered cable's certificate (PEM text as stored).
+
+    Cached by the certificate's own text, so a hit can never be another cable's
+    key; registration checked the certificate against the factory CA already.
+    """
+    return pki.device_public_key(pki.load_certificate(cert_pem.encode()))

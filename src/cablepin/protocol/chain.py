@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -44,7 +44,16 @@ class Record:
     max_w: int
 
     def to_wire(self) -> list[int]:
-        return list(astuple(self))
+        # Spelled out: dataclasses.astuple deep-copies, and every chain link calls this.
+        return [
+            self.seq,
+            self.start,
+            self.end,
+            self.wh,
+            self.meter_start_wh,
+            self.meter_end_wh,
+            self.max_w,
+        ]
 
     @classmethod
     def from_wire(cls, value: Any) -> Record:

@@ -67,9 +67,9 @@ __all__ = [
 # Each mirrors the domain function it is named after (imported above).
 
 
-def open_clause() -> ColumnElement[bool]:
-    """``state in OPEN``."""
-    return CommandRow.state.in_(OPEN)
+def open_clause(rows: type[CommandRow] = CommandRow) -> ColumnElement[bool]:
+    """``state in OPEN`` (of ``rows``: the table, or an alias of it in a join)."""
+    return rows.state.in_(OPEN)
 
 
 def expired_clause(now: dt.datetime) -> ColumnElement[bool]:

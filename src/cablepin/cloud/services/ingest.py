@@ -12,17 +12,20 @@ Rules (DESIGN "Attribution", H2-H5, S1-S3):
   once). A wipe receipt opens the new epoch: head reset to genesis, the
   pending assignee becomes the assignee for the new epoch.
 * ``sessions``: refusals in ``domain/attribution.py``; the batch must verify
-  against the stored chain (``protocol.chain.verify_batch``); records are
-  inserted idempotently (unique ``(cable, epoch, seq)``), and so is the
-  signed head that proved them (``chain_heads``: evidence for receipts, M6).
+  against the stored chain (``protocol.chain.verify_batch``); records already
+  stored must be identical (counted as duplicates), the new ones are inserted
+  in one go (``_sql.insert_new_rows``: COPY on PostgreSQL; the cable's row lock
+  serialises its uploads, so "new" stays true), and the signed head that
+  proved them is inserted idempotently (``chain_heads``: evidence for receipts, M6).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import assert_never
+from dataclasses import dataclass
+from typing import Final, assert_never
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -47,6 +50,7 @@ from cablepin.cloud.errors import (
     StaleEpoch,
     UnknownCommand,
 )
+from cablepin.cloud.keys import device_key
 from cablepin.cloud.models import Assignment, Cable, ChainHead, ChargingSession, CommandRow
 from cablepin.cloud.schemas import (
     ChallengeOut,
@@ -62,10 +66,15 @@ from cablepin.cloud.schemas import (
     UploadResponse,
 )
 from cablepin.cloud.services import audit, commands
-from cablepin.cloud.services._sql import dialect_insert
-from cablepin.cloud.services.cables import active_assignment, find_cable, schedule_clean_start
-from cablepin.cloud.services.commands import open_command, void_pin_resets
-from cablepin.protocol import pki
+from cablepin.cloud.services._sql import dialect_insert, insert_new_rows
+from cablepin.cloud.services.cables import (
+    CableWith,
+    active_assignment,
+    find_cable,
+    find_cable_with,
+    schedule_clean_start,
+)
+from cablepin.cloud.services.commands import void_pin_resets
 from cablepin.protocol.chain import Record, genesis, verify_batch
 from cablepin.protocol.commands import (
     COMMAND_LIFETIME_S,
@@ -79,16 +88,16 @@ from cablepin.protocol.errors import ChainError, MessageError, ProtocolError
 from cablepin.protocol.hello import Hello
 from cablepin.protocol.messages import NONCE_SIZE
 
-__all__ = ["challenge", "connect", "post_receipt", "release", "upload_sessions"]
+__all__ = ["LAST_SEEN_STEP", "challenge", "connect", "post_receipt", "release", "upload_sessions"]
 
-
-def _device_key(cable: Cable) -> Ed25519PublicKey:
-    return pki.device_public_key(pki.load_certificate(cable.cert_pem.encode()))
+# ``last_seen_at`` is written when it is this old (or the hello's facts changed): a
+# cable connected again within the minute costs no write (B3).
+LAST_SEEN_STEP: Final = dt.timedelta(minutes=1)
 
 
 def _open_receipt(cable: Cable, blob: bytes) -> Receipt:
     try:
-        receipt = open_receipt(blob, _device_key(cable))
+        receipt = open_receipt(blob, device_key(cable.cert_pem))
     except ProtocolError as e:
         raise BadReceipt(
             f"this receipt was not signed by {cable.serial}: {e.message}; "
@@ -241,7 +250,7 @@ def _signed(
 
 
 def _verify_hello(
-    cable: Cable,
+    found: CableWith,
     actor: Actor,
     request: ConnectRequest,
     *,
@@ -249,6 +258,7 @@ def _verify_hello(
     now: dt.datetime,
 ) -> None:
     """H5/P6: believe the hello only if the cable signed exactly it, for a fresh challenge."""
+    cable = found.cable
     what_to_do = (
         "connect to the cable again; relay the hello exactly as the cable sent it (with its sig)"
     )
@@ -278,7 +288,7 @@ def _verify_hello(
         sig=request.sig,
     )
     try:
-        hello.verify(_device_key(cable))
+        hello.verify(device_key(found.cert_pem))
     except ProtocolError as e:
         raise BadHello(f"this hello was not signed by {cable.serial}; {what_to_do}") from e
 
@@ -302,6 +312,85 @@ def challenge(
     return ChallengeOut(challenge=value, valid_for_s=challenges.WINDOW_S)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a connect would do, read from the cable as it is (``find_cable_with``)."""
+
+    store_facts: bool  # the caller's hello updates what we show, and it changed
+    step: Step  # the clean-start check
+    offer_wipe: bool  # a wipe this caller may get (its claim still to win)
+    offer_permission: bool  # a PIN permission this caller may get (ditto)
+    assigned: bool
+
+    @property
+    def writes(self) -> bool:
+        return (
+            self.store_facts or self.step is not Step.NOTHING or self.offer_wipe
+        ) or self.offer_permission
+
+
+def _facts_changed(cable: Cable, request: ConnectRequest, now: dt.datetime) -> bool:
+    seen = cable.last_seen_at
+    return (
+        seen is None
+        or now - seen >= LAST_SEEN_STEP
+        or cable.pin_default != request.pin_default
+        or (request.fw or cable.fw) != cable.fw
+    )
+
+
+def _plan(found: CableWith, actor: Actor, request: ConnectRequest, now: dt.datetime) -> _Plan:
+    cable, assignment, wipe, permission = (
+        found.cable,
+        found.assignment,
+        found.wipe,
+        found.permission,
+    )
+    # Only the cable's driver (or the one a pending wipe gives it to) updates what we show.
+    drives = (assignment is not None and assignment.driver_id == actor.id) or (
+        wipe is not None and wipe.driver_id == actor.id
+    )
+    step = clean_start_step(
+        _clean_check(assignment),
+        actor_id=actor.id,
+        wipe_open=wipe is not None,
+        hello_epoch=request.epoch,
+        hello_seq=request.head.seq,
+    )
+    if wipe is not None:
+        return _Plan(
+            store_facts=drives and _facts_changed(cable, request, now),
+            step=step,
+            offer_wipe=may_receive_wipe(
+                purpose=wipe.purpose,
+                wipe_driver_id=wipe.driver_id,
+                actor_id=actor.id,
+                hello_epoch=request.epoch,
+                cable_epoch=cable.epoch,
+            ),
+            offer_permission=False,
+            assigned=wipe.driver_id == actor.id,
+        )
+    assigned = assignment is not None and assignment.driver_id == actor.id
+    return _Plan(
+        store_facts=drives and _facts_changed(cable, request, now),
+        step=step,
+        offer_wipe=False,
+        offer_permission=assigned
+        and permission is not None
+        and request.epoch == cable.epoch
+        and lifecycle.usable(
+            lifecycle.Permission(
+                permission.state, permission.epoch, permission.driver_id, permission.expires_at
+            ),
+            cable_epoch=cable.epoch,
+            assignee_id=actor.id,
+            now=now,
+        ),
+        assigned=assigned,
+    )
+
+
 @transactional
 def connect(
     db: Session,
@@ -313,31 +402,33 @@ def connect(
     challenge_key: bytes,
     now: dt.datetime,
 ) -> ConnectResponse:
-    cable = find_cable(db, actor, serial, lock=True)
-    serial = cable.serial
+    """Verify the hello; apply its receipt; hand out the commands for its nonce.
+
+    B3: the cable and all it needs are one query. A connect that changes nothing
+    (no receipt, no command to hand out, no clean-start step, facts as stored)
+    answers from that read, without a row lock and with nothing to commit; any
+    other reads everything again under the cable's row lock and decides there.
+    """
+    found = find_cable_with(db, actor, serial, lock=False)
     nonce = request.nonce
     if len(nonce) != NONCE_SIZE:
         raise InvalidRequest(f"the nonce must be {NONCE_SIZE} bytes: send the one from hello")
-    _verify_hello(cable, actor, request, challenge_key=challenge_key, now=now)
+    _verify_hello(found, actor, request, challenge_key=challenge_key, now=now)
+    plan = _plan(found, actor, request, now)
+    if request.receipt is None and not plan.writes:
+        return _answer(found.cable, plan.assigned, [])
+    found = find_cable_with(db, actor, serial, lock=True)
     if request.receipt is not None:
-        _apply_receipt(db, cable, request.receipt, actor, now, strict=False)
-    wipe = open_command(db, cable.id, CommandKind.WIPE)
-    assignment = active_assignment(db, cable.id)
-    # Only the cable's driver (or the one a pending wipe gives it to) updates what we show.
-    if (assignment is not None and assignment.driver_id == actor.id) or (
-        wipe is not None and wipe.driver_id == actor.id
-    ):
+        _apply_receipt(db, found.cable, request.receipt, actor, now, strict=False)
+        # It may have ended an assignment, opened one, finished a command: read again.
+        found = find_cable_with(db, actor, serial, lock=True)
+    cable, assignment, wipe = found.cable, found.assignment, found.wipe
+    plan = _plan(found, actor, request, now)
+    if plan.store_facts:
         cable.last_seen_at = now
         cable.pin_default = request.pin_default
         cable.fw = request.fw or cable.fw
-    step = clean_start_step(
-        _clean_check(assignment),
-        actor_id=actor.id,
-        wipe_open=wipe is not None,
-        hello_epoch=request.epoch,
-        hello_seq=request.head.seq,
-    )
-    if step is Step.CLEAN and assignment is not None:
+    if plan.step is Step.CLEAN and assignment is not None:
         assignment.clean_at = now
         audit.append(
             db,
@@ -345,12 +436,13 @@ def connect(
             action="clean_start.confirmed",
             actor=actor,
             org_id=cable.org_id,
-            target=serial,
+            target=cable.serial,
             details={"epoch": request.epoch},
         )
-    elif step is Step.WIPE:
+    elif plan.step is Step.WIPE:
         wipe = schedule_clean_start(db, actor, cable, driver_id=actor.id, now=now)
     signed: list[SignedCommandOut] = []
+    assigned = plan.assigned
     if wipe is not None:
         assigned = wipe.driver_id == actor.id
         # Handing a wipe out twice is harmless: each copy is bound to one nonce and epoch.
@@ -361,27 +453,19 @@ def connect(
             hello_epoch=request.epoch,
             cable_epoch=cable.epoch,
         ) and commands.claim(db, wipe, now):
-            signed.append(_signed(wipe, serial, nonce, cable.epoch, now, command_key))
-    else:
-        assigned = assignment is not None and assignment.driver_id == actor.id
-        permission = open_command(db, cable.id, CommandKind.ALLOW_PIN_SET)
-        if (
-            assigned
-            and permission is not None
-            and request.epoch == cable.epoch
-            and lifecycle.usable(
-                lifecycle.Permission(
-                    permission.state, permission.epoch, permission.driver_id, permission.expires_at
-                ),
-                cable_epoch=cable.epoch,
-                assignee_id=actor.id,
-                now=now,
-            )
-            and commands.claim(db, permission, now)
-        ):
-            signed.append(_signed(permission, serial, nonce, cable.epoch, now, command_key))
+            signed.append(_signed(wipe, cable.serial, nonce, cable.epoch, now, command_key))
+    elif (
+        plan.offer_permission
+        and found.permission is not None
+        and commands.claim(db, found.permission, now)
+    ):
+        signed.append(_signed(found.permission, cable.serial, nonce, cable.epoch, now, command_key))
+    return _answer(cable, assigned, signed)
+
+
+def _answer(cable: Cable, assigned: bool, signed: list[SignedCommandOut]) -> ConnectResponse:
     synced = Synced(epoch=cable.epoch, seq=cable.head_seq)
-    return ConnectResponse(serial=serial, assigned=assigned, commands=signed, synced=synced)
+    return ConnectResponse(serial=cable.serial, assigned=assigned, commands=signed, synced=synced)
 
 
 @transactional
@@ -399,18 +483,18 @@ def post_receipt(
 def upload_sessions(
     db: Session, actor: Actor, serial: str, request: SessionsUpload, *, now: dt.datetime
 ) -> UploadResponse:
-    cable = find_cable(db, actor, serial, lock=True)
+    found = find_cable_with(db, actor, serial, lock=True)
+    cable, assignment = found.cable, found.assignment
     try:
         records = [Record.from_wire(r) for r in request.records]
     except MessageError as e:
         raise InvalidRequest(f"{e.message}; send the records exactly as the cable gave them") from e
     head_sig = request.head_sig
-    assignment = active_assignment(db, cable.id)
     facts = CableFacts(
         serial=cable.serial,
         epoch=cable.epoch,
         head_seq=cable.head_seq,
-        wipe_pending=open_command(db, cable.id, CommandKind.WIPE) is not None,
+        wipe_pending=found.wipe is not None,
         assignee_id=assignment.driver_id
         if assignment and assignment.epoch == cable.epoch
         else None,
@@ -441,21 +525,26 @@ def upload_sessions(
             previous=previous,
             records=records,
             head_sig=head_sig,
-            device_key=_device_key(cable),
+            device_key=device_key(found.cert_pem),
         )
     except ChainError as e:
         raise ChainBroken(e.message, synced_seq=cable.head_seq) from e
-    known = dict(
-        db.execute(
-            select(ChargingSession.seq, ChargingSession.chain_hash).where(
-                ChargingSession.cable_id == cable.id,
-                ChargingSession.epoch == cable.epoch,
-                ChargingSession.seq.between(first, records[-1].seq),
-            )
-        ).all()
-    )
+    # Every stored session of this epoch is at or below the head (each upload moves the
+    # head to its last record), so a batch past the head has none stored.
+    known = {}
+    if first <= cable.head_seq:
+        known = dict(
+            db.execute(
+                select(ChargingSession.seq, ChargingSession.chain_hash).where(
+                    ChargingSession.cable_id == cable.id,
+                    ChargingSession.epoch == cable.epoch,
+                    ChargingSession.seq.between(first, records[-1].seq),
+                )
+            ).all()
+        )
     duplicates = 0
     rows = []
+    cable_id, epoch, driver_id = cable.id, cable.epoch, actor.id
     for record, chain_hash in zip(records, hashes, strict=True):
         if record.seq in known:
             if known[record.seq] != chain_hash:
@@ -468,10 +557,10 @@ def upload_sessions(
             continue
         rows.append(
             {
-                "cable_id": cable.id,
-                "epoch": cable.epoch,
+                "cable_id": cable_id,
+                "epoch": epoch,
                 "seq": record.seq,
-                "driver_id": actor.id,
+                "driver_id": driver_id,
                 "start_s": record.start,
                 "end_s": record.end,
                 "wh": record.wh,
@@ -482,16 +571,10 @@ def upload_sessions(
                 "received_at": now,
             }
         )
-    accepted = 0
-    if rows:
-        inserted = db.execute(
-            dialect_insert(db, ChargingSession)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["cable_id", "epoch", "seq"])
-            .returning(ChargingSession.seq)
-        )
-        accepted = len(inserted.all())
-        duplicates += len(rows) - accepted
+    # New for certain: the cable's row lock serialises its uploads and ``known`` holds
+    # every stored session of this range (B2: one COPY, not a compiled INSERT a batch).
+    insert_new_rows(db, ChargingSession, rows)
+    accepted = len(rows)
     last = records[-1]
     # M6: keep every head the cable signed, so any session can be proven later.
     db.execute(
