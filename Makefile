@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-from-lock
 
-.PHONY: venv run test test-unit test-integration test-e2e test-browser test-schemathesis screenshots bench soak lint fmt lock browser axe pdf-tools clean messages language
+.PHONY: wrk venv run test test-unit test-integration test-e2e test-browser test-schemathesis screenshots bench soak lint fmt lock browser axe pdf-tools clean messages language
 
 venv: $(STAMP)
 
@@ -61,7 +61,11 @@ test-browser: venv browser axe
 screenshots: venv browser axe
 	CABLEPIN_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/browser -q
 
-bench: venv
+# The connect benchmark (B3) loads the server with wrk, from Debian.
+wrk:
+	@./scripts/install-wrk.sh
+
+bench: venv wrk
 	$(BIN)/python -m benchmarks
 
 # The load test with faults (issue 12): a fleet on PostgreSQL (127.0.0.1:5432) and two

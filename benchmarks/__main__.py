@@ -12,7 +12,7 @@ from pathlib import Path
 
 from benchmarks.common import Section, update_report, write_report
 
-BENCHMARKS = ["link_size", "ingest", "portal_scale", "cable_log"]
+BENCHMARKS = ["link_size", "ingest", "connect", "portal_scale", "cable_log"]
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 

@@ -50,7 +50,8 @@ def write_report(sections: list[Section], path: Path) -> None:
         f"Python {platform.python_version()}.",
         "",
     ]
-    path.write_text("\n".join(head) + "\n" + "\n".join(s.markdown() for s in sections))
+    body = "\n".join(s.markdown() for s in sections)
+    path.write_text("\n".join(head) + "\n" + _with_summary(body))
 
 
 def update_report(sections: list[Section], path: Path) -> None:
@@ -70,5 +71,35 @@ def update_report(sections: list[Section], path: Path) -> None:
         blocks[section.title] = section.markdown()
         section_note = f'Section "{section.title}" re-run alone: {now}.'
         head = head.rstrip("\n") + "\n" + section_note + "\n"
-    body = "\n".join(blocks[t].rstrip("\n") + "\n" for t in order)
-    path.write_text(head.rstrip("\n") + "\n\n" + body)
+    body = "\n".join(blocks[t].rstrip("\n") + "\n" for t in order if t != SUMMARY)
+    path.write_text(head.rstrip("\n") + "\n\n" + _with_summary(body))
+
+
+SUMMARY = "Every figure with a target"
+
+
+def _with_summary(body: str) -> str:
+    """``body`` (the sections) after a table of every figure that has a target.
+
+    Read back from the sections' own tables, so that a section re-run alone
+    (``update_report``) updates its rows here too.
+    """
+    rows = []
+    for part in ("\n" + body).split("\n## ")[1:]:
+        title, _, text = part.partition("\n")
+        for line in text.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) != 4 or cells[0] in ("figure", "---") or not cells[2]:
+                continue
+            rows.append(f"| {title} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
+    summary = [
+        f"## {SUMMARY}",
+        "",
+        "Collected from the sections below (where each was measured, how, and why a "
+        "missed one is missed).",
+        "",
+        "| benchmark | figure | measured | target | |",
+        "| --- | --- | --- | --- | --- |",
+        *rows,
+    ]
+    return "\n".join(summary) + "\n\n" + body

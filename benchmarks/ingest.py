@@ -87,7 +87,7 @@ def _batches(state: Path) -> list[dict[str, Any]]:
     """What the app posts: the cable's reads of 500 records with their signed heads."""
     cable = open_cable(state)
     _, grant = cable.auth_pin("0000", int(time.time()))
-    batches = []
+    batches: list[dict[str, Any]] = []
     after = 0
     while True:
         answer = cable.read(grant, after, MAX_READ_LIMIT)
@@ -176,6 +176,14 @@ def _sqlite(url: str, keys: Path, state: Path) -> float:
         return _upload(client, headers, _batches(state))
 
 
+def _missed(figures: list[Figure]) -> str:
+    """'Missed by ...' for the ratio, when it is missed."""
+    for f in figures:
+        if f.met is False and f.value[:1].isdigit():
+            return f" Missed by {TARGET - float(f.value.split()[0]):.2f}."
+    return ""
+
+
 def run() -> Section:
     figures = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -235,6 +243,12 @@ def run() -> Section:
         figures=figures,
         notes=(
             "Before this work (issue 12): 0.058 (2,202/s vs 38,098/s); 77 % of the time was "
-            "SQLAlchemy compiling a fresh 6,000-parameter multi-row INSERT for every batch."
+            "SQLAlchemy compiling a fresh 6,000-parameter multi-row INSERT for every batch. Now "
+            "the new sessions go in with one COPY (the cable's row lock serialises its uploads "
+            "and the stored ones are found first), the cable, its certificate, assignment and "
+            "open commands are one query, and a batch past the head skips the duplicate "
+            "lookup. What is left beside the insert itself: HTTP and JSON, validating 500 "
+            "records, hashing the chain, one signature check and six round trips (pre-ping, "
+            "BEGIN, token, cable, chain head, COMMIT with the head's UPDATE)." + _missed(figures)
         ),
     )

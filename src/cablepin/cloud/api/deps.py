@@ -36,12 +36,12 @@ __all__ = [
 _bearer = HTTPBearer(auto_error=False, description="the token from POST /api/v1/auth/login")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_keys(request: Request) -> CloudKeys:
+async def get_keys(request: Request) -> CloudKeys:
     keys: CloudKeys = request.app.state.keys
     return keys
 
@@ -67,13 +67,13 @@ def authorize(request: Request, db: Db, now: Now, credentials: Credentials) -> A
     return actor
 
 
-def current_actor(actor: Annotated[Actor | None, Depends(authorize)]) -> Actor:
+async def current_actor(actor: Annotated[Actor | None, Depends(authorize)]) -> Actor:
     if actor is None:  # a public route asked for an actor: a wiring mistake, refuse safely
         raise Unauthorized("log in first")
     return actor
 
 
-def bearer_token(credentials: Credentials) -> str:
+async def bearer_token(credentials: Credentials) -> str:
     if credentials is None:
         raise Unauthorized("send the token to revoke as 'Authorization: Bearer TOKEN'")
     return credentials.credentials

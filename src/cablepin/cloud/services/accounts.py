@@ -16,7 +16,7 @@ import hashlib
 import secrets
 
 from argon2 import PasswordHasher
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -181,10 +181,6 @@ def create_user(
 
 def actor_for_user(db: Session, user: User) -> Actor:
     org_name = db.scalar(select(Organisation.name).where(Organisation.id == user.org_id))
-    return _actor(user, org_name)
-
-
-def _actor(user: User, org_name: str | None) -> Actor:
     return Actor(
         id=user.id,
         email=user.email,
@@ -268,20 +264,40 @@ def login(
 
 def actor_for_token(db: Session, token: str, *, now: dt.datetime) -> Actor:
     # One round trip for every API request: the token, its user and the user's organisation.
-    row = db.execute(
-        select(ApiToken, User, Organisation.name)
-        .join(User, User.id == ApiToken.user_id)
-        .outerjoin(Organisation, Organisation.id == User.org_id)
-        .where(ApiToken.token_hash == hash_token(token))
-    ).first()
+    row = db.execute(_TOKEN_ACTOR, {"token_hash": hash_token(token)}).first()
     if row is None:
         raise Unauthorized("this token is not valid; log in again")
-    api_token, user, org_name = row
-    if api_token.revoked_at is not None or api_token.expires_at <= now:
+    if row.revoked_at is not None or row.expires_at <= now:
         raise Unauthorized("this token has expired or was revoked; log in again")
-    if not user.active:
+    if not row.active:
         raise Unauthorized("this account is deactivated; ask your fleet manager")
-    return _actor(user, org_name)
+    return Actor(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        role=Role(row.role),
+        org_id=row.org_id,
+        org_name=row.org_name,
+    )
+
+
+# Columns, not entities: every API request runs this, and plain rows are cheaper (B3).
+_TOKEN_ACTOR = (
+    select(
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        User.id,
+        User.email,
+        User.name,
+        User.role,
+        User.org_id,
+        User.active,
+        Organisation.name.label("org_name"),
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .outerjoin(Organisation, Organisation.id == User.org_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
 
 
 @transactional

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -103,15 +103,26 @@ def find_cable_with(db: Session, actor: Actor, serial: str, *, lock: bool) -> Ca
     """``find_cable`` and, in the same round trip, its certificate, active assignment
     and open commands (B3: one query where there were five). ``lock`` locks the
     cable row only (``FOR UPDATE OF cables``), as ``find_cable`` does."""
-    wipe, permission = aliased(CommandRow), aliased(CommandRow)
-    query = (
+    query = _CABLE_WITH_LOCKED if lock else _CABLE_WITH
+    row = db.execute(query, {"serial": serial}).first()
+    cable, cert_pem, assignment, wipe, permission = row or (None, "", None, None, None)
+    return CableWith(_visible(cable, actor, serial), cert_pem, assignment, wipe, permission)
+
+
+def _cable_with() -> Select[Cable, str, Assignment, CommandRow, CommandRow]:
+    """Built once (the statement, its aliases and joins are the same every time)."""
+    wipe = aliased(CommandRow, name="wipe")
+    permission = aliased(CommandRow, name="permission")
+    return (
         select(Cable, CableCert.cert_pem, Assignment, wipe, permission)
         .join(CableCert, CableCert.cable_id == Cable.id)
         .outerjoin(Assignment, and_(Assignment.cable_id == Cable.id, Assignment.ended_at.is_(None)))
         .outerjoin(
             wipe,
             and_(
-                wipe.cable_id == Cable.id, wipe.kind == CommandKind.WIPE, commands.open_clause(wipe)
+                wipe.cable_id == Cable.id,
+                wipe.kind == CommandKind.WIPE,
+                commands.open_clause(wipe),
             ),
         )
         .outerjoin(
@@ -122,17 +133,13 @@ def find_cable_with(db: Session, actor: Actor, serial: str, *, lock: bool) -> Ca
                 commands.open_clause(permission),
             ),
         )
-        .where(Cable.serial == serial)
+        .where(Cable.serial == bindparam("serial"))
         .execution_options(populate_existing=True)
     )
-    if lock:
-        query = query.with_for_update(of=Cable)
-    row = db.execute(query).first()
-    if row is None:
-        _visible(None, actor, serial)
-    assert row is not None
-    cable, cert_pem, assignment, wipe_row, permission_row = row
-    return CableWith(_visible(cable, actor, serial), cert_pem, assignment, wipe_row, permission_row)
+
+
+_CABLE_WITH = _cable_with()
+_CABLE_WITH_LOCKED = _CABLE_WITH.with_for_update(of=Cable)
 
 
 def active_assignment(db: Session, cable_id: int) -> Assignment | None:
