@@ -81,13 +81,13 @@ def serve(
         settings = Settings()
         load_keys(settings.keys)  # fail now, with the reason, rather than in every worker
         migrate(settings.db_url())
+        retention = start_retention(settings)  # D2: first pass now, then periodically
         emit(
             {"url": f"http://{host}:{port}", "workers": workers},
             as_json=as_json,
             text=f"cablepin cloud on http://{host}:{port}",
         )
     stop_sender = _start_sender(settings)
-    retention = start_retention(settings)  # D2: erased drivers' expired receipts
     try:
         uvicorn.run(
             "cablepin.cloud.app:app_from_env",

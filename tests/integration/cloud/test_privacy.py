@@ -12,6 +12,7 @@ retention`` deletes it once the statutory period is over (time given with --now)
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import logging
 import os
@@ -48,7 +49,7 @@ from .conftest import (
     PASSWORD,
     World,
 )
-from .test_race_pg import CABLEPIN
+from .test_race_pg import CABLEPIN, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -272,3 +273,36 @@ def test_d2_erasure_is_refused_while_a_handover_to_the_driver_is_pending(world: 
     assert world.call("DELETE", f"/api/v1/cables/{CABLE_A}/handover", FM_A).status_code == 200
     detail = world.call("GET", f"/api/v1/cables/{CABLE_A}", FM_A).json()
     assert DRIVER_A1 not in json.dumps(detail)
+
+
+def test_d2_serve_runs_the_retention_job(world: World) -> None:
+    """`cablepin serve` deletes expired receipts of erased drivers before it says it is up
+    (and then every CABLEPIN_RETENTION_INTERVAL_S): a receipt made in 2024 under a one-year
+    period is past it today."""
+    world.clock.now = dt.datetime(2024, 6, 3, 9, 0, tzinfo=dt.UTC)
+    zoe = _zoe(world)
+    r = world.call("DELETE", f"/api/v1/drivers/{ZOE}", FM_A)
+    assert r.status_code == 200, r.text
+    assert r.json()["kept_until"] == "2032-12-31T23:00:00Z"  # this app's default: 8 years
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "CABLEPIN_KEYS"},
+        "CABLEPIN_RETENTION_YEARS": "1",
+    }
+    command = [CABLEPIN, "serve", "--db", world.url, "--keys", str(world.keys.directory)]
+    proc = subprocess.Popen(
+        [*command, "--port", str(free_port()), "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["url"].startswith("http://")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    r = world.call("GET", f"/api/v1/receipts/{zoe['receipt']}/evidence", FM_A)
+    assert r.status_code == 404
+    assert world.call("GET", "/api/v1/me/receipts", DRIVER_A1).status_code == 200
+    assert cli("admin", "verify-audit", db=world.url)["ok"] is True
