@@ -76,4 +76,5 @@ def test_d1_d2_fleet_manager_exports_then_erases_a_driver_after_confirming(
     cable = client.get("/cables/CBL-00001002")
     assert BEN not in cable.text
     assert BEN_NAME not in cable.text
+    assert "gelöschter Fahrer" in cable.text  # his place in the cable's history
     assert client.get("/audit.csv").text.count(BEN) == 0

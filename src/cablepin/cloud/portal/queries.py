@@ -356,6 +356,7 @@ class HistoryEntry:
     epoch: int
     started_at: dt.datetime
     ended_at: dt.datetime | None
+    erased: bool = False  # D2: the page says "erased driver", the tombstone has no name
 
 
 def cable_history(db: Session, cable_id: int, limit: int = 50) -> list[HistoryEntry]:
@@ -369,11 +370,12 @@ def cable_history(db: Session, cable_id: int, limit: int = 50) -> list[HistoryEn
     return [
         HistoryEntry(
             driver_name=u.name,
-            driver_email=u.email,
+            driver_email="" if u.erased_at else u.email,
             driver_id=u.id,
             epoch=a.epoch,
             started_at=a.started_at,
             ended_at=a.ended_at,
+            erased=u.erased_at is not None,
         )
         for a, u in rows
     ]
