@@ -523,7 +523,8 @@ def erase_driver(
 
 @transactional
 def purge_expired(db: Session, *, now: dt.datetime, years: int) -> dict[str, int]:
-    """Delete erased drivers' receipts (and the sessions only they kept) whose period ended."""
+    """Delete erased drivers' receipts (and the sessions only they kept) whose period ended,
+    and any session of an erased driver that no kept receipt needs."""
     found = db.execute(
         select(
             ReceiptRow.id,
@@ -541,9 +542,22 @@ def purge_expired(db: Session, *, now: dt.datetime, years: int) -> dict[str, int
         if retention.deletable_from(max(submitted, decided or submitted), years) <= now:
             due.setdefault((driver_id, org_id), []).append(receipt_id)
     receipts = sessions = 0
+    # Also an erased driver with no receipt due: an upload that raced the erasure may
+    # have left a session no receipt needs.
+    stragglers = db.execute(
+        select(ChargingSession.driver_id, User.org_id)
+        .join(User, User.id == ChargingSession.driver_id)
+        .where(User.erased_at.is_not(None))
+        .distinct()
+    ).all()
+    for straggler, org in stragglers:
+        if org is not None:
+            due.setdefault((straggler, org), [])
     for (driver_id, org_id), ids in sorted(due.items()):
         _delete_receipts(db, ids)
         deleted, _kept = _prune_sessions(db, driver_id)
+        if not ids and not deleted:
+            continue
         receipts += len(ids)
         sessions += deleted
         audit.append(
