@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from fastapi import APIRouter, Response
 from markupsafe import Markup
 
-from cablepin.cloud.api.privacy_routes import export_response
 from cablepin.cloud.errors import CloudError
 from cablepin.cloud.models import User
 from cablepin.cloud.portal import backend, queries
@@ -163,6 +162,9 @@ def driver_deactivate(ctx: FleetCtx, driver_id: PathId, form: CsrfForm) -> Respo
 @router.get("/drivers/{driver_id}/export")
 def driver_export(ctx: FleetCtx, driver_id: PathId) -> Response:
     """D1 for a driver of the organisation: the API's export, audited as ``driver.exported``."""
+    # Here, not at the top: services -> mail -> portal would import the API while it loads.
+    from cablepin.cloud.api.privacy_routes import export_response
+
     user = _driver(ctx, driver_id)
     actor = backend.actor(ctx.db, _me(ctx))
     found = backend.privacy.find_driver(ctx.db, actor, user.email)

@@ -25,7 +25,6 @@ from decimal import Decimal
 from fastapi import APIRouter, Response
 from starlette.datastructures import FormData
 
-from cablepin.cloud.api.privacy_routes import export_response
 from cablepin.cloud.billing_schemas import MonthView, ReceiptSubmit
 from cablepin.cloud.domain import billing as rules
 from cablepin.cloud.errors import CloudError
@@ -231,5 +230,8 @@ def tariff_upload(ctx: DriverCtx, form: CsrfUpload) -> Response:
 @router.get("/me/export")
 def my_data(ctx: DriverCtx) -> Response:
     """D1: everything held about the driver, as one JSON file (the API's export)."""
+    # Here, not at the top: services -> mail -> portal would import the API while it loads.
+    from cablepin.cloud.api.privacy_routes import export_response
+
     user = privacy.find_driver(ctx.db, ctx.actor)
     return export_response(ctx.request, user.id, ctx.now)

@@ -57,6 +57,7 @@ from cablepin.cloud.models import (
     Invitation,
     LoginThrottle,
     Organisation,
+    OutboxMessage,
     ReceiptLine,
     ReceiptRow,
     Tariff,
@@ -387,7 +388,8 @@ def _delete_receipts(db: Session, receipt_ids: list[int]) -> None:
 
 def _redact(db: Session, user: User) -> None:
     """The driver's e-mail and name out of the texts that stay: the kept receipts' frozen
-    price sources and decisions, and the reasons on their organisation's commands.
+    price sources and decisions, the subjects of their organisation's mail and the
+    reasons on its commands.
 
     Free text can name a person in other words; only these exact strings are found.
     Audit reasons are hashed and stay as written (ARCHITECTURE.md, known limits).
@@ -397,6 +399,7 @@ def _redact(db: Session, user: User) -> None:
         for column, where in (
             (ReceiptRow.prices, ReceiptRow.driver_id == user.id),
             (ReceiptRow.reason, ReceiptRow.driver_id == user.id),
+            (OutboxMessage.subject, OutboxMessage.org_id == user.org_id),
             (
                 CommandRow.reason,
                 CommandRow.cable_id.in_(select(Cable.id).where(Cable.org_id == user.org_id)),
@@ -491,6 +494,9 @@ def erase_driver(
     for table in (ApiToken, WebSession, Invitation):
         db.execute(delete(table).where(table.user_id == user.id))
     db.execute(delete(LoginThrottle).where(LoginThrottle.email == user.email))
+    # Mail to the driver (sent or not) goes; mail about them keeps its body until it is
+    # delivered (the outbox drops a body once the server took it), its subject is redacted.
+    db.execute(delete(OutboxMessage).where(OutboxMessage.recipient == user.email))
     cleared = _clear_user(user, now)
     result: dict[str, Any] = dict(
         erased=True,

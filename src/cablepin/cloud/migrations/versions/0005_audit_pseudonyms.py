@@ -21,7 +21,7 @@ step (ARCHITECTURE.md, "Security decisions"): run ``verify-audit --keys`` and
 Not reversible: an erasure after it cannot be undone, so downgrade refuses.
 
 Revision ID: 0005_audit_pseudonyms
-Revises: 0004
+Revises: 0005_outbox (written against 0004; re-chained after the outbox at rebase)
 Create Date: 2026-11-30 10:30:00
 
 """
@@ -44,7 +44,7 @@ from cablepin.cloud.models import UtcDateTime
 
 # revision identifiers, used by Alembic.
 revision: str = "0005_audit_pseudonyms"
-down_revision: str | Sequence[str] | None = "0004"
+down_revision: str | Sequence[str] | None = "0005_outbox"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
