@@ -149,6 +149,7 @@ def _fleet_pages(c: Checker, portal: Portal) -> None:
     anna = c.page.get_by_role("link", name="Anna Schmidt").get_attribute("href")
     assert anna is not None
     c.visit(anna, "driver")
+    c.visit(f"{anna}/erase", "erase a driver, confirmation (D2)")
     c.visit("/audit", "audit log")
     c.visit("/audit?support=1", "audit log, support only")
     c.visit("/cables/CBL-99999999", "not found")

@@ -238,3 +238,40 @@ def audit_checkpoint(
             as_json=as_json,
             text=f"checkpoint of event {checkpoint['seq']} kept in {path}",
         )
+
+
+@cli.command("retention")
+def retention_cmd(
+    db: DbOption = None,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="act as if it were this UTC time (ISO 8601); for tests"),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete erased drivers' receipts whose statutory period has ended (D2).
+
+    The period is CABLEPIN_RETENTION_YEARS (default 8, see docs); `cablepin serve`
+    runs the same job every CABLEPIN_RETENTION_INTERVAL_S seconds.
+    """
+    from cablepin.cloud.services import privacy
+    from cablepin.cloud.settings import Settings
+
+    with reporting(as_json=as_json):
+        when = utc_now()
+        if now is not None:
+            try:
+                when = dt.datetime.fromisoformat(now)
+            except ValueError as e:
+                raise InvalidRequest(f"--now {now!r} is not an ISO 8601 time") from e
+            if when.tzinfo is None:
+                raise InvalidRequest("--now needs a zone, for example 2035-01-01T00:00:00+00:00")
+        years = Settings().retention_years
+        with _session(db) as session:
+            done = privacy.purge_expired(session, now=when, years=years)
+        emit(
+            {**done, "years": years},
+            as_json=as_json,
+            text=f"{done['receipts_deleted']} receipts and {done['sessions_deleted']} sessions "
+            f"past the {years}-year period deleted",
+        )

@@ -62,6 +62,7 @@ def serve(
     from cablepin.cloud.db import migrate
     from cablepin.cloud.keys import load_keys
     from cablepin.cloud.observability import LOG_CONFIG, mark_worker_gone
+    from cablepin.cloud.retention_job import start as start_retention
     from cablepin.cloud.settings import Settings
 
     with reporting(as_json=as_json):
@@ -80,6 +81,7 @@ def serve(
         settings = Settings()
         load_keys(settings.keys)  # fail now, with the reason, rather than in every worker
         migrate(settings.db_url())
+        retention = start_retention(settings)  # D2: first pass now, then periodically
         emit(
             {"url": f"http://{host}:{port}", "workers": workers},
             as_json=as_json,
@@ -102,6 +104,8 @@ def serve(
     finally:
         if stop_sender is not None:
             stop_sender.set()
+        if retention is not None:
+            retention.set()
         mark_worker_gone()  # this process's own (zero) gauges, when it ran no worker
         if own_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -41,6 +41,7 @@ __all__ = [
     "Assignment",
     "AuditEvent",
     "AuditHead",
+    "AuditPerson",
     "Base",
     "BillingPolicy",
     "Cable",
@@ -141,6 +142,10 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"), default=True)
     locale: Mapped[str] = mapped_column(String(8), server_default="de", default="de")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # D2: set when a fleet manager erased the driver. The row stays as a tombstone
+    # (id, organisation, role, times) so the receipts kept for the statutory period,
+    # their sessions and the audit chain still point at one id that is never reused.
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         Index("ix_users_org_role_email", "org_id", "role", "email"),
@@ -333,7 +338,12 @@ class ChargingSession(Base):
 
 
 class AuditEvent(Base):
-    """One link of the append-only audit chain; ``hash`` covers ``prev_hash`` and the content."""
+    """One link of the append-only audit chain; ``hash`` covers ``prev_hash`` and the content.
+
+    The content names people only by pseudonym (``actor_id``; ``user:ID`` in
+    ``target`` and ``details``): their e-mail and name live in ``audit_people``,
+    which erasure clears without touching a hashed byte (D2).
+    """
 
     __tablename__ = "audit_events"
     seq: Mapped[int] = mapped_column(
@@ -341,7 +351,6 @@ class AuditEvent(Base):
     )
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     actor_id: Mapped[int | None] = mapped_column(Integer)
-    actor_email: Mapped[str | None] = mapped_column(String(320))
     actor_role: Mapped[str | None] = mapped_column(String(20))
     org_id: Mapped[int | None] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(40))
@@ -355,6 +364,18 @@ class AuditEvent(Base):
         Index("ix_audit_events_org_seq", "org_id", "seq"),
         Index("ix_audit_events_org_action_seq", "org_id", "action", "seq"),
     )
+
+
+class AuditPerson(Base):
+    """Who a pseudonym in the audit chain is, for display; outside the hashed content (D2).
+
+    No foreign key: erasure deletes the row, and the events keep only the id.
+    """
+
+    __tablename__ = "audit_people"
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
 
 
 class AuditHead(Base):

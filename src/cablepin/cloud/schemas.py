@@ -36,6 +36,7 @@ __all__ = [
     "CommandOut",
     "ConnectRequest",
     "ConnectResponse",
+    "ErasureOut",
     "ErrorOut",
     "FactoryCaOut",
     "HandoverOut",
@@ -243,6 +244,20 @@ class AuditEventOut(BaseModel):
     target: str | None
     reason: str | None
     details: dict[str, Any]
+
+
+class ErasureOut(BaseModel):
+    """What erasing a driver did (D2)."""
+
+    erased: bool
+    cables_handed_over: list[str]  # each waits for its wipe at the next connection
+    tariffs_deleted: int
+    receipts_deleted: int  # rejected ones: no record of a payment
+    receipts_kept: int  # for the statutory period, then the retention job deletes them
+    sessions_deleted: int
+    sessions_kept: int  # those the kept receipts' evidence needs
+    kept_until: str | None  # when the last kept receipt may go (UTC)
+    cleared_columns: list[str]  # the user row's columns that were emptied
 
 
 class AuditList(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cablepin.cloud.services.signin import SignInLimits
@@ -49,6 +50,12 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = 65536
     # Bearer token that may read /metrics (cloud/observability.py); unset: /metrics is off.
     metrics_token: str | None = None
+    # D2: years an erased driver's receipts (and the sessions they prove) are kept after
+    # the end of the calendar year they were made in: 8 for Buchungsbelege, §147 (3) AO
+    # since BEG IV; `domain/retention.py` has the reasoning. The check runs every
+    # retention_interval_s inside `serve` (0: only `cablepin admin retention`).
+    retention_years: int = Field(default=8, ge=1, le=30)
+    retention_interval_s: int = Field(default=6 * 3600, ge=0)
 
     # Mail (M7, ARCHITECTURE.md "The outbox"). Without smtp_host, mail waits in the outbox
     # and the portal says so. smtp_port defaults by smtp_tls: 25 (none), 587 (starttls),

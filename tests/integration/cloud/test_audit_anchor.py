@@ -50,7 +50,6 @@ def rewrite_without(db_url: str, victim: int) -> None:
                 seq=new_seq,
                 at=row.at,
                 actor_id=row.actor_id,
-                actor_email=row.actor_email,
                 actor_role=row.actor_role,
                 org_id=row.org_id,
                 action=row.action,

@@ -16,6 +16,8 @@ from .conftest import (
     CABLE_A,
     CABLE_B,
     DRIVER_A1,
+    DRIVER_A2,
+    DRIVER_B1,
     FM_A,
     PASSWORD,
     SUPPORT,
@@ -50,7 +52,10 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/receipts/{id}/reject"): {"reason": "matrix"},
 }
 # Another organisation's tariff or receipt is as unknown as its cable (404).
-HIDDEN = {"unknown_cable", "unknown_tariff", "unknown_receipt"}
+HIDDEN = {"unknown_cable", "unknown_tariff", "unknown_receipt", "unknown_driver"}
+# A driver named in the path (D1, D2): own = A2 (so A1, the matrix's driver, is never
+# erased while it runs), other = organisation B's.
+DRIVERS = {"own": DRIVER_A2, "other": DRIVER_B1}
 
 
 def concrete(path: str, scope: str, ids: dict[str, int]) -> str:
@@ -59,6 +64,7 @@ def concrete(path: str, scope: str, ids: dict[str, int]) -> str:
     kind = "tariff" if path.startswith("/api/v1/tariffs/") else "receipt"
     return (
         path.replace("{serial}", SCOPES[scope])
+        .replace("{email}", DRIVERS[scope])
         .replace("{year}", "2023")
         .replace("{month}", "2023-11")
         .replace("{id}", str(ids.get(f"{kind}_{org}", 0)))
@@ -86,7 +92,9 @@ def test_r1_every_route_has_a_policy_rule(world: World) -> None:
 def test_r1_s3_m8_authorisation_matrix(world: World) -> None:
     ids = billing_world(world)
     problems: list[str] = []
-    for method, path in api_routes(world):
+    # The erasure (D2) last: it ends the own-scope driver's account for good.
+    routes = sorted(api_routes(world), key=lambda r: r == ("DELETE", "/api/v1/drivers/{email}"))
+    for method, path in routes:
         allowed = POLICY[(method, path)]
         for role, email in ROLES.items():
             for scope, serial in SCOPES.items():
@@ -123,7 +131,7 @@ def test_r1_s3_m8_authorisation_matrix(world: World) -> None:
                     if (r.status_code, code) != (403, "forbidden"):
                         problems.append(f"role not refused with 403: {where}")
                 elif (
-                    ("{serial}" in path or "{id}" in path)
+                    ("{serial}" in path or "{id}" in path or "{email}" in path)
                     and scope == "other"
                     and role != "support"
                 ):

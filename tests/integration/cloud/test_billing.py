@@ -10,6 +10,7 @@ from fractions import Fraction
 from sqlalchemy import select
 
 from cablepin.cloud.models import AuditEvent, ReceiptLine
+from cablepin.cloud.services import audit
 
 from .billing_helpers import (
     JPEG,
@@ -40,9 +41,10 @@ IBAN = "DE89 3704 0044 0532 0130 00"
 
 
 def actions(world: World) -> list[tuple[str, str | None, str | None]]:
+    """The audit log as people read it: pseudonyms joined back to e-mail addresses (D2)."""
     with world.session() as db:
         rows = db.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
-        return [(row.action, row.target, row.reason) for row in rows]
+        return [(e.action, e.target, e.reason) for e in audit.shown(db, rows)]
 
 
 # ------------------------------------------------------------------ M1

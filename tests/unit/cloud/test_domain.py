@@ -141,7 +141,7 @@ def test_s1_upload_continuing_or_overlapping_is_allowed() -> None:
 def _chain(n: int) -> list[tuple[audit.AuditContent, str, str]]:
     rows, prev = [], audit.GENESIS
     for seq in range(1, n + 1):
-        c = audit.AuditContent(seq, NOW, 1, "fm@a", "fleet_manager", 1, "x", "CBL", None, "{}")
+        c = audit.AuditContent(seq, NOW, 1, "fleet_manager", 1, "x", "CBL", None, "{}")
         own = audit.event_hash(prev, c)
         rows.append((c, prev, own))
         prev = own

@@ -6,6 +6,11 @@ Rules kept here:
   (sorted-key JSON of every field but the hashes): change, drop or reorder a
   row and every later link stops verifying.
 * The chain starts from ``GENESIS`` (64 zeros) and ``seq`` counts from 1 without gaps.
+* The hashed content names a person only by a pseudonym: ``actor_id``, and
+  ``user:ID`` (``person_ref``) in ``target`` and in ``details`` values. E-mail
+  addresses and names are kept beside the chain (table ``audit_people``) and
+  joined in for display, so erasing a person (D2) deletes them without
+  changing a hashed byte, and the chain still verifies.
 """
 
 from __future__ import annotations
@@ -13,13 +18,37 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["GENESIS", "AuditContent", "Broken", "canonical_details", "event_hash", "find_break"]
+__all__ = [
+    "GENESIS",
+    "AuditContent",
+    "Broken",
+    "canonical_details",
+    "event_hash",
+    "find_break",
+    "parse_ref",
+    "person_ref",
+]
 
 GENESIS: Final = "0" * 64
+
+_REF = re.compile(r"user:([1-9][0-9]{0,17})", re.ASCII)
+
+
+def person_ref(user_id: int) -> str:
+    """How the hashed content names a person: a stable id, never their e-mail or name."""
+    return f"user:{user_id}"
+
+
+def parse_ref(value: object) -> int | None:
+    """The user id a ``person_ref`` names, or None for any other value."""
+    if isinstance(value, str) and (match := _REF.fullmatch(value)):
+        return int(match.group(1))
+    return None
 
 
 @dataclass(frozen=True)
@@ -27,7 +56,6 @@ class AuditContent:
     seq: int
     at: dt.datetime
     actor_id: int | None
-    actor_email: str | None
     actor_role: str | None
     org_id: int | None
     action: str
@@ -40,7 +68,6 @@ class AuditContent:
             "seq": self.seq,
             "at": self.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "actor_id": self.actor_id,
-            "actor_email": self.actor_email,
             "actor_role": self.actor_role,
             "org_id": self.org_id,
             "action": self.action,

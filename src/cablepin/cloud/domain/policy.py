@@ -69,6 +69,10 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/api/v1/receipts/{id}/reject"): MANAGER,
     ("GET", "/api/v1/receipts/{id}/evidence"): ANY_ROLE,
     ("GET", "/api/v1/receipts/{id}/pdf"): frozenset({Role.FLEET_MANAGER, Role.DRIVER}),
+    # A driver's data (D1, D2): their own export; a fleet manager's for a driver of theirs.
+    ("GET", "/api/v1/me/export"): DRIVER,
+    ("GET", "/api/v1/drivers/{email}/export"): MANAGER,
+    ("DELETE", "/api/v1/drivers/{email}"): MANAGER,
 }
 
 

@@ -132,7 +132,9 @@ def audit_page(ctx: UserCtx) -> Response:
     if ctx.is_support and reason is None:
         return _ask_reason(ctx)
     before = query_int(ctx.request.query_params.get("before"))
-    page = queries.audit_page(ctx.db, _scope(ctx), f, before=before)
+    page = queries.audit_page(
+        ctx.db, _scope(ctx), f, before=before, erased=ctx.gettext("erased driver")
+    )
     if ctx.is_support:
         _record_read(ctx, reason, [e.org_id for e in page.events], values, "page")
     return render(
@@ -186,7 +188,7 @@ def audit_csv(ctx: UserCtx) -> Response:
     shown: list[int | None] = []
 
     def rows() -> Iterator[list[object]]:
-        for e in queries.audit_all(ctx.db, _scope(ctx), f):
+        for e in queries.audit_all(ctx.db, _scope(ctx), f, erased=ctx.gettext("erased driver")):
             shown.append(e.org_id)
             yield [
                 e.seq,

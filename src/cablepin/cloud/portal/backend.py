@@ -17,7 +17,16 @@ from cablepin.cloud.domain.actor import Actor
 from cablepin.cloud.errors import Unauthorized
 from cablepin.cloud.keys import CloudKeys
 from cablepin.cloud.models import User
-from cablepin.cloud.services import accounts, billing, cables, outbox, reads, receipts, signin
+from cablepin.cloud.services import (
+    accounts,
+    billing,
+    cables,
+    outbox,
+    privacy,
+    reads,
+    receipts,
+    signin,
+)
 from cablepin.cloud.services.invitations import (
     INVITATION_TTL,
     accept_invitation,
@@ -43,10 +52,12 @@ __all__ = [
     "invite_driver",
     "mail_server",
     "outbox",
+    "privacy",
     "public_url",
     "reads",
     "receipts",
     "reissue_invitation",
+    "retention_years",
 ]
 
 
@@ -86,6 +97,14 @@ def authenticate(
     if not user.active:
         raise Unauthorized("this account is deactivated; ask your fleet manager")
     return user
+
+
+def retention_years(request: Request) -> int:
+    """How long an erased driver's receipts are kept (``CABLEPIN_RETENTION_YEARS``)."""
+    settings = getattr(request.app.state, "settings", None)
+    return (
+        settings.retention_years if isinstance(settings, Settings) else Settings().retention_years
+    )
 
 
 def public_url(request: Request) -> str:

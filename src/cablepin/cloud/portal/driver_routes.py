@@ -1,4 +1,6 @@
-"""Fleet manager pages about drivers: list, invite, re-invite, a driver's page, deactivation, CSV.
+"""Fleet manager pages about drivers: list, invite, re-invite, a driver's page, deactivation, CSV,
+a driver's data (D1: the export, audited) and their erasure (D2: a confirm page, then a
+CSRF-protected POST).
 
 A fleet manager sees only their organisation's drivers and those drivers'
 sessions (S3); another organisation's driver id answers 404.
@@ -155,6 +157,65 @@ def driver_deactivate(ctx: FleetCtx, driver_id: PathId, form: CsrfForm) -> Respo
             ctx, driver_id, status=e.status, error=refusal_text(ctx.translations, e)
         )
     return redirect(ctx, f"/drivers/{driver_id}?done=deactivated")
+
+
+@router.get("/drivers/{driver_id}/export")
+def driver_export(ctx: FleetCtx, driver_id: PathId) -> Response:
+    """D1 for a driver of the organisation: the API's export, audited as ``driver.exported``."""
+    # Here, not at the top: services -> mail -> portal would import the API while it loads.
+    from cablepin.cloud.api.privacy_routes import export_response
+
+    user = _driver(ctx, driver_id)
+    actor = backend.actor(ctx.db, _me(ctx))
+    found = backend.privacy.find_driver(ctx.db, actor, user.email)
+    backend.privacy.record_export(ctx.db, actor, found, now=ctx.now)
+    return export_response(
+        ctx.request, found.id, ctx.now, filename=f"cablepin-driver-{found.id}.json"
+    )
+
+
+def _erase_page(ctx: Ctx, user: User, *, status: int = 200, error: str | None = None) -> Response:
+    return render(
+        ctx,
+        "portal/driver_erase.html",
+        status=status,
+        driver=user,
+        cables=[c for c in queries.driver_cables(ctx.db, user.id) if c.ended_at is None],
+        years=backend.retention_years(ctx.request),
+        error=error,
+    )
+
+
+@router.get("/drivers/{driver_id}/erase")
+def driver_erase_confirm(ctx: FleetCtx, driver_id: PathId) -> Response:
+    """D2, step 1: what erasing this driver does, and the confirmation form."""
+    return _erase_page(ctx, _driver(ctx, driver_id))
+
+
+@router.post("/drivers/{driver_id}/erase")
+def driver_erase(ctx: FleetCtx, driver_id: PathId, form: CsrfForm) -> Response:
+    """D2, step 2: hand the cables over, delete the personal data, keep the receipts."""
+    user = _driver(ctx, driver_id)
+    if field(form, "confirm") != "yes":
+        return _erase_page(
+            ctx,
+            user,
+            status=422,
+            error=ctx.gettext("Please tick the box to confirm the erasure."),
+        )
+    try:
+        backend.privacy.erase_driver(
+            ctx.db,
+            backend.actor(ctx.db, _me(ctx)),
+            user.email,
+            now=ctx.now,
+            years=backend.retention_years(ctx.request),
+            reason=field(form, "reason")[:1000] or None,
+        )
+    except CloudError as e:
+        ctx.db.rollback()
+        return _erase_page(ctx, user, status=e.status, error=refusal_text(ctx.translations, e))
+    return redirect(ctx, "/drivers?done=erased")
 
 
 # Session months live well inside these years; the month after 9999-12 does not exist.

@@ -58,6 +58,9 @@ AUDIT_ACTION: dict[str, str] = {
     "driver.reinvited": N_("New invitation link created"),
     "driver.activated": N_("Driver set a password"),
     "driver.deactivated": N_("Driver deactivated"),
+    "driver.exported": N_("Driver's data downloaded by the fleet manager"),
+    "driver.erased": N_("Driver erased (personal data deleted)"),
+    "retention.purged": N_("Kept receipts deleted after the retention period"),
     "handover.started": N_("Handover started"),
     "handover.cancelled": N_("Handover cancelled"),
     "handover.done": N_("Handover done (cable reset)"),
@@ -99,6 +102,10 @@ FLASH: dict[str, str] = {
     "handover_cancelled": N_("Handover cancelled. The cable stays with its current driver."),
     "reset_started": N_("Reset triggered. It runs at the cable's next connection."),
     "deactivated": N_("Driver deactivated."),
+    "erased": N_(
+        "Driver erased. Their cables are handed over to the pool; their receipts are kept "
+        "for the retention period."
+    ),
     "policy_saved": N_("Billing policy saved."),
     "tariff_decided": N_("Tariff decision saved. The driver sees it in the portal."),
     "receipt_decided": N_("Receipt decision saved and recorded in the audit log."),

@@ -12,7 +12,8 @@ Rules kept here:
   and checked by the service the API's ``POST /api/v1/me/tariffs`` calls
   (dates, size, type by content, price, overlap): one rule, and its refusal in
   the page's language. A German price may be written with a decimal comma.
-* The receipt PDF is the one of ``GET /api/v1/receipts/{id}/pdf``.
+* The receipt PDF is the one of ``GET /api/v1/receipts/{id}/pdf``; the data
+  export (D1) the one of ``GET /api/v1/me/export``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from cablepin.cloud.billing_schemas import MonthView, ReceiptSubmit
 from cablepin.cloud.domain import billing as rules
 from cablepin.cloud.errors import CloudError
 from cablepin.cloud.portal import queries
-from cablepin.cloud.portal.backend import billing, receipts
+from cablepin.cloud.portal.backend import billing, privacy, receipts
 from cablepin.cloud.portal.forms import field, refusal_text, upload, values
 from cablepin.cloud.portal.i18n import N_, format_time
 from cablepin.cloud.portal.web import (
@@ -224,3 +225,13 @@ def tariff_upload(ctx: DriverCtx, form: CsrfUpload) -> Response:
         error = ctx.gettext(known) if known else refusal_text(ctx.translations, e)
         return _tariff_page(ctx, typed, error=error, status=e.status)
     return redirect(ctx, "/me/tariffs?done=tariff_uploaded")
+
+
+@router.get("/me/export")
+def my_data(ctx: DriverCtx) -> Response:
+    """D1: everything held about the driver, as one JSON file (the API's export)."""
+    # Here, not at the top: services -> mail -> portal would import the API while it loads.
+    from cablepin.cloud.api.privacy_routes import export_response
+
+    user = privacy.find_driver(ctx.db, ctx.actor)
+    return export_response(ctx.request, user.id, ctx.now)

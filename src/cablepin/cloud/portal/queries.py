@@ -24,12 +24,26 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    cast,
+    exists,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from cablepin.cloud.models import (
     Assignment,
     AuditEvent,
+    AuditPerson,
     Cable,
     ChargingSession,
     CommandRow,
@@ -37,6 +51,7 @@ from cablepin.cloud.models import (
     Organisation,
     User,
 )
+from cablepin.cloud.services import audit as audit_log
 from cablepin.cloud.services.commands import live_clause
 from cablepin.protocol.commands import CommandKind
 
@@ -341,6 +356,7 @@ class HistoryEntry:
     epoch: int
     started_at: dt.datetime
     ended_at: dt.datetime | None
+    erased: bool = False  # D2: the page says "erased driver", the tombstone has no name
 
 
 def cable_history(db: Session, cable_id: int, limit: int = 50) -> list[HistoryEntry]:
@@ -354,11 +370,12 @@ def cable_history(db: Session, cable_id: int, limit: int = 50) -> list[HistoryEn
     return [
         HistoryEntry(
             driver_name=u.name,
-            driver_email=u.email,
+            driver_email="" if u.erased_at else u.email,
             driver_id=u.id,
             epoch=a.epoch,
             started_at=a.started_at,
             ended_at=a.ended_at,
+            erased=u.erased_at is not None,
         )
         for a, u in rows
     ]
@@ -447,7 +464,7 @@ def drivers(
     """
     query = (
         select(User)
-        .where(User.org_id == org_id, User.role == "driver")
+        .where(User.org_id == org_id, User.role == "driver", User.erased_at.is_(None))
         .order_by(User.name, User.email)
         .limit(limit + 1)
     )
@@ -546,7 +563,12 @@ def active_driver(db: Session, org_id: int, email: str) -> User | None:
 
 def driver(db: Session, org_id: int, driver_id: int) -> User | None:
     return db.scalar(
-        select(User).where(User.id == driver_id, User.org_id == org_id, User.role == "driver")
+        select(User).where(
+            User.id == driver_id,
+            User.org_id == org_id,
+            User.role == "driver",
+            User.erased_at.is_(None),
+        )
     )
 
 
@@ -681,7 +703,7 @@ class AuditFilter:
 
 @dataclass(frozen=True)
 class AuditPage:
-    events: list[AuditEvent]
+    events: list[audit_log.ShownEvent]
     next_before: int | None
     org_names: dict[int, str] = field(default_factory=dict)
 
@@ -698,12 +720,25 @@ def _audit_query(org_id: int | None, f: AuditFilter) -> Select[AuditEvent]:
         else:
             query = query.where(AuditEvent.action == f.action)
     if f.target:
+        # A person is a pseudonym in the chain (``user:ID``): match their e-mail beside it.
+        text_ = f.target.strip().lower()
         query = query.where(
-            func.lower(AuditEvent.target).contains(f.target.strip().lower(), autoescape=True)
+            or_(
+                func.lower(AuditEvent.target).contains(text_, autoescape=True),
+                AuditEvent.target.in_(
+                    select(literal("user:", String) + cast(AuditPerson.user_id, String)).where(
+                        func.lower(AuditPerson.email).contains(text_, autoescape=True)
+                    )
+                ),
+            )
         )
     if f.actor:
         query = query.where(
-            func.lower(AuditEvent.actor_email).contains(f.actor.strip().lower(), autoescape=True)
+            AuditEvent.actor_id.in_(
+                select(AuditPerson.user_id).where(
+                    func.lower(AuditPerson.email).contains(f.actor.strip().lower(), autoescape=True)
+                )
+            )
         )
     if f.support_only:
         query = query.where(AuditEvent.actor_role == "support")
@@ -721,6 +756,7 @@ def audit_page(
     *,
     before: int | None = None,
     limit: int = AUDIT_PAGE,
+    erased: str = audit_log.ERASED,
 ) -> AuditPage:
     """Newest first. ``org_id`` None (support) reads every organisation."""
     query = _audit_query(org_id, f).order_by(AuditEvent.seq.desc()).limit(limit + 1)
@@ -740,14 +776,24 @@ def audit_page(
         else {}
     )
     return AuditPage(
-        events=events, next_before=events[-1].seq if more and events else None, org_names=names
+        events=audit_log.shown(db, events, erased=erased),
+        next_before=events[-1].seq if more and events else None,
+        org_names=names,
     )
 
 
-def audit_all(db: Session, org_id: int | None, f: AuditFilter) -> Iterable[AuditEvent]:
-    """Every matching event, oldest first (CSV export)."""
+def audit_all(
+    db: Session, org_id: int | None, f: AuditFilter, *, erased: str = audit_log.ERASED
+) -> Iterable[audit_log.ShownEvent]:
+    """Every matching event, oldest first (CSV export), names joined a batch at a time."""
     query = _audit_query(org_id, f).order_by(AuditEvent.seq)
-    yield from db.scalars(query.execution_options(yield_per=1000))
+    batch: list[AuditEvent] = []
+    for row in db.scalars(query.execution_options(yield_per=1000)):
+        batch.append(row)
+        if len(batch) == 1000:
+            yield from audit_log.shown(db, batch, erased=erased)
+            batch = []
+    yield from audit_log.shown(db, batch, erased=erased)
 
 
 def organisations(db: Session) -> list[tuple[int, str]]:

@@ -5,6 +5,12 @@ Appends are serialised on the single ``audit_head`` row: PostgreSQL locks it
 first statement (``BEGIN IMMEDIATE``, see ``db.py``). So concurrent
 processes extend one chain and never fork it. Nothing here commits: an event
 belongs to the transaction of the action it records.
+
+People are pseudonymised on the way in (``domain/audit.py``): the actor by id,
+and any ``target`` or ``details`` value that is a user's e-mail address as
+``user:ID``; their e-mail and name go to ``audit_people`` beside the chain.
+``shown`` joins them back for display (``ERASED`` once a person was erased).
+A free-text ``reason`` is hashed as written: it is the writer's statement.
 """
 
 from __future__ import annotations
@@ -12,11 +18,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from cablepin.cloud.domain.actor import Actor
@@ -26,18 +33,24 @@ from cablepin.cloud.domain.audit import (
     canonical_details,
     event_hash,
     find_break,
+    parse_ref,
+    person_ref,
 )
 from cablepin.cloud.domain.permissions import require_reason
-from cablepin.cloud.models import AuditEvent, AuditHead
+from cablepin.cloud.models import AuditEvent, AuditHead, AuditPerson, User
 from cablepin.cloud.schemas import AuditEventOut, AuditList
 from cablepin.protocol.errors import ProtocolError
 from cablepin.protocol.signed import sign_detached, verify_detached
 
 __all__ = [
     "CHECKPOINT_DOMAIN",
+    "ERASED",
+    "ShownEvent",
     "append",
     "check_checkpoints",
+    "forget_person",
     "list_events",
+    "shown",
     "sign_checkpoint",
     "verify",
 ]
@@ -47,6 +60,39 @@ __all__ = [
 CHECKPOINT_DOMAIN = "cablepin/v1/audit-checkpoint"
 
 MAX_PAGE = 500
+
+#: What the log shows for a person who was erased (D2); the portal translates it.
+ERASED: Final = "erased driver"
+
+
+def _remember(db: Session, user_id: int, email: str, name: str) -> None:
+    """Keep who a pseudonym is, beside the chain (the append holds the head's lock)."""
+    if db.get(AuditPerson, user_id) is None:
+        db.add(AuditPerson(user_id=user_id, email=email, name=name))
+
+
+def _pseudonymise(
+    db: Session, target: str | None, details: dict[str, Any]
+) -> tuple[str | None, dict[str, Any]]:
+    """Every value that is a user's e-mail address becomes ``user:ID``."""
+    candidates = {v for v in (target, *details.values()) if isinstance(v, str) and "@" in v}
+    if not candidates:
+        return target, details
+    people = db.execute(
+        select(User.id, User.email, User.name, User.erased_at).where(
+            User.email.in_(sorted(candidates))
+        )
+    ).all()
+    refs: dict[str, str] = {}
+    for user_id, email, name, erased_at in people:
+        if erased_at is None:  # an erased driver's tombstone address names nobody
+            _remember(db, user_id, email, name)
+        refs[email] = person_ref(user_id)
+
+    def swap(value: Any) -> Any:
+        return refs.get(value, value) if isinstance(value, str) else value
+
+    return swap(target), {key: swap(value) for key, value in details.items()}
 
 
 def append(
@@ -63,17 +109,19 @@ def append(
     head_seq, head_hash = db.execute(
         select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
     ).one()
+    if actor is not None:
+        _remember(db, actor.id, actor.email, actor.name)
+    target, named = _pseudonymise(db, target, details or {})
     content = AuditContent(
         seq=head_seq + 1,
         at=now,
         actor_id=actor.id if actor else None,
-        actor_email=actor.email if actor else None,
         actor_role=str(actor.role) if actor else None,
         org_id=org_id,
         action=action,
         target=target,
         reason=reason,
-        details=canonical_details(details or {}),
+        details=canonical_details(named),
     )
     own = event_hash(head_hash, content)
     db.add(
@@ -81,7 +129,6 @@ def append(
             seq=content.seq,
             at=content.at,
             actor_id=content.actor_id,
-            actor_email=content.actor_email,
             actor_role=content.actor_role,
             org_id=content.org_id,
             action=content.action,
@@ -102,7 +149,6 @@ def _content(row: AuditEvent) -> AuditContent:
         seq=row.seq,
         at=row.at,
         actor_id=row.actor_id,
-        actor_email=row.actor_email,
         actor_role=row.actor_role,
         org_id=row.org_id,
         action=row.action,
@@ -110,6 +156,76 @@ def _content(row: AuditEvent) -> AuditContent:
         reason=row.reason,
         details=row.details,
     )
+
+
+@dataclass(frozen=True)
+class ShownEvent:
+    """An event as people read it: pseudonyms replaced by e-mail addresses (or ``erased``)."""
+
+    seq: int
+    at: dt.datetime
+    actor_id: int | None
+    actor_email: str | None
+    actor_role: str | None
+    org_id: int | None
+    action: str
+    target: str | None
+    reason: str | None
+    details: str  # canonical JSON, names joined in
+    hash: str
+
+
+def shown(db: Session, rows: Sequence[AuditEvent], *, erased: str = ERASED) -> list[ShownEvent]:
+    """Join the names beside the chain into a page of events (one query for the page)."""
+    parsed = [(row, _details(row.details)) for row in rows]
+    ids = {row.actor_id for row in rows if row.actor_id is not None}
+    for row, details in parsed:
+        ids |= {i for i in (parse_ref(row.target), *map(parse_ref, details.values())) if i}
+    emails = (
+        dict(
+            db.execute(
+                select(AuditPerson.user_id, AuditPerson.email).where(
+                    AuditPerson.user_id.in_(sorted(ids))
+                )
+            ).all()
+        )
+        if ids
+        else {}
+    )
+
+    def name(value: Any) -> Any:
+        ref = parse_ref(value)
+        return value if ref is None else emails.get(ref, erased)
+
+    return [
+        ShownEvent(
+            seq=row.seq,
+            at=row.at,
+            actor_id=row.actor_id,
+            actor_email=None if row.actor_id is None else emails.get(row.actor_id, erased),
+            actor_role=row.actor_role,
+            org_id=row.org_id,
+            action=row.action,
+            target=name(row.target),
+            reason=row.reason,
+            details=canonical_details({k: name(v) for k, v in details.items()}),
+            hash=row.hash,
+        )
+        for row, details in parsed
+    ]
+
+
+def _details(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def forget_person(db: Session, user_id: int) -> None:
+    """D2: delete who a pseudonym was; the chain keeps only ``user:ID`` and stays intact."""
+    db.execute(delete(AuditPerson).where(AuditPerson.user_id == user_id))
 
 
 def list_events(
@@ -137,17 +253,17 @@ def list_events(
     rows = rows[:limit]
     items = [
         AuditEventOut(
-            seq=row.seq,
-            at=row.at,
-            actor_email=row.actor_email,
-            actor_role=row.actor_role,
-            org_id=row.org_id,
-            action=row.action,
-            target=row.target,
-            reason=row.reason,
-            details=json.loads(row.details),
+            seq=event.seq,
+            at=event.at,
+            actor_email=event.actor_email,
+            actor_role=event.actor_role,
+            org_id=event.org_id,
+            action=event.action,
+            target=event.target,
+            reason=event.reason,
+            details=json.loads(event.details),
         )
-        for row in rows
+        for event in shown(db, rows)
     ]
     reads.record(
         db,

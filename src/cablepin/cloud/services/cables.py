@@ -687,11 +687,17 @@ def cancel_handover(
     commands.cancel(
         db, cmd, too_late=f"the handover of {serial} completed a moment ago; reload the cable"
     )
-    if cmd.previous_driver_id is not None and active_assignment(db, cable.id) is None:
+    previous = db.get(User, cmd.previous_driver_id) if cmd.previous_driver_id else None
+    # An erased driver (D2) never gets a cable back: it stays with the pool.
+    if (
+        previous is not None
+        and previous.erased_at is None
+        and active_assignment(db, cable.id) is None
+    ):
         db.add(
             Assignment(
                 cable_id=cable.id,
-                driver_id=cmd.previous_driver_id,
+                driver_id=previous.id,
                 epoch=cable.epoch,
                 started_at=now,
                 created_by=actor.id,
