@@ -2,7 +2,8 @@
 
 ``command.key`` (PEM, Ed25519) signs commands; ``factory-ca.pem`` is the
 factory CA certificate that cable certificates must chain to. Both are
-written by ``cablepin keys init``.
+written by ``cablepin keys init``. The challenge key and the bank key are
+derived from the command key (HKDF, each with its own label).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "COMMAND_KEY_FILE",
     "FACTORY_CA_FILE",
     "CloudKeys",
+    "derive_bank_key",
     "derive_challenge_key",
     "load_factory_ca",
     "load_keys",
@@ -38,16 +40,24 @@ class CloudKeys:
     factory_ca: x509.Certificate
     factory_ca_pem: str
     challenge_key: bytes  # derived from the command key (domain/challenge.py)
+    bank_key: bytes  # derived too: seals IBANs at rest (sealed.py)
+
+
+def _derive(command_key: Ed25519PrivateKey, info: bytes) -> bytes:
+    raw = command_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(raw)
 
 
 def derive_challenge_key(command_key: Ed25519PrivateKey) -> bytes:
     """A separate key for fresh-hello challenges, derived so no new file is needed."""
-    raw = command_key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-    return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"cablepin/v1/challenge-key"
-    ).derive(raw)
+    return _derive(command_key, b"cablepin/v1/challenge-key")
+
+
+def derive_bank_key(command_key: Ed25519PrivateKey) -> bytes:
+    """The AES-256 key that seals bank data at rest (``sealed.py``); derived, no new file."""
+    return _derive(command_key, b"cablepin/v1/bank-key")
 
 
 def _read(directory: Path | None, name: str) -> bytes:
@@ -79,5 +89,9 @@ def load_keys(directory: Path | None) -> CloudKeys:
     except CertificateError as e:
         raise ConfigError(f"{COMMAND_KEY_FILE} is not an Ed25519 key: {e.message}") from e
     return CloudKeys(
-        command_key, ca, pki.certificate_pem(ca).decode(), derive_challenge_key(command_key)
+        command_key,
+        ca,
+        pki.certificate_pem(ca).decode(),
+        derive_challenge_key(command_key),
+        derive_bank_key(command_key),
     )

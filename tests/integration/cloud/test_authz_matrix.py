@@ -11,12 +11,14 @@ from typing import Any
 from cablepin.cloud.app import api_routes as app_api_routes
 from cablepin.cloud.domain.policy import POLICY
 
-from .billing_helpers import billing_world
+from .billing_helpers import billing_world, set_policy
 from .conftest import (
     CABLE_A,
     CABLE_B,
     DRIVER_A1,
+    DRIVER_B1,
     FM_A,
+    FM_B,
     PASSWORD,
     SUPPORT,
     World,
@@ -48,21 +50,48 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/me/receipts"): {"month": "2023-11"},
     ("POST", "/api/v1/tariffs/{id}/reject"): {"reason": "matrix"},
     ("POST", "/api/v1/receipts/{id}/reject"): {"reason": "matrix"},
+    ("PUT", "/api/v1/me/bank"): {"iban": "DE02120300000000202051"},
+    ("PUT", "/api/v1/drivers/{email}/payroll"): {"personnel_number": "4711"},
 }
-# Another organisation's tariff or receipt is as unknown as its cable (404).
-HIDDEN = {"unknown_cable", "unknown_tariff", "unknown_receipt"}
+# Another organisation's tariff, receipt, payment run or driver is as unknown as its cable.
+HIDDEN = {
+    "unknown_cable",
+    "unknown_tariff",
+    "unknown_receipt",
+    "unknown_payment_run",
+    "unknown_driver",
+}
+DRIVERS = {"own": DRIVER_A1, "other": DRIVER_B1}
 
 
 def concrete(path: str, scope: str, ids: dict[str, int]) -> str:
     """The path with its parameters: own = organisation A (driver A1), other = B."""
     org = "a" if scope == "own" else "b"
     kind = "tariff" if path.startswith("/api/v1/tariffs/") else "receipt"
+    if "/payment-runs/" in path:
+        kind = "run"
     return (
         path.replace("{serial}", SCOPES[scope])
+        .replace("{email}", DRIVERS[scope])
         .replace("{year}", "2023")
         .replace("{month}", "2023-11")
         .replace("{id}", str(ids.get(f"{kind}_{org}", 0)))
     )
+
+
+def payout_world(world: World) -> dict[str, int]:
+    """``billing_world`` with both receipts approved and paid by a transfer (a run each)."""
+    ids = billing_world(world)
+    for driver, fm, org in ((DRIVER_A1, FM_A, "a"), (DRIVER_B1, FM_B, "b")):
+        r = world.call("POST", f"/api/v1/receipts/{ids[f'receipt_{org}']}/approve", fm)
+        assert r.status_code == 200, r.text
+        r = world.call("PUT", "/api/v1/me/bank", driver, json={"iban": "DE89370400440532013000"})
+        assert r.status_code == 200, r.text
+        set_policy(world, fm, 2023, debtor_name="Fleet", debtor_iban="DE75512108001245126199")
+        r = world.call("GET", "/api/v1/billing/2023-11/sepa.xml", fm)
+        assert r.status_code == 200, r.text
+        ids[f"run_{org}"] = int(r.headers["x-payment-run"])
+    return ids
 
 
 def api_routes(world: World) -> list[tuple[str, str]]:
@@ -84,7 +113,7 @@ def test_r1_every_route_has_a_policy_rule(world: World) -> None:
 
 
 def test_r1_s3_m8_authorisation_matrix(world: World) -> None:
-    ids = billing_world(world)
+    ids = payout_world(world)
     problems: list[str] = []
     for method, path in api_routes(world):
         allowed = POLICY[(method, path)]
@@ -123,7 +152,7 @@ def test_r1_s3_m8_authorisation_matrix(world: World) -> None:
                     if (r.status_code, code) != (403, "forbidden"):
                         problems.append(f"role not refused with 403: {where}")
                 elif (
-                    ("{serial}" in path or "{id}" in path)
+                    ("{serial}" in path or "{id}" in path or "{email}" in path)
                     and scope == "other"
                     and role != "support"
                 ):

@@ -69,6 +69,14 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/api/v1/receipts/{id}/reject"): MANAGER,
     ("GET", "/api/v1/receipts/{id}/evidence"): ANY_ROLE,
     ("GET", "/api/v1/receipts/{id}/pdf"): frozenset({Role.FLEET_MANAGER, Role.DRIVER}),
+    # Money out (M4): a driver's own bank details; the month's payroll file and transfers.
+    ("PUT", "/api/v1/me/bank"): DRIVER,
+    ("GET", "/api/v1/me/bank"): DRIVER,
+    ("PUT", "/api/v1/drivers/{email}/payroll"): MANAGER,
+    ("GET", "/api/v1/billing/{month}/payouts"): MANAGER,
+    ("GET", "/api/v1/billing/{month}/payroll.csv"): MANAGER,
+    ("GET", "/api/v1/billing/{month}/sepa.xml"): MANAGER,
+    ("GET", "/api/v1/billing/payment-runs/{id}/sepa.xml"): MANAGER,
 }
 
 
