@@ -156,6 +156,7 @@ def _fleet_pages(c: Checker, portal: Portal) -> None:
     c.visit("/billing/policy/2026", "billing policy")
     c.visit("/billing/tariffs", "tariffs")
     c.visit("/billing/receipts?month=2026-10", "receipts of a month")
+    c.visit("/billing/payouts?month=2026-10", "money out of a month")
 
 
 def _driver_pages(c: Checker) -> None:
@@ -171,6 +172,7 @@ def _driver_pages(c: Checker) -> None:
     form.locator("#document").set_input_files(proof)
     form.locator("button[type=submit]").click()
     c.check("driver's tariff upload, refused with what to do")
+    c.visit("/me/bank", "driver's bank details")
 
 
 def _support_pages(c: Checker, portal: Portal) -> None:

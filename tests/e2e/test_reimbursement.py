@@ -3,16 +3,22 @@ previous month (`cable charge --start/--end`), synced by `cablepin app connect`,
 priced by a verified tariff, submitted with one session deselected, approved,
 and the receipt's evidence verified offline by `cablepin verify-receipt`; the
 submission's e-mails with the PDF and the approval reach a real SMTP server
-through `cablepin worker` (M7)."""
+through `cablepin worker` (M7); and the money out: the payroll CSV and a SEPA
+transfer that validates against the pain.001 schema, sums to the approved
+total and is not paid twice (M4)."""
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 import pytest
+import sepaxml
+import xmlschema
 
 from cablepin.demo import run_cli
 from integration.cloud.smtp import smtp_server
@@ -124,6 +130,37 @@ def test_m1_m3_m4_m6_receipt_from_real_cable_sessions_verifies_offline(
     refused = world.verify_receipt(dropped, tmp_path / "dropped.json")
     assert not refused.ok
     assert "dropped" in refused.out["message"]
+
+    # M4: the approved receipt goes to payroll and is paid by SEPA transfer, once.
+    anna.request("PUT", "/api/v1/me/bank", {"iban": "DE02 1203 0000 0000 2020 51"})
+    fleet.request(
+        "PUT",
+        f"/api/v1/billing/policy/{year}",
+        {
+            "method": "contract",
+            "wage_type": "3400",
+            "debtor_name": "Musterstadt GmbH",
+            "debtor_iban": "DE75 5121 0800 1245 1261 99",
+            "debtor_bic": "SOGEDEFFXXX",
+        },
+    )
+    as_fleet = {"Authorization": f"Bearer {fleet.token}"}
+    payroll = httpx.get(f"{world.url}/api/v1/billing/{label}/payroll.csv", headers=as_fleet)
+    assert payroll.status_code == 200, payroll.text
+    rows = payroll.content.decode("utf-8-sig").splitlines()
+    assert rows[0] == "Personalnummer;Name;Jahr;Monat;Lohnart;Betrag"
+    assert rows[1].endswith(f";{year};{month};3400;3,52"), rows
+    sepa = httpx.get(f"{world.url}/api/v1/billing/{label}/sepa.xml", headers=as_fleet)
+    assert sepa.status_code == 200, sepa.text
+    schema = Path(sepaxml.__file__).parent / "schemas" / "pain.001.001.09.xsd"
+    xmlschema.XMLSchema(str(schema)).validate(sepa.text)
+    ns = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"}
+    root = ElementTree.fromstring(sepa.content)
+    paid = [Decimal(a.text or "") for a in root.iterfind(".//p:InstdAmt", ns)]
+    assert paid == [Decimal(approved["amount"])]
+    assert root.findtext(".//p:GrpHdr/p:CtrlSum", namespaces=ns) == "3.52"
+    again = httpx.get(f"{world.url}/api/v1/billing/{label}/sepa.xml", headers=as_fleet)
+    assert (again.status_code, again.json()["error"]) == (409, "nothing_to_pay")
 
 
 def test_m2_driver_stores_a_tariff_with_its_proof_from_the_app(

@@ -35,6 +35,7 @@ from cablepin.cloud.api import errors, openapi
 from cablepin.cloud.api.billing_routes import TARIFF_UPLOAD_LIMIT, TARIFF_UPLOAD_PATH
 from cablepin.cloud.api.billing_routes import router as billing_router
 from cablepin.cloud.api.limits import MAX_BODY, BodyLimit
+from cablepin.cloud.api.payout_routes import router as payout_router
 from cablepin.cloud.api.privacy_routes import router as privacy_router
 from cablepin.cloud.api.routes import router as api_router
 from cablepin.cloud.db import make_engine, make_sessionmaker
@@ -131,6 +132,7 @@ def create_app(
     app.include_router(api_router)
     app.include_router(billing_router)
     app.include_router(privacy_router)
+    app.include_router(payout_router)
 
     @app.get("/healthz", tags=["health"], responses=HEALTH_RESPONSES)
     def healthz() -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Request and response shapes of the reimbursement routes (M1-M6).
+"""Request and response shapes of the reimbursement routes (M1-M6) and money out (M4).
 
 Money and prices are decimal strings (``"6.32"``, ``"0.3275"``), energy is
 integer Wh, months ``YYYY-MM``, session times UTC epoch seconds.
@@ -11,16 +11,24 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from cablepin.cloud.domain.payouts import PERSONNEL_NUMBER
 from cablepin.cloud.schemas import MAX_INT, Strict
 from cablepin.evidence.money import PRICE_REGEX
 
 __all__ = [
+    "BankOut",
+    "BankRequest",
     "DecisionRequest",
     "EvidenceBundle",
     "FlatPriceOut",
     "FlatPriceRequest",
+    "MonthPayouts",
     "MonthSessionOut",
     "MonthView",
+    "PaymentRunOut",
+    "PayoutReceipt",
+    "PayrollOut",
+    "PayrollRequest",
     "PolicyOut",
     "PolicyRequest",
     "ReceiptLineOut",
@@ -213,3 +221,69 @@ class EvidenceBundle(BaseModel):
     lines: list[EvidenceLine]
     prices: list[EvidencePrice]
     cables: list[EvidenceCable]
+
+
+# ------------------------------------------------------------------ money out (M4)
+
+
+class BankRequest(Strict):
+    iban: str = Field(
+        min_length=5, max_length=42, description="the driver's IBAN; spaces are allowed"
+    )
+    holder: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=70,
+        description="the account holder, when it is not the driver",
+    )
+
+
+class BankOut(BaseModel):
+    iban: str | None = Field(description="the full IBAN: only its owner ever gets it")
+    iban_masked: str | None = Field(description="what everyone else sees, e.g. DE** **** ... 3000")
+    holder: str | None
+    updated_at: dt.datetime | None
+
+
+class PayrollRequest(Strict):
+    personnel_number: str = Field(
+        pattern=PERSONNEL_NUMBER, max_length=20, description="the driver's number in payroll"
+    )
+
+
+class PayrollOut(BaseModel):
+    driver_email: str
+    personnel_number: str | None
+    iban_masked: str | None
+
+
+class PayoutReceipt(BaseModel):
+    receipt_id: int
+    driver_email: str
+    driver_name: str
+    personnel_number: str | None
+    amount: str = Field(pattern=MONEY)
+    iban_masked: str | None
+    paid_at: dt.datetime | None
+    payment_run_id: int | None
+    problem: Literal["no_iban"] | None = Field(
+        description="why a transfer cannot pay it (unpaid receipts only): the driver has no IBAN"
+    )
+
+
+class PaymentRunOut(BaseModel):
+    id: int
+    month: str
+    created_at: dt.datetime
+    count: int
+    amount: str = Field(pattern=MONEY)
+    download: str = Field(description="where the same file can be downloaded again")
+
+
+class MonthPayouts(BaseModel):
+    month: str
+    approved_amount: str = Field(pattern=MONEY)
+    unpaid_amount: str = Field(pattern=MONEY, description="approved, not yet in a transfer")
+    receipts: list[PayoutReceipt] = Field(description="the month's approved receipts")
+    unpayable: list[int] = Field(description="unpaid receipts no transfer can pay yet")
+    runs: list[PaymentRunOut]

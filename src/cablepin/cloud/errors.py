@@ -18,7 +18,8 @@
     │   ├── UnknownOrg         "unknown_org"       404
     │   ├── UnknownCommand     "unknown_command"   404
     │   ├── UnknownTariff      "unknown_tariff"    404  also for another organisation's
-    │   └── UnknownReceipt     "unknown_receipt"   404  also for another organisation's
+    │   ├── UnknownReceipt     "unknown_receipt"   404  also for another organisation's
+    │   └── UnknownPaymentRun  "unknown_payment_run" 404  also for another organisation's
     ├── Conflict               "conflict"          409
     │   ├── HasDriver          "has_driver"        409  assign only a cable without a driver
     │   ├── NoDriver           "no_driver"         409
@@ -36,7 +37,9 @@
     │   ├── NoSignedHead       "no_signed_head"    409  no cable-signed head covers it yet
     │   ├── BadDocument        "bad_document"      409  a tariff proof that is no PDF, PNG, JPEG
     │   ├── InvalidTariff      "invalid_tariff"    409  validity, price or monthly prices disagree
-    │   └── InvalidAccount     "invalid_account"   409  IBAN or BIC fails its check digits
+    │   ├── InvalidAccount     "invalid_account"   409  IBAN/BIC fails its check (+ problem)
+    │   ├── NoDebtorAccount    "no_debtor_account" 409  the policy names no account to pay from
+    │   └── NothingToPay       "nothing_to_pay"    409  nothing approved left unpaid (+ unpayable)
     ├── TooLarge               "too_large"         413  request body over the limit
     ├── TooManyAttempts        "too_many_attempts" 429  carries retry_after_s
     ├── DatabaseUnavailable    "database_unavailable" 503  the connection broke mid-request
@@ -76,6 +79,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidTariff",
     "MonthOpen",
+    "NoDebtorAccount",
     "NoDriver",
     "NoPolicy",
     "NoSessions",
@@ -83,6 +87,7 @@ __all__ = [
     "NoTariff",
     "NotAssigned",
     "NotFound",
+    "NothingToPay",
     "ReasonRequired",
     "StaleEpoch",
     "TariffOverlap",
@@ -93,6 +98,7 @@ __all__ = [
     "UnknownCommand",
     "UnknownDriver",
     "UnknownOrg",
+    "UnknownPaymentRun",
     "UnknownReceipt",
     "UnknownTariff",
     "WeakPassword",
@@ -277,3 +283,18 @@ class AlreadyDecided(Conflict):
 
 class NoSignedHead(Conflict):
     code = "no_signed_head"
+
+
+# ---------------------------------------------------------------- money out (M4)
+
+
+class UnknownPaymentRun(NotFound):
+    code = "unknown_payment_run"
+
+
+class NoDebtorAccount(Conflict):
+    code = "no_debtor_account"
+
+
+class NothingToPay(Conflict):
+    code = "nothing_to_pay"

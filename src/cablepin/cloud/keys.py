@@ -2,8 +2,10 @@
 
 ``command.key`` (PEM, Ed25519) signs commands; ``factory-ca.pem`` is the
 factory CA certificate that cable certificates must chain to. Both are
-written by ``cablepin keys init``. ``device_key`` parses a registered cable's
-certificate once per process (B3: every connect and upload checks a signature).
+written by ``cablepin keys init``. The challenge key and the bank key are
+derived from the command key (HKDF, each with its own label). ``device_key`` parses a
+registered cable's certificate once per process (B3: every connect and upload checks a
+signature).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "COMMAND_KEY_FILE",
     "FACTORY_CA_FILE",
     "CloudKeys",
+    "derive_bank_key",
     "derive_challenge_key",
     "device_key",
     "load_factory_ca",
@@ -42,16 +45,24 @@ class CloudKeys:
     factory_ca: x509.Certificate
     factory_ca_pem: str
     challenge_key: bytes  # derived from the command key (domain/challenge.py)
+    bank_key: bytes  # derived too: seals IBANs at rest (sealed.py)
+
+
+def _derive(command_key: Ed25519PrivateKey, info: bytes) -> bytes:
+    raw = command_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(raw)
 
 
 def derive_challenge_key(command_key: Ed25519PrivateKey) -> bytes:
     """A separate key for fresh-hello challenges, derived so no new file is needed."""
-    raw = command_key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-    return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"cablepin/v1/challenge-key"
-    ).derive(raw)
+    return _derive(command_key, b"cablepin/v1/challenge-key")
+
+
+def derive_bank_key(command_key: Ed25519PrivateKey) -> bytes:
+    """The AES-256 key that seals bank data at rest (``sealed.py``); derived, no new file."""
+    return _derive(command_key, b"cablepin/v1/bank-key")
 
 
 def _read(directory: Path | None, name: str) -> bytes:
@@ -83,7 +94,11 @@ def load_keys(directory: Path | None) -> CloudKeys:
     except CertificateError as e:
         raise ConfigError(f"{COMMAND_KEY_FILE} is not an Ed25519 key: {e.message}") from e
     return CloudKeys(
-        command_key, ca, pki.certificate_pem(ca).decode(), derive_challenge_key(command_key)
+        command_key,
+        ca,
+        pki.certificate_pem(ca).decode(),
+        derive_challenge_key(command_key),
+        derive_bank_key(command_key),
     )
 
 

@@ -50,12 +50,14 @@ __all__ = [
     "ChargingSession",
     "CommandRow",
     "DecimalText",
+    "DriverAccount",
     "EnumText",
     "FlatPrice",
     "Invitation",
     "LoginThrottle",
     "Organisation",
     "OutboxMessage",
+    "PaymentRun",
     "ReceiptLine",
     "ReceiptRow",
     "Tariff",
@@ -503,6 +505,9 @@ class ReceiptRow(Base):
     decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reason: Mapped[str | None] = mapped_column(Text)
+    # M4: set once, by the payment run whose transfer file pays it (never cleared).
+    paid_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    payment_run_id: Mapped[int | None] = mapped_column(ForeignKey("payment_runs.id"))
 
     __table_args__ = (Index("ix_receipts_org_month", "org_id", "month"),)
 
@@ -568,3 +573,45 @@ class OutboxMessage(Base):
         # What a sender looks for: due pending messages, oldest first.
         Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
     )
+
+
+# ---------------------------------------------------------------- money out (M4)
+
+
+class DriverAccount(Base):
+    """A driver's payroll and bank details: the personnel number (set by the fleet
+    manager) and the IBAN (set by the driver), sealed at rest (``sealed.py``).
+
+    ``iban_masked`` is what everyone but the driver sees; the IBAN itself is
+    only in ``iban_sealed``, which opens with the deployment's bank key only.
+    """
+
+    __tablename__ = "driver_accounts"
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id"), primary_key=True, autoincrement=False
+    )
+    personnel_number: Mapped[str | None] = mapped_column(String(20))
+    iban_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    iban_masked: Mapped[str | None] = mapped_column(String(50))
+    holder: Mapped[str | None] = mapped_column(String(70))
+    bank_updated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    payroll_updated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class PaymentRun(Base):
+    """One SEPA transfer file of a month: the receipts it pays point to it
+    (``receipts.payment_run_id``), and the file itself is kept (sealed: it lists
+    IBANs) so a download that never arrived can be fetched again, byte for byte."""
+
+    __tablename__ = "payment_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    month: Mapped[str] = mapped_column(String(7))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    count: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(DecimalText)
+    msg_id: Mapped[str] = mapped_column(String(35))
+    document_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (Index("ix_payment_runs_org_month", "org_id", "month"),)

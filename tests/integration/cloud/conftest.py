@@ -76,10 +76,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 TABLES = (
-    "outbox, receipt_lines, receipts, tariffs, billing_policies, chain_heads, "
-    "audit_events, audit_head, audit_people, charging_sessions, commands, assignments, cables, "
-    "api_tokens, "
-    "web_sessions, invitations, login_throttle, users, organisations"
+    "outbox, receipt_lines, receipts, payment_runs, driver_accounts, tariffs, billing_policies, "
+    "chain_heads, audit_events, audit_head, audit_people, charging_sessions, commands, "
+    "assignments, cables, api_tokens, web_sessions, invitations, login_throttle, users, "
+    "organisations"
 )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from cablepin.cloud.app import api_routes as app_api_routes
 from cablepin.cloud.domain.policy import POLICY
 
-from .billing_helpers import billing_world
+from .billing_helpers import billing_world, set_policy
 from .conftest import (
     CABLE_A,
     CABLE_B,
@@ -19,6 +19,7 @@ from .conftest import (
     DRIVER_A2,
     DRIVER_B1,
     FM_A,
+    FM_B,
     PASSWORD,
     SUPPORT,
     World,
@@ -50,9 +51,17 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/me/receipts"): {"month": "2023-11"},
     ("POST", "/api/v1/tariffs/{id}/reject"): {"reason": "matrix"},
     ("POST", "/api/v1/receipts/{id}/reject"): {"reason": "matrix"},
+    ("PUT", "/api/v1/me/bank"): {"iban": "DE02120300000000202051"},
+    ("PUT", "/api/v1/drivers/{email}/payroll"): {"personnel_number": "4711"},
 }
-# Another organisation's tariff or receipt is as unknown as its cable (404).
-HIDDEN = {"unknown_cable", "unknown_tariff", "unknown_receipt", "unknown_driver"}
+# Another organisation's tariff, receipt, payment run or driver is as unknown as its cable.
+HIDDEN = {
+    "unknown_cable",
+    "unknown_tariff",
+    "unknown_receipt",
+    "unknown_payment_run",
+    "unknown_driver",
+}
 # A driver named in the path (D1, D2): own = A2 (so A1, the matrix's driver, is never
 # erased while it runs), other = organisation B's.
 DRIVERS = {"own": DRIVER_A2, "other": DRIVER_B1}
@@ -62,6 +71,8 @@ def concrete(path: str, scope: str, ids: dict[str, int]) -> str:
     """The path with its parameters: own = organisation A (driver A1), other = B."""
     org = "a" if scope == "own" else "b"
     kind = "tariff" if path.startswith("/api/v1/tariffs/") else "receipt"
+    if "/payment-runs/" in path:
+        kind = "run"
     return (
         path.replace("{serial}", SCOPES[scope])
         .replace("{email}", DRIVERS[scope])
@@ -69,6 +80,21 @@ def concrete(path: str, scope: str, ids: dict[str, int]) -> str:
         .replace("{month}", "2023-11")
         .replace("{id}", str(ids.get(f"{kind}_{org}", 0)))
     )
+
+
+def payout_world(world: World) -> dict[str, int]:
+    """``billing_world`` with both receipts approved and paid by a transfer (a run each)."""
+    ids = billing_world(world)
+    for driver, fm, org in ((DRIVER_A1, FM_A, "a"), (DRIVER_B1, FM_B, "b")):
+        r = world.call("POST", f"/api/v1/receipts/{ids[f'receipt_{org}']}/approve", fm)
+        assert r.status_code == 200, r.text
+        r = world.call("PUT", "/api/v1/me/bank", driver, json={"iban": "DE89370400440532013000"})
+        assert r.status_code == 200, r.text
+        set_policy(world, fm, 2023, debtor_name="Fleet", debtor_iban="DE75512108001245126199")
+        r = world.call("GET", "/api/v1/billing/2023-11/sepa.xml", fm)
+        assert r.status_code == 200, r.text
+        ids[f"run_{org}"] = int(r.headers["x-payment-run"])
+    return ids
 
 
 def api_routes(world: World) -> list[tuple[str, str]]:
@@ -90,7 +116,7 @@ def test_r1_every_route_has_a_policy_rule(world: World) -> None:
 
 
 def test_r1_s3_m8_authorisation_matrix(world: World) -> None:
-    ids = billing_world(world)
+    ids = payout_world(world)
     problems: list[str] = []
     # The erasure (D2) last: it ends the own-scope driver's account for good.
     routes = sorted(api_routes(world), key=lambda r: r == ("DELETE", "/api/v1/drivers/{email}"))

@@ -154,7 +154,11 @@ def _zoe(world: World) -> dict[str, Any]:
     r = world.call("POST", f"/api/v1/receipts/{receipt_id}/approve", FM_A)
     assert r.status_code == 200, r.text
     bank = world.call("PUT", "/api/v1/me/bank", ZOE, json={"iban": IBAN, "holder": ZOE_NAME})
-    return {"receipt": receipt_id, "iban_stored": bank.status_code == 200}
+    assert bank.status_code == 200, bank.text
+    number = {"personnel_number": "P-4711"}
+    r = world.call("PUT", f"/api/v1/drivers/{ZOE}/payroll", FM_A, json=number)
+    assert r.status_code == 200, r.text
+    return {"receipt": receipt_id}
 
 
 def dump_every_table(url: str) -> str:
@@ -181,6 +185,13 @@ def test_d2_erasure_leaves_no_trace_keeps_receipts_verifiable_then_retention_del
     billing_world(world)  # drivers A1 and B1 with their own data, which must stay
     zoe = _zoe(world)
     assert ZOE in dump_every_table(world.url)
+    # D1 names the bank details and personnel number; the IBAN masked, as a fleet manager
+    # may produce the file.
+    exported = world.call("GET", f"/api/v1/drivers/{ZOE}/export", FM_A).json()
+    bank = exported["account"]["payroll_and_bank"]
+    assert (bank["personnel_number"], bank["holder"]) == ("P-4711", ZOE_NAME)
+    assert bank["iban_masked"].endswith("30 00")
+    assert IBAN not in json.dumps(exported)
     # The names are in the audit log's display before; the fleet manager sees them.
     log = world.call("GET", "/api/v1/audit", FM_A).json()["items"]
     assert any(e["target"] == ZOE for e in log)
@@ -200,7 +211,7 @@ def test_d2_erasure_leaves_no_trace_keeps_receipts_verifiable_then_retention_del
     logs = "\n".join(
         f"{r.getMessage()} {r.__dict__}" for r in caplog.records if r.name.startswith("cablepin")
     ).lower()
-    for secret in (ZOE, ZOE_NAME, IBAN, "quixotic"):
+    for secret in (ZOE, ZOE_NAME, IBAN, "P-4711", "quixotic"):
         assert secret.lower() not in dump, f"{secret} still in the database"
         assert secret.lower() not in logs, f"{secret} in the log"
     assert DRIVER_A1 in dump  # the others stay

@@ -39,6 +39,9 @@ AUDIENCE: dict[tuple[str, str], str] = {
     ("GET", "/me/tariffs"): DRIVER,
     ("POST", "/me/tariffs"): DRIVER,
     ("GET", "/me/receipts/{receipt_id}/pdf"): DRIVER,
+    ("GET", "/me/export"): DRIVER,
+    ("GET", "/me/bank"): DRIVER,
+    ("POST", "/me/bank"): DRIVER,
     ("GET", "/billing/policy/{year}"): FLEET,
     ("POST", "/billing/policy/{year}"): FLEET,
     ("GET", "/billing/tariffs"): FLEET,
@@ -47,6 +50,10 @@ AUDIENCE: dict[tuple[str, str], str] = {
     ("GET", "/billing/receipts"): FLEET,
     ("POST", "/billing/receipts/{receipt_id}"): FLEET,
     ("GET", "/billing/receipts/{receipt_id}/pdf"): FLEET,
+    ("GET", "/billing/payouts"): FLEET,
+    ("POST", "/billing/payouts/{month}/transfer"): FLEET,
+    ("GET", "/billing/payouts/{month}/payroll.csv"): FLEET,
+    ("GET", "/billing/payment-runs/{run_id}/sepa.xml"): FLEET,
 }
 # What each POST sends besides the CSRF token (a harmless, valid action).
 FORMS: dict[str, dict[str, str]] = {
@@ -55,6 +62,7 @@ FORMS: dict[str, dict[str, str]] = {
     "/billing/policy/{year}": {"method": "contract", "deadline_day": "10"},
     "/billing/tariffs/{tariff_id}": {"action": "verify"},
     "/billing/receipts/{receipt_id}": {"action": "approve", "month": "2026-10"},
+    "/me/bank": {"iban": "DE89 3704 0044 0532 0130 00"},
 }
 # Visitor -> (e-mail, kind): whose session the request carries.
 VISITORS: dict[str, tuple[str | None, str | None]] = {
@@ -77,6 +85,7 @@ class Anna:
 
     receipt_id: int
     tariff_id: int
+    run_id: int
     secrets: tuple[str, ...]
 
 
@@ -116,10 +125,29 @@ def annas_things(url: str) -> Anna:
                 files={"document": ("proof.pdf", PDF_PROOF, "application/pdf")},
             )
             assert r.status_code == 201, r.text
-    receipt_id = int(receipt.json()["id"])
+        # Approved and paid by a transfer of organisation A (M4): a payment run of hers.
+        fm = api_token(api, seed.FM_A)
+        receipt_id = int(receipt.json()["id"])
+        steps = [
+            api.post(f"/api/v1/receipts/{receipt_id}/approve", headers=fm),
+            api.put("/api/v1/me/bank", json={"iban": "DE02120300000000202051"}, headers=anna),
+            api.put(
+                "/api/v1/billing/policy/2026",
+                json={
+                    "method": "contract",
+                    "debtor_name": "A",
+                    "debtor_iban": "DE75512108001245126199",
+                },
+                headers=fm,
+            ),
+        ]
+        assert all(r.status_code == 200 for r in steps), [r.text for r in steps]
+        run = api.get("/api/v1/billing/2026-10/sepa.xml", headers=fm)
+        assert run.status_code == 200, run.text
     return Anna(
         receipt_id=receipt_id,
         tariff_id=int(tariffs[0]["id"]),
+        run_id=int(run.headers["x-payment-run"]),
         secrets=(
             ANNA,
             seed.DRIVERS_A[0][0],  # her name
@@ -136,6 +164,7 @@ def concrete(path: str, anna: Anna) -> str:
         .replace("{year}", "2026")
         .replace("{receipt_id}", str(anna.receipt_id))
         .replace("{tariff_id}", str(anna.tariff_id))
+        .replace("{run_id}", str(anna.run_id))
     )
 
 
@@ -177,7 +206,7 @@ def test_r1_m8_portal_authorisation_matrix(portal: tuple[str, list[tuple[str, st
                     r = client.get(target)
                 where = f"{method} {target} as {visitor}: {r.status_code}"
                 location = r.headers.get("location", "")
-                has_object = "{receipt_id}" in path or "{tariff_id}" in path
+                has_object = any(k in path for k in ("{receipt_id}", "{tariff_id}", "{run_id}"))
                 if r.status_code >= 500:
                     problems.append(f"server error: {where}")
                 elif email is None:

@@ -122,16 +122,19 @@ def test_csv_exports_neutralise_formulas_after_a_separator_and_write_german_numb
 ) -> None:
     """Finding 4: a driver named ``Max;=cmd|' /C calc'!A0;`` became a formula cell in a
     spreadsheet that splits on ``;`` (German Excel). Whichever separator a spreadsheet
-    splits on, no piece may start with a formula character; German numbers use a comma."""
+    splits on, no piece may start with a formula character; German numbers use a comma
+    (issue 10: 4.2 kWh must not read as 4200)."""
     evil = "Max;=cmd|' /C calc'!A0;"
     with sqlite3.connect(fleet.db_url.removeprefix("sqlite:///")) as db:
         anna = db.execute(
             "SELECT id FROM users WHERE email = ?", (seed.DRIVERS_A[0][1],)
         ).fetchone()[0]
         db.execute("UPDATE users SET name = ? WHERE id = ?", (evil, anna))
-        wh = db.execute(
-            "SELECT wh FROM charging_sessions WHERE driver_id = ? ORDER BY epoch, seq", (anna,)
+        first_session = db.execute(
+            "SELECT id FROM charging_sessions WHERE driver_id = ? ORDER BY epoch, seq", (anna,)
         ).fetchone()[0]
+        # 4.2 kWh: written "4.200" a German spreadsheet reads four thousand two hundred.
+        db.execute("UPDATE charging_sessions SET wh = 4200 WHERE id = ?", (first_session,))
     sign_in(client, seed.FM_A)
     exported = client.get(f"/drivers/{anna}/sessions.csv").text.lstrip("\ufeff")
     for line in exported.splitlines():
@@ -142,4 +145,4 @@ def test_csv_exports_neutralise_formulas_after_a_separator_and_write_german_numb
     assert len(first) == 10  # German: `;` separates the cells
     row = list(csv.reader(io.StringIO(exported), delimiter=";"))[1]
     assert row[0] == "Max;'=cmd|' /C calc'!A0;"  # the text is all there, shown as text
-    assert row[7] == f"{wh / 1000:g}".replace(".", ",")
+    assert row[7] == "4,2"  # a decimal comma, no thousands separator

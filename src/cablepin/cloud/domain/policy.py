@@ -73,6 +73,14 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/v1/me/export"): DRIVER,
     ("GET", "/api/v1/drivers/{email}/export"): MANAGER,
     ("DELETE", "/api/v1/drivers/{email}"): MANAGER,
+    # Money out (M4): a driver's own bank details; the month's payroll file and transfers.
+    ("PUT", "/api/v1/me/bank"): DRIVER,
+    ("GET", "/api/v1/me/bank"): DRIVER,
+    ("PUT", "/api/v1/drivers/{email}/payroll"): MANAGER,
+    ("GET", "/api/v1/billing/{month}/payouts"): MANAGER,
+    ("GET", "/api/v1/billing/{month}/payroll.csv"): MANAGER,
+    ("GET", "/api/v1/billing/{month}/sepa.xml"): MANAGER,
+    ("GET", "/api/v1/billing/payment-runs/{id}/sepa.xml"): MANAGER,
 }
 
 

@@ -22,6 +22,7 @@ from cablepin.cloud.portal import (
     fleet_routes,
     mail_routes,
     me_routes,
+    money_routes,
     support_routes,
 )
 from cablepin.cloud.portal.web import (
@@ -69,6 +70,7 @@ for _module in (
     driver_routes,
     me_routes,
     billing_routes,
+    money_routes,
     audit_routes,
     support_routes,
     mail_routes,

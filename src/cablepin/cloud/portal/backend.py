@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from cablepin.cloud import mail
 from cablepin.cloud.domain.actor import Actor
-from cablepin.cloud.errors import Unauthorized
+from cablepin.cloud.errors import ConfigError, Unauthorized
 from cablepin.cloud.keys import CloudKeys
 from cablepin.cloud.models import User
 from cablepin.cloud.services import (
@@ -22,6 +22,7 @@ from cablepin.cloud.services import (
     billing,
     cables,
     outbox,
+    payouts,
     privacy,
     reads,
     receipts,
@@ -43,6 +44,7 @@ __all__ = [
     "accept_invitation",
     "actor",
     "authenticate",
+    "bank_key",
     "billing",
     "cables",
     "deactivate_driver",
@@ -52,6 +54,7 @@ __all__ = [
     "invite_driver",
     "mail_server",
     "outbox",
+    "payouts",
     "privacy",
     "public_url",
     "reads",
@@ -72,6 +75,14 @@ DEVICE_COOKIE_MAX_AGE = 365 * 24 * 3600
 def _device_secret(request: Request) -> bytes | None:
     keys = getattr(request.app.state, "keys", None)
     return keys.challenge_key if isinstance(keys, CloudKeys) else None
+
+
+def bank_key(request: Request) -> bytes:
+    """The key that seals bank data (``CloudKeys.bank_key``); none without the keys directory."""
+    keys = getattr(request.app.state, "keys", None)
+    if not isinstance(keys, CloudKeys):
+        raise ConfigError("the keys directory is not loaded; start the service with --keys DIR")
+    return keys.bank_key
 
 
 def authenticate(

@@ -1,5 +1,8 @@
 """The fleet manager's reimbursement pages (M1, M2, M4): policy, tariffs, receipts.
 
+The policy form also takes the debtor account transfers are paid from (M4);
+the month's money out is ``portal/money_routes.py``.
+
 Every action calls ``services.billing`` / ``services.receipts`` with the
 signed-in fleet manager as actor, exactly as the JSON API does; the services
 scope everything to the organisation, audit the decisions and are each one
@@ -68,13 +71,17 @@ def policy_save(ctx: FleetCtx, year: int, form: CsrfForm) -> Response:
             deadline_day=int(field(form, "deadline_day") or "10"),
             recipient_email=field(form, "recipient_email") or None,
             wage_type=field(form, "wage_type") or None,
+            debtor_name=field(form, "debtor_name") or None,
+            debtor_iban=field(form, "debtor_iban") or None,
+            debtor_bic=field(form, "debtor_bic") or None,
         )
     except (ValidationError, ValueError):
         return _policy_page(
             ctx,
             year,
             error=ctx.gettext(
-                "Choose a pricing method and a deadline day from 1 to 28, then save again."
+                "Choose a pricing method and a deadline day from 1 to 28; the account holder "
+                "has at most 70 characters, the BIC 8 or 11. Then save again."
             ),
             status=422,
         )

@@ -1,6 +1,6 @@
 """Fleet manager pages about drivers: list, invite, re-invite, a driver's page, deactivation, CSV,
 a driver's data (D1: the export, audited) and their erasure (D2: a confirm page, then a
-CSRF-protected POST).
+CSRF-protected POST); the personnel number (M4; the driver's IBAN shows here masked only).
 
 A fleet manager sees only their organisation's drivers and those drivers'
 sessions (S3); another organisation's driver id answers 404.
@@ -14,7 +14,9 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Response
 from markupsafe import Markup
+from pydantic import ValidationError
 
+from cablepin.cloud.billing_schemas import PayrollRequest
 from cablepin.cloud.errors import CloudError
 from cablepin.cloud.models import User
 from cablepin.cloud.portal import backend, queries
@@ -130,6 +132,7 @@ def _driver_page(
         chart=chart,
         error=error,
         invitation=queries.pending_invitation(ctx.db, user.id, ctx.now),
+        account=backend.payouts.account_of(ctx.db, user.id),
         **extra,
     )
 
@@ -216,6 +219,34 @@ def driver_erase(ctx: FleetCtx, driver_id: PathId, form: CsrfForm) -> Response:
         ctx.db.rollback()
         return _erase_page(ctx, user, status=e.status, error=refusal_text(ctx.translations, e))
     return redirect(ctx, "/drivers?done=erased")
+
+
+@router.post("/drivers/{driver_id}/payroll")
+def driver_payroll(ctx: FleetCtx, driver_id: PathId, form: CsrfForm) -> Response:
+    """The driver's personnel number, the payroll file's first column (M4)."""
+    user = _driver(ctx, driver_id)
+    try:
+        request = PayrollRequest(personnel_number=field(form, "personnel_number"))
+    except ValidationError:
+        return _driver_page(
+            ctx,
+            driver_id,
+            status=422,
+            error=ctx.gettext(
+                "Enter the personnel number as payroll knows it: up to 20 letters and digits "
+                "(also . / -), starting with a letter or digit."
+            ),
+        )
+    try:
+        backend.payouts.set_personnel_number(
+            ctx.db, backend.actor(ctx.db, _me(ctx)), user.email, request, now=ctx.now
+        )
+    except CloudError as e:
+        ctx.db.rollback()
+        return _driver_page(
+            ctx, driver_id, status=e.status, error=refusal_text(ctx.translations, e)
+        )
+    return redirect(ctx, f"/drivers/{driver_id}?done=payroll_saved")
 
 
 # Session months live well inside these years; the month after 9999-12 does not exist.

@@ -25,7 +25,7 @@ from typing import Any
 
 from cablepin.cloud.portal.queries import MonthTotal
 
-__all__ = ["bar_chart_svg", "csv_cell", "csv_stream", "kwh_text"]
+__all__ = ["bar_chart_svg", "csv_cell", "csv_stream", "decimal_text", "kwh_text"]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # A formula character at the start of the cell or right after a separator (spaces between
@@ -40,11 +40,18 @@ def csv_cell(value: Any) -> str:
     return _FORMULA_AT_CELL_START.sub(lambda m: f"{m[1]}{m[2]}'{m[3]}", text)
 
 
+def decimal_text(value: Decimal | str, locale: str) -> str:
+    """A decimal number in the reader's convention: ``52.20`` -> ``52,20`` (de), as is (en).
+
+    Never a thousands separator: a German spreadsheet reads ``4.200`` as 4200.
+    """
+    text = value if isinstance(value, str) else f"{value:f}"
+    return text.replace(".", ",") if locale == "de" else text
+
+
 def kwh_text(wh: int, locale: str) -> str:
     """Watt-hours as kWh in the reader's convention: 4200 -> ``4,2`` (de) or ``4.2`` (en)."""
-    kwh = (Decimal(wh) / 1000).normalize()
-    text = f"{kwh:f}"
-    return text.replace(".", ",") if locale == "de" else text
+    return decimal_text((Decimal(wh) / 1000).normalize(), locale)
 
 
 def csv_stream(

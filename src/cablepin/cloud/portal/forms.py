@@ -142,6 +142,45 @@ ERROR_TEXT: dict[str, str] = {
         "The cable has not yet sent a signature covering these sessions. It comes with the next "
         "sync; try again after that."
     ),
+    "database_unavailable": N_(
+        "The cloud was interrupted for a moment and nothing was saved. Send the form again."
+    ),
+    # Money out (M4)
+    "unknown_payment_run": N_(
+        "There is no such transfer file for you. Reload the page and check the list."
+    ),
+    "no_debtor_account": N_(
+        "The billing policy of this year names no account to pay from. Enter the debtor's name, "
+        "IBAN and BIC in the billing policy, then try again."
+    ),
+    "nothing_to_pay": N_(
+        "No approved receipt of this month is left to pay. Receipts whose driver has no IBAN are "
+        "listed below; earlier transfer files can be downloaded again."
+    ),
+}
+
+# ``invalid_account`` carries which check failed (``domain/payouts.AccountProblem``).
+ACCOUNT_PROBLEM_TEXT: dict[str, str] = {
+    "checksum": N_(
+        "The IBAN's check digits do not match; there is probably a typo. Copy it from a bank "
+        "statement and send the form again."
+    ),
+    "length": N_(
+        "The IBAN has the wrong number of characters for its country. Copy it from a bank "
+        "statement and send the form again."
+    ),
+    "country": N_(
+        "The IBAN does not start with a known country code (such as DE). Copy it from a bank "
+        "statement and send the form again."
+    ),
+    "format": N_(
+        "The IBAN or BIC contains characters or a structure that its country does not use. Copy "
+        "it from a bank statement and send the form again."
+    ),
+    "not_sepa": N_(
+        "This account is outside the SEPA area, so it cannot receive a SEPA transfer. Enter an "
+        "account in the SEPA area."
+    ),
 }
 
 
@@ -165,6 +204,9 @@ def values(form: FormData, *names: str) -> dict[str, str]:
 def refusal_text(translations: gettext.NullTranslations, error: CloudError) -> str:
     """The words for a service refusal in the page's language; an unknown code shows the
     service's own (English) message, which also says what to do next, rather than a generic one."""
+    problem = ACCOUNT_PROBLEM_TEXT.get(str(error.details.get("problem")))
+    if error.code == "invalid_account" and problem is not None:
+        return translations.gettext(problem)
     message = ERROR_TEXT.get(error.code)
     if message is None:
         return error.message

@@ -84,6 +84,10 @@ AUDIT_ACTION: dict[str, str] = {
     "receipt.approved": N_("Receipt approved"),
     "receipt.rejected": N_("Receipt rejected"),
     "support.receipts_read": N_("Support read receipts"),
+    "bank.set": N_("Driver entered bank details"),
+    "payroll.personnel_number_set": N_("Personnel number set"),
+    "receipt.paid": N_("Receipt paid by SEPA transfer"),
+    "payment_run.downloaded": N_("Transfer file downloaded again"),
     "support.evidence_read": N_("Support read a receipt's evidence"),
     "support.cable_read": N_("Support opened the cable"),
     "support.cables_read": N_("Support listed cables"),
@@ -113,6 +117,12 @@ FLASH: dict[str, str] = {
     "mail_retried": N_("The message waits in the outbox again and is sent at the next round."),
     "tariff_uploaded": N_(
         "Your tariff was uploaded. Your fleet manager checks the proof and verifies it."
+    ),
+    "bank_saved": N_("Your bank details are saved."),
+    "payroll_saved": N_("Personnel number saved."),
+    "transfer_made": N_(
+        "Transfer file created; its receipts are marked paid. Download it below and upload it "
+        "to your bank."
     ),
 }
 

@@ -29,7 +29,7 @@ from cablepin.cloud.billing_schemas import MonthView, ReceiptSubmit
 from cablepin.cloud.domain import billing as rules
 from cablepin.cloud.errors import CloudError
 from cablepin.cloud.portal import queries
-from cablepin.cloud.portal.backend import billing, privacy, receipts
+from cablepin.cloud.portal.backend import billing, payouts, privacy, receipts
 from cablepin.cloud.portal.forms import field, refusal_text, upload, values
 from cablepin.cloud.portal.i18n import N_, format_time
 from cablepin.cloud.portal.web import (
@@ -75,6 +75,7 @@ def home(ctx: DriverCtx) -> Response:
         tariffs=billing.list_tariffs(ctx.db, actor).items,
         receipts=receipts.my_receipts(ctx.db, actor).items,
         fmt_price=_price_text(ctx),
+        bank_masked=getattr(payouts.account_of(ctx.db, actor.id), "iban_masked", None),
     )
 
 

@@ -23,8 +23,6 @@ import hashlib
 import json
 from decimal import Decimal
 
-from schwifty import BIC, IBAN
-from schwifty.exceptions import SchwiftyException
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -38,6 +36,7 @@ from cablepin.cloud.billing_schemas import (
 )
 from cablepin.cloud.db import transactional
 from cablepin.cloud.domain import billing as rules
+from cablepin.cloud.domain import payouts
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import (
     AlreadyDecided,
@@ -59,6 +58,7 @@ __all__ = [
     "decide_tariff",
     "flat_price",
     "get_policy",
+    "invalid_account",
     "list_tariffs",
     "policy_for",
     "put_flat_price",
@@ -117,18 +117,28 @@ def get_policy(db: Session, actor: Actor, year: int) -> PolicyOut:
     return _policy_out(db, row)
 
 
+def invalid_account(e: payouts.BadAccount) -> InvalidAccount:
+    """The refusal of an IBAN or BIC: which check failed, never the value (it may be logged)."""
+    what = {
+        payouts.AccountProblem.CHECKSUM: "its check digits do not match (a typo?)",
+        payouts.AccountProblem.LENGTH: "it has the wrong length for its country",
+        payouts.AccountProblem.COUNTRY: "it does not start with a known country code",
+        payouts.AccountProblem.FORMAT: "it has characters or a structure that are not allowed",
+        payouts.AccountProblem.NOT_SEPA: "its country is outside the SEPA area",
+    }[e.problem]
+    return InvalidAccount(
+        f"the {e.what} is not valid: {what}; copy it from a bank statement and send it again",
+        problem=e.problem.value,
+        field=e.what.lower(),
+    )
+
+
 def _bank(request: PolicyRequest) -> tuple[str | None, str | None]:
-    iban = bic = None
     try:
-        if request.debtor_iban is not None:
-            iban = IBAN(request.debtor_iban).compact
-        if request.debtor_bic is not None:
-            bic = str(BIC(request.debtor_bic))
-    except SchwiftyException as e:
-        raise InvalidAccount(
-            f"the debtor account is not valid ({e}); copy the IBAN and BIC from the bank's "
-            "statement"
-        ) from e
+        iban = payouts.parse_iban(request.debtor_iban) if request.debtor_iban else None
+        bic = payouts.parse_bic(request.debtor_bic) if request.debtor_bic else None
+    except payouts.BadAccount as e:
+        raise invalid_account(e) from None
     return iban, bic
 
 

@@ -54,6 +54,7 @@ from cablepin.cloud.models import (
     ChainHead,
     ChargingSession,
     CommandRow,
+    DriverAccount,
     Invitation,
     LoginThrottle,
     Organisation,
@@ -140,6 +141,18 @@ def _account(db: Session, user: User) -> dict[str, Any]:
         select(Organisation.name).where(Organisation.id == user.org_id)
     )
     account["password_set"] = user.password_hash is not None
+    bank = db.get(DriverAccount, user.id)
+    # The IBAN in the file is the masked one: a fleet manager may produce this export, and
+    # only its owner sees an IBAN in full (the driver's own /me/bank shows it).
+    account["payroll_and_bank"] = (
+        None
+        if bank is None
+        else {
+            "personnel_number": bank.personnel_number,
+            "holder": bank.holder,
+            "iban_masked": bank.iban_masked,
+        }
+    )
     return account
 
 
@@ -491,7 +504,7 @@ def erase_driver(
         (retention.deletable_from(max(s, d or s), years) for s, d in kept_receipts), default=None
     )
     _redact(db, user)
-    for table in (ApiToken, WebSession, Invitation):
+    for table in (ApiToken, WebSession, Invitation, DriverAccount):
         db.execute(delete(table).where(table.user_id == user.id))
     db.execute(delete(LoginThrottle).where(LoginThrottle.email == user.email))
     # Mail to the driver (sent or not) goes; mail about them keeps its body until it is
