@@ -95,6 +95,24 @@ def test_m1_policy_refusals(world: World) -> None:
     assert r.status_code == 403
 
 
+def test_m1_m7_billing_address_is_one_plain_address(world: World) -> None:
+    """The billing address becomes a receipt mail's To header and envelope recipient: a
+    line break (a header injection, and a refused compose that failed every driver's
+    receipt submission), a second address or a display name is refused when it is set."""
+    for address in (
+        "payroll@a.example\r\nBcc: spy@evil.example",
+        "payroll@a.example\nBcc: spy@evil.example",
+        "payroll@a.example, spy@evil.example",
+        '"Payroll" <payroll@a.example>',
+        "payroll",
+    ):
+        body = {"method": "contract", "recipient_email": address}
+        r = world.call("PUT", "/api/v1/billing/policy/2026", FM_A, json=body)
+        assert (r.status_code, r.json()["error"]) == (422, "invalid_request"), address
+    body = {"method": "contract", "recipient_email": "payroll@a.example"}
+    assert world.call("PUT", "/api/v1/billing/policy/2026", FM_A, json=body).status_code == 200
+
+
 def test_m1_flat_price_is_reference_data_only_support_changes_it_audited(world: World) -> None:
     set_policy(world, FM_A, 2027, "flat")
     assert world.call("GET", "/api/v1/billing/policy/2027", FM_A).json()["flat_price"] is None
