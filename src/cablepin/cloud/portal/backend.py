@@ -42,12 +42,16 @@ __all__ = [
     "invitation_user",
     "invite_driver",
     "mail_server",
+    "name_refusal",
     "outbox",
     "public_url",
     "reads",
     "receipts",
     "reissue_invitation",
 ]
+
+
+name_refusal = accounts.name_refusal
 
 
 def actor(db: Session, user: User) -> Actor:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import unicodedata
 
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
@@ -127,6 +128,19 @@ def org_by_name(db: Session, name: str) -> Organisation:
     return org
 
 
+MAX_NAME = 200  # users.name
+
+
+def name_refusal(name: str) -> str | None:
+    """Why ``name`` cannot be a person's name, or None. A name goes into e-mails and pages
+    as one line, and the column holds ``MAX_NAME`` characters (PostgreSQL refuses more)."""
+    if len(name) > MAX_NAME:
+        return f"a name has at most {MAX_NAME} characters; shorten it"
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        return "a name is one line of text, without line breaks or control characters; fix it"
+    return None
+
+
 @transactional
 def create_user(
     db: Session,
@@ -153,6 +167,9 @@ def create_user(
     email = normalise_email(email)
     if not signin.is_email(email):  # the shape sign-in accepts, or the account could never log in
         raise InvalidRequest(f"{email!r} is not an e-mail address; check it and try again")
+    refusal = name_refusal(name.strip())
+    if refusal is not None:
+        raise InvalidRequest(refusal)
     if password is not None:
         require_good_password(password, email=email, name=name)
     if org_name is None and parsed_role is not Role.SUPPORT:
