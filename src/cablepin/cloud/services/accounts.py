@@ -107,11 +107,28 @@ def require_good_password(password: str, *, email: str, name: str = "") -> None:
         raise WeakPassword(_POLICY_MESSAGES[refusal], reason=refusal.value)
 
 
+MAX_NAME = 200  # users.name, organisations.name
+
+
+def name_refusal(name: str) -> str | None:
+    """Why ``name`` cannot be a person's or an organisation's name, or None. A name goes into
+    e-mails (an organisation's into the invitation's Subject header) and pages as one line,
+    and the column holds ``MAX_NAME`` characters (PostgreSQL refuses more)."""
+    if len(name) > MAX_NAME:
+        return f"a name has at most {MAX_NAME} characters; shorten it"
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        return "a name is one line of text, without line breaks or control characters; fix it"
+    return None
+
+
 @transactional
 def create_org(db: Session, name: str, *, now: dt.datetime) -> Organisation:
     name = name.strip()
     if not name:
         raise InvalidRequest("an organisation needs a name")
+    refusal = name_refusal(name)  # it is the subject line of every invitation of the org
+    if refusal is not None:
+        raise InvalidRequest(refusal)
     if db.scalar(select(Organisation).where(Organisation.name == name)) is not None:
         raise AlreadyExists(f"organisation {name!r} already exists; use it or pick another name")
     org = Organisation(name=name, created_at=now)
@@ -126,19 +143,6 @@ def org_by_name(db: Session, name: str) -> Organisation:
             f"no organisation is called {name!r}; create it with `cablepin admin create-org`"
         )
     return org
-
-
-MAX_NAME = 200  # users.name
-
-
-def name_refusal(name: str) -> str | None:
-    """Why ``name`` cannot be a person's name, or None. A name goes into e-mails and pages
-    as one line, and the column holds ``MAX_NAME`` characters (PostgreSQL refuses more)."""
-    if len(name) > MAX_NAME:
-        return f"a name has at most {MAX_NAME} characters; shorten it"
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        return "a name is one line of text, without line breaks or control characters; fix it"
-    return None
 
 
 @transactional
