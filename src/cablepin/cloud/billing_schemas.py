@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from cablepin.cloud.domain.payouts import PERSONNEL_NUMBER
-from cablepin.cloud.schemas import MAX_INT, Strict
+from cablepin.cloud.schemas import EMAIL_PATTERN, MAX_INT, Strict
 from cablepin.evidence.money import PRICE_REGEX
 
 __all__ = [
@@ -47,7 +47,11 @@ MONEY = r"^-?[0-9]+\.[0-9]{2}$"
 class PolicyRequest(Strict):
     method: Literal["contract", "flat"]
     deadline_day: int = Field(default=10, ge=1, le=28, description="day of the following month")
-    recipient_email: str | None = Field(default=None, min_length=3, max_length=320)
+    # One plain address (no display name, comma or line break): it becomes the To header
+    # and the envelope recipient of every receipt mail (M7).
+    recipient_email: str | None = Field(
+        default=None, min_length=3, max_length=320, pattern=EMAIL_PATTERN
+    )
     wage_type: str | None = Field(default=None, min_length=1, max_length=40)
     debtor_name: str | None = Field(default=None, min_length=1, max_length=70)
     debtor_iban: str | None = Field(default=None, min_length=15, max_length=42)

@@ -473,7 +473,9 @@ class Tariff(Base):
     valid_to: Mapped[dt.date] = mapped_column(Date)
     state: Mapped[str] = mapped_column(String(10))
     reason: Mapped[str | None] = mapped_column(Text)
-    document: Mapped[bytes] = mapped_column(LargeBinary)
+    # Up to 5 MB each: loaded only when the proof itself is asked for (a list of a
+    # driver's or an organisation's tariffs must not read every document).
+    document: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     document_type: Mapped[str] = mapped_column(String(40))
     document_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from fractions import Fraction
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from cablepin.cloud.models import AuditEvent, ReceiptLine
 from cablepin.cloud.services import audit
@@ -97,6 +99,24 @@ def test_m1_policy_refusals(world: World) -> None:
     assert r.status_code == 403
 
 
+def test_m1_m7_billing_address_is_one_plain_address(world: World) -> None:
+    """The billing address becomes a receipt mail's To header and envelope recipient: a
+    line break (a header injection, and a refused compose that failed every driver's
+    receipt submission), a second address or a display name is refused when it is set."""
+    for address in (
+        "payroll@a.example\r\nBcc: spy@evil.example",
+        "payroll@a.example\nBcc: spy@evil.example",
+        "payroll@a.example, spy@evil.example",
+        '"Payroll" <payroll@a.example>',
+        "payroll",
+    ):
+        body = {"method": "contract", "recipient_email": address}
+        r = world.call("PUT", "/api/v1/billing/policy/2026", FM_A, json=body)
+        assert (r.status_code, r.json()["error"]) == (422, "invalid_request"), address
+    body = {"method": "contract", "recipient_email": "payroll@a.example"}
+    assert world.call("PUT", "/api/v1/billing/policy/2026", FM_A, json=body).status_code == 200
+
+
 def test_m1_flat_price_is_reference_data_only_support_changes_it_audited(world: World) -> None:
     set_policy(world, FM_A, 2027, "flat")
     assert world.call("GET", "/api/v1/billing/policy/2027", FM_A).json()["flat_price"] is None
@@ -148,6 +168,40 @@ def test_m2_tariff_with_pdf_png_or_jpeg_proof_told_by_content(world: World) -> N
     mine = world.call("GET", "/api/v1/me/tariffs", DRIVER_A1).json()["items"]
     assert len(mine) == 3
     assert world.call("GET", "/api/v1/me/tariffs", DRIVER_A2).json()["items"] == []
+
+
+def test_m2_tariff_lists_do_not_read_the_proof_documents(world: World) -> None:
+    """A proof is up to 5 MB and a driver may have many tariffs: listing them (the driver's
+    page, the fleet manager's) reads each document's size, not the document."""
+    big = PDF + b"%" * (1024 * 1024)
+    ids = []
+    for year in (2023, 2024):
+        r = upload_tariff(
+            world, DRIVER_A1, document=big, valid_from=f"{year}-01-01", valid_to=f"{year}-12-31"
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = world.client.app.state.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for who, path in ((FM_A, "/api/v1/tariffs"), (DRIVER_A1, "/api/v1/me/tariffs")):
+            items = world.call("GET", path, who).json()["items"]
+            assert sorted(t["id"] for t in items) == sorted(ids)
+            assert {t["document_size"] for t in items} == {len(big)}
+        decided = world.call("POST", f"/api/v1/tariffs/{ids[0]}/verify", FM_A)
+        assert decided.status_code == 200, decided.text
+        assert decided.json()["document_size"] == len(big)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    reads = [s for s in statements if re.search(r"(?<!length\()tariffs\.document\b(?!_)", s)]
+    assert reads == []
+    # The proof itself is still there for whoever may see it.
+    assert world.call("GET", f"/api/v1/tariffs/{ids[1]}/document", FM_A).content == big
 
 
 def test_m2_tariff_refusals_say_what_is_accepted(world: World) -> None:

@@ -277,6 +277,24 @@ def test_admin_create_user_applies_the_same_password_policy(
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
 
 
+@pytest.mark.parametrize("name", ["Fleet\nBcc: spy@evil.example", "F" * 201])
+def test_m7_admin_create_org_refuses_a_name_a_mail_subject_cannot_carry(
+    tmp_path: Path, name: str
+) -> None:
+    """The organisation's name is the Subject of its invitations: with a line break every
+    invitation of the organisation failed (500) when its mail was composed."""
+    db = f"sqlite:///{tmp_path / 'cloud.db'}"
+    refused = subprocess.run(
+        [CABLEPIN, "admin", "create-org", name, "--db", db, "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0
+    assert json.loads(refused.stdout)["error"] == "invalid_request"
+    listed = sqlite3.connect(tmp_path / "cloud.db").execute("SELECT name FROM organisations")
+    assert listed.fetchall() == []
+
+
 @pytest.mark.parametrize(("trusted", "secure"), [("192.0.2.7", False), ("127.0.0.1", True)])
 def test_serve_believes_forwarded_headers_only_from_the_configured_proxies(
     keys: Keys, tmp_path: Path, trusted: str, secure: bool

@@ -30,6 +30,18 @@ def test_m1_policy_form_saves_the_years_method_and_deadline(client: httpx.Client
     )
     assert bad.status_code == 422
     assert "1 bis 28" in bad.text
+    # M7: the billing address is a receipt mail's To header: one plain address only.
+    injected = client.post(
+        "/billing/policy/2027",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "method": "flat",
+            "deadline_day": "12",
+            "recipient_email": "payroll@a.example\r\nBcc: spy@evil.example",
+        },
+    )
+    assert injected.status_code == 422
+    assert "eine E-Mail-Adresse" in injected.text
     done = client.post(
         "/billing/policy/2027",
         data={"csrf_token": csrf_of(page.text), "method": "flat", "deadline_day": "12"},

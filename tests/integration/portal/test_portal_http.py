@@ -542,6 +542,15 @@ def test_u2_refusals_keep_what_was_typed(client: httpx.Client, fleet: seed.Fleet
     assert response.status_code == 422
     assert 'value="Neue Fahrerin"' in response.text
     assert "gültige E-Mail-Adresse" in response.text
+    # M7: a name goes into e-mails as one line; a line break or more than the column
+    # holds (PostgreSQL refused it with a 500) is refused with what to do.
+    for name in ("Neue\r\nBcc: spy@evil.example", "N" * 201):
+        response = client.post(
+            "/drivers", data={"csrf_token": token, "name": name, "email": "neu@fleet-a.example"}
+        )
+        assert response.status_code == 422, name
+        assert "in einer Zeile" in response.text
+    assert "neu@fleet-a.example" not in client.get("/drivers").text
     # A pool cable cannot get a PIN permission: the service refuses, the page explains.
     response = client.post(f"/cables/{fleet.serials_a[6]}/pin-reset", data={"csrf_token": token})
     assert response.status_code == 409

@@ -53,6 +53,7 @@ __all__ = [
     "invitation_user",
     "invite_driver",
     "mail_server",
+    "name_refusal",
     "outbox",
     "payouts",
     "privacy",
@@ -62,6 +63,9 @@ __all__ = [
     "reissue_invitation",
     "retention_years",
 ]
+
+
+name_refusal = accounts.name_refusal
 
 
 def actor(db: Session, user: User) -> Actor:

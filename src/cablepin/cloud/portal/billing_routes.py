@@ -20,6 +20,7 @@ from cablepin.cloud.domain import billing as rules
 from cablepin.cloud.errors import CloudError
 from cablepin.cloud.portal.backend import billing, receipts
 from cablepin.cloud.portal.forms import field, refusal_text
+from cablepin.cloud.portal.i18n import N_
 from cablepin.cloud.portal.web import (
     CsrfForm,
     Ctx,
@@ -36,6 +37,11 @@ __all__ = ["router"]
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
 # ------------------------------------------------------------------ policy (M1)
+
+POLICY_REFUSED = N_(
+    "Choose a pricing method and a deadline day from 1 to 28; the account holder "
+    "has at most 70 characters, the BIC 8 or 11. Then save again."
+)
 
 
 def _policy_page(ctx: Ctx, year: int, *, error: str | None = None, status: int = 200) -> Response:
@@ -75,16 +81,17 @@ def policy_save(ctx: FleetCtx, year: int, form: CsrfForm) -> Response:
             debtor_iban=field(form, "debtor_iban") or None,
             debtor_bic=field(form, "debtor_bic") or None,
         )
-    except (ValidationError, ValueError):
-        return _policy_page(
-            ctx,
-            year,
-            error=ctx.gettext(
-                "Choose a pricing method and a deadline day from 1 to 28; the account holder "
-                "has at most 70 characters, the BIC 8 or 11. Then save again."
-            ),
-            status=422,
-        )
+    except ValidationError as e:
+        if any(error["loc"] == ("recipient_email",) for error in e.errors()):
+            message = N_(
+                "Enter one e-mail address for the receipts, such as billing@example.com, "
+                "then save again."
+            )
+        else:
+            message = POLICY_REFUSED
+        return _policy_page(ctx, year, error=ctx.gettext(message), status=422)
+    except ValueError:
+        return _policy_page(ctx, year, error=ctx.gettext(POLICY_REFUSED), status=422)
     try:
         billing.put_policy(ctx.db, ctx.actor, year, request, now=ctx.now)
     except CloudError as e:

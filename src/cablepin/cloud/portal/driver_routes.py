@@ -73,6 +73,8 @@ def driver_add(ctx: FleetCtx, form: CsrfForm) -> Response:
     errors: dict[str, str] = {}
     if not values["name"]:
         errors["name"] = ctx.gettext("Please enter a name.")
+    elif backend.name_refusal(values["name"]) is not None:
+        errors["name"] = ctx.gettext("Please enter the name on one line, at most 200 characters.")
     if not EMAIL.match(values["email"]) or len(values["email"]) > 320:
         errors["email"] = ctx.gettext("Please enter a valid e-mail address (name@example.com).")
     if errors:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import unicodedata
 
 from argon2 import PasswordHasher
 from sqlalchemy import bindparam, select, update
@@ -106,11 +107,28 @@ def require_good_password(password: str, *, email: str, name: str = "") -> None:
         raise WeakPassword(_POLICY_MESSAGES[refusal], reason=refusal.value)
 
 
+MAX_NAME = 200  # users.name, organisations.name
+
+
+def name_refusal(name: str) -> str | None:
+    """Why ``name`` cannot be a person's or an organisation's name, or None. A name goes into
+    e-mails (an organisation's into the invitation's Subject header) and pages as one line,
+    and the column holds ``MAX_NAME`` characters (PostgreSQL refuses more)."""
+    if len(name) > MAX_NAME:
+        return f"a name has at most {MAX_NAME} characters; shorten it"
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        return "a name is one line of text, without line breaks or control characters; fix it"
+    return None
+
+
 @transactional
 def create_org(db: Session, name: str, *, now: dt.datetime) -> Organisation:
     name = name.strip()
     if not name:
         raise InvalidRequest("an organisation needs a name")
+    refusal = name_refusal(name)  # it is the subject line of every invitation of the org
+    if refusal is not None:
+        raise InvalidRequest(refusal)
     if db.scalar(select(Organisation).where(Organisation.name == name)) is not None:
         raise AlreadyExists(f"organisation {name!r} already exists; use it or pick another name")
     org = Organisation(name=name, created_at=now)
@@ -153,6 +171,9 @@ def create_user(
     email = normalise_email(email)
     if not signin.is_email(email):  # the shape sign-in accepts, or the account could never log in
         raise InvalidRequest(f"{email!r} is not an e-mail address; check it and try again")
+    refusal = name_refusal(name.strip())
+    if refusal is not None:
+        raise InvalidRequest(refusal)
     if password is not None:
         require_good_password(password, email=email, name=name)
     if org_name is None and parsed_role is not Role.SUPPORT:

@@ -23,7 +23,7 @@ import hashlib
 import json
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from cablepin.cloud.billing_schemas import (
@@ -213,7 +213,7 @@ def put_flat_price(
 # ------------------------------------------------------------------ tariffs
 
 
-def _tariff_out(row: Tariff, driver_email: str) -> TariffOut:
+def _tariff_out(row: Tariff, driver_email: str, document_size: int) -> TariffOut:
     monthly = json.loads(row.monthly_prices) if row.monthly_prices else None
     return TariffOut(
         id=row.id,
@@ -226,7 +226,7 @@ def _tariff_out(row: Tariff, driver_email: str) -> TariffOut:
         state=row.state,
         reason=row.reason,
         document_type=row.document_type,
-        document_size=len(row.document),
+        document_size=document_size,
         document_sha256=row.document_sha256,
         created_at=row.created_at,
         decided_at=row.decided_at,
@@ -323,13 +323,13 @@ def add_tariff(
             "document_sha256": row.document_sha256,
         },
     )
-    return _tariff_out(row, actor.email)
+    return _tariff_out(row, actor.email, len(document))
 
 
 def list_tariffs(db: Session, actor: Actor, *, state: str | None = None) -> TariffList:
     """A driver's own tariffs, or (fleet manager) the organisation's."""
     query = (
-        select(Tariff, User.email)
+        select(Tariff, User.email, func.length(Tariff.document))
         .join(User, User.id == Tariff.driver_id)
         .order_by(Tariff.valid_from.desc(), Tariff.id.desc())
     )
@@ -339,7 +339,8 @@ def list_tariffs(db: Session, actor: Actor, *, state: str | None = None) -> Tari
         query = query.where(Tariff.org_id == _org_id(actor))
     if state is not None:
         query = query.where(Tariff.state == state)
-    return TariffList(items=[_tariff_out(row, email) for row, email in db.execute(query).all()])
+    rows = db.execute(query).all()
+    return TariffList(items=[_tariff_out(row, email, size) for row, email, size in rows])
 
 
 def _visible_tariff(db: Session, actor: Actor, tariff_id: int) -> Tariff:
@@ -396,4 +397,5 @@ def decide_tariff(
         reason=reason,
         details={"tariff_id": row.id},
     )
-    return _tariff_out(row, driver.email)
+    size = db.scalar(select(func.length(Tariff.document)).where(Tariff.id == row.id))
+    return _tariff_out(row, driver.email, int(size or 0))
