@@ -39,7 +39,7 @@ from cablepin.cable.firmware import Cable, Charge
 from cablepin.cable.provision import init_keys, open_cable, provision
 from cablepin.cable.simulator import CableServer
 from cablepin.cable.state import RECORD_SIZE, encode_state
-from cablepin.protocol import MAX_READ_LIMIT
+from cablepin.protocol import MAX_READ_LIMIT, unpack_records
 from cablepin.protocol.tls import cable_tls_context
 
 FEW, MANY = 10, 100_000
@@ -237,9 +237,10 @@ def _paced_sync(tmp: Path, keys: Path) -> tuple[int, int, float]:
                 after, got = 0, 0
                 while True:
                     answer = link.request("read", after_seq=after, limit=MAX_READ_LIMIT)
-                    got += len(answer["records"])
-                    if answer["records"]:
-                        after = answer["records"][-1][0]
+                    records = unpack_records(answer["batch"])
+                    got += len(records)
+                    if records:
+                        after = records[-1].seq
                     if not answer["more"]:
                         break
                 total = link.bytes_sent + link.bytes_received

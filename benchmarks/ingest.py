@@ -36,7 +36,7 @@ from cablepin.cloud import Settings, create_app, migrate
 from cablepin.cloud.db import make_engine, make_sessionmaker
 from cablepin.cloud.keys import load_factory_ca
 from cablepin.cloud.services import accounts, cables
-from cablepin.protocol import MAX_READ_LIMIT
+from cablepin.protocol import MAX_READ_LIMIT, unpack_records
 from cablepin.protocol.chain import genesis
 
 with warnings.catch_warnings():
@@ -91,16 +91,17 @@ def _batches(state: Path) -> list[dict[str, Any]]:
     after = 0
     while True:
         answer = cable.read(grant, after, MAX_READ_LIMIT)
-        if not answer["records"]:
+        records = unpack_records(answer["batch"])
+        if not records:
             return batches
         batches.append(
             {
                 "epoch": 0,
-                "records": answer["records"],
+                "records": [r.to_wire() for r in records],
                 "head_sig": base64.b64encode(answer["head_sig"]).decode(),
             }
         )
-        after = answer["records"][-1][0]
+        after = records[-1].seq
 
 
 def _client(url: str, keys: Path) -> tuple[FastAPI, dict[str, str]]:

@@ -25,7 +25,7 @@ from cablepin.app.link import CableLink
 from cablepin.cable.firmware import Charge
 from cablepin.cable.provision import init_keys, open_cable, provision
 from cablepin.cable.simulator import CableServer
-from cablepin.protocol import MAX_READ_LIMIT
+from cablepin.protocol import MAX_READ_LIMIT, unpack_records
 from cablepin.protocol.tls import cable_tls_context
 
 SESSIONS = 1_000
@@ -42,9 +42,10 @@ def _sync(address: str, ca_pem: bytes) -> tuple[int, int, float]:
         after, got = 0, 0
         while True:
             answer = link.request("read", after_seq=after, limit=MAX_READ_LIMIT)
-            got += len(answer["records"])
-            if answer["records"]:
-                after = answer["records"][-1][0]
+            records = unpack_records(answer["batch"])
+            got += len(records)
+            if records:
+                after = records[-1].seq
             if not answer["more"]:
                 break
         total = link.bytes_sent + link.bytes_received

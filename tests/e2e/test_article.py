@@ -23,6 +23,7 @@ from cablepin.app.flow import AppCore, PinAsk
 from cablepin.app.home import Home
 from cablepin.app.link import CableLink
 from cablepin.demo import cablepin_command
+from cablepin.protocol.batch import unpack_records
 from cablepin.protocol.chain import Record
 
 from .conftest import ANNA, BEN, FLEET, PINS_USED, SUPPORT, World
@@ -290,7 +291,7 @@ def _tamper_kit(world: World, person: Any) -> tuple[CloudClient, bytes]:
 def _read_all(link: CableLink) -> tuple[list[list[int]], bytes]:
     link.request("auth", pin="0000")
     answer = link.request("read", after_seq=0, limit=500)
-    return answer["records"], answer["head_sig"]
+    return [r.to_wire() for r in unpack_records(answer["batch"])], answer["head_sig"]
 
 
 def test_h5_s2_tampering_app_gains_nothing(world: World) -> None:

@@ -52,6 +52,7 @@ from cablepin.app.errors import (
     WeakPinEntry,
 )
 from cablepin.app.home import Home
+from cablepin.protocol.batch import unpack_records
 from cablepin.protocol.commands import CommandKind
 from cablepin.protocol.pin_policy import is_pin, is_weak
 
@@ -444,7 +445,7 @@ class AppCore:
         self.progress(0, total)
         while after < head_seq:
             answer = visit.link.request("read", after_seq=after, limit=self.batch)
-            records: list[list[int]] = answer["records"]
+            records = [r.to_wire() for r in unpack_records(answer["batch"])]
             if not records:
                 break
             accepted, duplicates, _ = self.cloud.upload_sessions(

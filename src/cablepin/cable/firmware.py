@@ -62,6 +62,7 @@ from cablepin.cable.state import (
     save_state,
 )
 from cablepin.cable.store import Flash
+from cablepin.protocol.batch import pack_records
 from cablepin.protocol.chain import Head, Record, genesis, link, sign_head
 from cablepin.protocol.commands import (
     CommandKind,
@@ -218,7 +219,7 @@ class Cable:
             seq, head_hash = state.head_seq, state.head_hash
         head = Head(self.serial, state.epoch, seq, head_hash)
         return {
-            "records": [logged.record.to_wire() for logged in batch],
+            "batch": pack_records([logged.record for logged in batch]),
             "head_sig": sign_head(head, self.identity.device_key),
             "more": seq < state.head_seq,
         }

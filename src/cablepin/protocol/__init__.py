@@ -5,6 +5,7 @@ and imports nothing from ``cable``, ``app`` or ``cloud``. The only thing the
 three parts share is what is defined here.
 """
 
+from cablepin.protocol.batch import pack_records, unpack_records
 from cablepin.protocol.chain import Head, Record, genesis, link, sign_head, verify_batch
 from cablepin.protocol.commands import (
     Command,
@@ -71,10 +72,12 @@ __all__ = [
     "link",
     "open_command",
     "open_receipt",
+    "pack_records",
     "sign_command",
     "sign_head",
     "sign_hello",
     "sign_receipt",
+    "unpack_records",
     "verify_batch",
     "verify_hello",
 ]

@@ -9,8 +9,9 @@ Rules kept here:
   ``RESPONSE_FIELDS``), not code: a new op is a new row.
 * Unknown ops, missing required fields, wrong types, out-of-range integers
   and unknown fields raise ``MessageError``.
-* Records travel as arrays of seven integers, not maps: seven keys would
-  cost more bytes than the values.
+* Records travel as one flat array of integers per batch, delta-coded
+  (``batch.py``): keys, or seven absolute integers a record, would cost
+  more bytes than the information.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ __all__ = [
 NONCE_SIZE: Final = 16
 CHALLENGE_SIZE: Final = 16
 MAX_READ_LIMIT: Final = 500
+# A read's batch (batch.py): seven integers for the first record, six for each one after.
+BATCH_FIRST_SIZE: Final = 7
+BATCH_NEXT_SIZE: Final = 6
+MAX_BATCH_INTS: Final = BATCH_FIRST_SIZE + BATCH_NEXT_SIZE * (MAX_READ_LIMIT - 1)
 MAX_ID: Final = 2**32 - 1
 MAX_UINT: Final = 2**63 - 1
 
@@ -91,7 +96,7 @@ RESPONSE_FIELDS: Final[Mapping[str, Mapping[str, Spec]]] = {
     "command": {"receipt": _req(bytes, min_len=1, max_len=1024), "kind": _req(str, max_len=32)},
     "auth": {"bond": _opt(bytes, min_len=32, max_len=32), "via": _req(str, max_len=16)},
     "set_pin": {"bond": _opt(bytes, min_len=32, max_len=32)},
-    "read": {"records": _req(list, max_len=MAX_READ_LIMIT), "head_sig": _SIG, "more": _req(bool)},
+    "read": {"batch": _req(list, max_len=MAX_BATCH_INTS), "head_sig": _SIG, "more": _req(bool)},
 }
 
 OPS: Final = frozenset(REQUEST_FIELDS)

@@ -15,7 +15,8 @@ from cablepin.app.link import CableLink
 from cablepin.cable.provision import COMMAND_KEY, init_keys
 from cablepin.protocol import pki
 from cablepin.protocol.advert import decode_advert
-from cablepin.protocol.chain import Record, genesis, verify_batch
+from cablepin.protocol.batch import unpack_records
+from cablepin.protocol.chain import genesis, verify_batch
 from cablepin.protocol.commands import Command, CommandKind, open_receipt, sign_command
 from cablepin.protocol.errors import CertificateError
 
@@ -51,7 +52,7 @@ def test_p3_hello_auth_charge_while_running_and_read_a_verified_chain(
         assert [r[0] for r in charged["records"]] == [1, 2, 3]
         assert link.request("hello")["head"]["seq"] == 3
         answer = link.request("read", after_seq=0, limit=500)
-        records = [Record.from_wire(r) for r in answer["records"]]
+        records = unpack_records(answer["batch"])
         assert answer["more"] is False
         hashes = verify_batch(
             serial=SERIAL,

@@ -15,6 +15,7 @@ import pytest
 from cablepin.app.link import CableLink
 from cablepin.cable.provision import DEVICE_CERT, DEVICE_KEY, init_keys, open_cable, provision
 from cablepin.cable.simulator import CableServer
+from cablepin.protocol.batch import unpack_records
 from cablepin.protocol.tls import cable_tls_context
 
 SERIAL = "CBL-00000099"
@@ -61,7 +62,7 @@ def test_two_apps_at_once_each_get_their_own_nonce(served: tuple[CableServer, by
     with CableLink(server.address, SERIAL, ca) as a, CableLink(server.address, SERIAL, ca) as b:
         assert a.request("hello")["nonce"] != b.request("hello")["nonce"]
         a.request("auth", pin="0000")
-        assert len(a.request("read", after_seq=0, limit=500)["records"]) == 40
+        assert len(unpack_records(a.request("read", after_seq=0, limit=500)["batch"])) == 40
 
 
 def test_link_rate_slows_the_link_like_ble(

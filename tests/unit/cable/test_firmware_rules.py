@@ -18,7 +18,8 @@ from cablepin.cable.errors import (
 )
 from cablepin.cable.firmware import Cable, Charge
 from cablepin.cable.session import AuthState
-from cablepin.protocol.chain import Record, genesis, verify_batch
+from cablepin.protocol.batch import unpack_records
+from cablepin.protocol.chain import genesis, verify_batch
 from cablepin.protocol.commands import CommandKind, open_receipt
 from cablepin.protocol.errors import CommandRejected, MessageError, SignatureError
 
@@ -291,7 +292,7 @@ def test_p8_allow_pin_set_lets_this_connection_set_a_pin_without_the_current(
         "done",
     )
     assert conn.session.auth_state is AuthState.ALLOWED
-    assert len(conn("read", after_seq=0, limit=10)["records"]) == 1  # sessions intact
+    assert len(unpack_records(conn("read", after_seq=0, limit=10)["batch"])) == 1  # sessions intact
     bond = conn("set_pin", new="8362")["bond"]
     assert conn.session.auth_state.name == "AUTHENTICATED"  # the permission is used up
     # single use: a second change needs the current PIN again
@@ -448,7 +449,7 @@ def test_s2_read_returns_signed_records_that_verify_as_a_chain(cable: Cable, key
     pages = 0
     while True:
         answer = conn("read", after_seq=previous[0], limit=3)
-        records = [Record.from_wire(r) for r in answer["records"]]
+        records = unpack_records(answer["batch"])
         hashes = verify_batch(
             serial=SERIAL,
             epoch=0,
@@ -471,7 +472,7 @@ def test_s2_read_past_the_head_returns_nothing_more(cable: Cable, conn: Conn) ->
     cable.record_session(NOW, NOW + 50, 1000, 11000)
     bonded(conn)
     answer = conn("read", after_seq=5, limit=10)
-    assert answer["records"] == []
+    assert answer["batch"] == []
     assert answer["more"] is False
 
 

@@ -25,6 +25,7 @@ from cablepin.cable.state import (
     read_sessions,
 )
 from cablepin.cable.store import LOG_FILE, PowerLost, SimulatedFlash, atomic_replace
+from cablepin.protocol.batch import unpack_records
 from cablepin.protocol.chain import genesis
 from cablepin.protocol.codec import cbor_dumps
 from cablepin.protocol.commands import CommandKind
@@ -331,7 +332,9 @@ def test_a_damaged_log_is_refused_not_sent(keys: Keys) -> None:
     flash.write_from(LOG_FILE, 0, bytes(data))
     conn = Conn(Cable(keys.identity, flash))
     conn("auth", bond=bond)
-    assert len(conn("read", after_seq=2, limit=10)["records"]) == 1  # session 3 is fine
+    assert (
+        len(unpack_records(conn("read", after_seq=2, limit=10)["batch"])) == 1
+    )  # session 3 is fine
     with pytest.raises(StoreError, match="damaged at session 2"):
         conn("read", after_seq=0, limit=10)
     flash.write_from(LOG_FILE, 2 * RECORD_SIZE, b"")  # and a log cut short of its count
@@ -381,4 +384,8 @@ def test_a_cable_from_before_the_log_moves_its_sessions_into_it_power_cuts_or_no
     assert decode_state(migrated.read("state.cbor") or b"").head_seq == 4  # now version 2
     conn = Conn(Cable(keys.identity, migrated))
     conn("auth", bond=bond)
-    assert [r[0] for r in conn("read", after_seq=1, limit=10)["records"]] == [2, 3, 4]
+    assert [r.seq for r in unpack_records(conn("read", after_seq=1, limit=10)["batch"])] == [
+        2,
+        3,
+        4,
+    ]

@@ -8,6 +8,7 @@ from pathlib import Path
 from cablepin.cable.firmware import Cable, Charge, factory_state
 from cablepin.cable.state import RECORD_SIZE, save_state
 from cablepin.cable.store import DirectoryFlash
+from cablepin.protocol.batch import unpack_records
 from cablepin.protocol.codec import MAX_FRAME
 from cablepin.protocol.commands import CommandKind
 
@@ -24,7 +25,7 @@ def test_s1_a_cable_with_more_sessions_than_one_frame_still_reads_its_state(cabl
     assert conn("hello")["head"]["seq"] == 3_000
     conn("auth", pin="0000")
     answer = conn("read", after_seq=2_900, limit=500)
-    assert [r[0] for r in answer["records"]] == list(range(2_901, 3_001))
+    assert [r.seq for r in unpack_records(answer["batch"])] == list(range(2_901, 3_001))
     assert answer["more"] is False
 
 
@@ -49,7 +50,7 @@ def test_b5_a_read_from_the_middle_reads_only_its_own_records(cable: Cable) -> N
     conn = Conn(cable)
     conn("auth", pin="0000")
     answer = conn("read", after_seq=1_000, limit=10)
-    assert [r[0] for r in answer["records"]] == list(range(1_001, 1_011))
+    assert [r.seq for r in unpack_records(answer["batch"])] == list(range(1_001, 1_011))
     assert answer["more"] is True
     # one read: the record before (its hash links the first) and the ten
     assert asked == [(999 * RECORD_SIZE, 11 * RECORD_SIZE)]
@@ -74,8 +75,8 @@ def test_b5_on_a_real_directory_a_torn_tail_is_written_over_and_a_wipe_empties_t
     assert log.stat().st_size == 4 * RECORD_SIZE
     conn = Conn(cable)
     conn("auth", pin="0000")
-    records = conn("read", after_seq=2, limit=500)["records"]  # read checks the chain
-    assert [(r[0], r[3]) for r in records] == [(3, 5), (4, 7)]
+    records = unpack_records(conn("read", after_seq=2, limit=500)["batch"])  # read checks the chain
+    assert [(r.seq, r.wh) for r in records] == [(3, 5), (4, 7)]
     Conn(cable)("command", cmd=keys.command(CommandKind.WIPE))
     assert log.stat().st_size == 0
     assert Conn(cable)("hello")["head"]["seq"] == 0

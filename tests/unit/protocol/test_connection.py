@@ -30,13 +30,13 @@ def test_request_and_response_travel_inside_tls(pair: ConnectionPair) -> None:
     pair.pump()
     [event] = drain(pair.cable)
     assert event == RequestReceived(Request("read", rid, {"after_seq": 3, "limit": 10}))
-    pair.cable.send_response(rid, records=[[4, 1, 2, 3, 4, 7, 5]], head_sig=b"s" * 64, more=False)
+    pair.cable.send_response(rid, batch=[4, 1, 1, 3, 4, 0, 5], head_sig=b"s" * 64, more=False)
     pair.pump()
     [answer] = drain(pair.app)
     assert isinstance(answer, ResponseReceived)
     assert answer.op == "read"
     assert answer.response.ok
-    assert answer.response.fields["records"] == [[4, 1, 2, 3, 4, 7, 5]]
+    assert answer.response.fields["batch"] == [4, 1, 1, 3, 4, 0, 5]
 
 
 def test_pin_never_appears_in_clear_on_the_wire(factory: Factory) -> None:
