@@ -376,12 +376,18 @@ class DroppingLink:
         self.link, self.reads = link, reads
 
     def request(self, op: str, **fields: Any) -> Any:
-        if op == "read":
-            if self.reads == 0:
-                self.link.close()
-                raise LinkError("the link broke; connect again")
-            self.reads -= 1
-        return self.link.request(op, **fields)
+        [answer] = self.pipeline([(op, fields)])
+        if isinstance(answer, CableRefused):
+            raise answer
+        return answer
+
+    def pipeline(self, requests: list[tuple[str, dict[str, Any]]]) -> Any:
+        reads = sum(op == "read" for op, _ in requests)
+        if reads > self.reads:  # the link breaks in this flight
+            self.link.close()
+            raise LinkError("the link broke; connect again")
+        self.reads -= reads
+        return self.link.pipeline(requests)
 
     def close(self) -> None:
         self.link.close()
@@ -441,6 +447,7 @@ def test_s1_interrupted_sync_finishes_next_time_without_loss_or_duplicates(world
             open_link,
             pin_prompt=no_pin,
             progress=progress or (lambda done, total: None),
+            batch=100,
         )
 
     with pytest.raises(LinkError):  # at least 300 to read, in batches of 100

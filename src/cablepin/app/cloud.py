@@ -27,7 +27,7 @@ from cablepin.protocol.commands import CommandKind
 from cablepin.protocol.errors import MessageError
 from cablepin.protocol.hello import Hello
 
-__all__ = ["CloudClient", "Login", "Pending", "Synced"]
+__all__ = ["BeforeLink", "CloudClient", "ConnectReply", "Login", "Pending", "Synced"]
 
 DEFAULT_TIMEOUT_S: Final = 15.0
 API: Final = "/api/v1"
@@ -65,6 +65,15 @@ class Synced:
 
     epoch: int
     seq: int
+
+
+@dataclass(frozen=True)
+class BeforeLink:
+    """What the cloud says before the app opens the link (``GET .../challenge``)."""
+
+    challenge: bytes
+    nothing_pending: bool  # nothing to relay or settle: read in the link's first exchange
+    synced: Synced
 
 
 @dataclass(frozen=True)
@@ -167,9 +176,17 @@ class CloudClient:
 
     def challenge(self, serial: str) -> bytes:
         """A fresh challenge for the cable's hello (it proves the hello is from now)."""
+        return self.before_link(serial).challenge
+
+    def before_link(self, serial: str) -> BeforeLink:
+        """The challenge, and whether anything waits for the cable (asked before the link)."""
         self._authed()
         answer = self.request("GET", f"{API}/app/cables/{serial}/challenge")
-        return unb64(str(answer["challenge"]))
+        return BeforeLink(
+            challenge=unb64(str(answer["challenge"])),
+            nothing_pending=answer.get("nothing_pending") is True,
+            synced=_synced(answer.get("synced")),
+        )
 
     def connect(self, serial: str, hello: Mapping[str, Any]) -> ConnectReply:
         """Tell the cloud what the cable said in ``hello``; get the commands for this nonce."""

@@ -2,6 +2,10 @@
 
 The order is the rule; each step is one method below, called in this order:
 
+0. Before the link is opened, ``before_link`` at the cloud: a fresh
+   challenge, whether anything waits for this cable (a command to relay, a
+   clean-start check to settle), and where the cloud's copy of the chain
+   ends. The radio never waits for the cloud in the middle of an exchange.
 1. Open the link: TLS proves the cable's serial against the factory CA
    (``CableLink``), then ``hello``.
 2. ``connect`` at the cloud with what the cable said (nonce, epoch, head,
@@ -16,15 +20,28 @@ The order is the rule; each step is one method below, called in this order:
    the driver for the PIN (P3). A successful PIN leaves a bond here.
 5. While the PIN is ``0000``, urge the driver to change it (P6).
 6. Sync, only if the cloud says the cable is assigned to this driver (S1):
-   ``read`` after the cloud's synced seq (same epoch, else from 0) and post
-   every batch with its signed head until the cable has no more.
+   ``read`` after the cloud's synced seq (same epoch, else from 0), the
+   reads pipelined; close the link; then post every batch with its signed
+   head.
 
-**H2 lives here:** ``_sync`` is reached only after ``_relay`` returned, and
+**The quick visit (B1).** When the cloud said in step 0 that nothing waits
+and this app holds a bond, steps 1-6 shrink to one exchange after the TLS
+handshake: ``hello``, ``auth{bond}`` and the first ``read`` travel in one
+flight (further reads, if the first batch was not all, in the next); the
+link is closed; then ``connect`` with the hello, and the upload. If anything
+is not as expected (the bond was revoked, the cable is in another epoch, the
+connect hands out a command after all), nothing read is uploaded and the
+visit is made again step by step.
+
+**H2 lives here:** ``_read`` is reached only after ``_relay`` returned, and
 ``_relay`` returns only after every command was relayed and its receipt
 accepted by the cloud; any failure before that ends the visit with nothing
-read. A sync interrupted anywhere is finished by the next connect: the cloud
-keeps the verified head and inserts idempotently, so nothing is lost or
-counted twice.
+read. The quick visit reads at once only because the cloud said, just before
+the link was opened, that no command waits (the same answer ``connect``
+would give a moment later: a command ordered after it is missed by both
+alike, and the cloud refuses every upload while a wipe is open). A sync
+interrupted anywhere is finished by the next connect: the cloud keeps the
+verified head and inserts idempotently, so nothing is lost or counted twice.
 
 An ``allow_pin_set`` is relayed only when the app has the driver's new PIN in
 hand (the prompt answered), because relaying it spends the permission.
@@ -36,12 +53,12 @@ getpass and a Rich bar, tests pass plain functions.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol, assert_never
 
-from cablepin.app.cloud import ConnectReply, Pending, Synced
+from cablepin.app.cloud import BeforeLink, ConnectReply, Pending, Synced
 from cablepin.app.errors import (
     AppError,
     CableRefused,
@@ -53,7 +70,10 @@ from cablepin.app.errors import (
 )
 from cablepin.app.home import Home
 from cablepin.protocol.batch import unpack_records
+from cablepin.protocol.chain import Record
 from cablepin.protocol.commands import CommandKind
+from cablepin.protocol.connection import MAX_IN_FLIGHT
+from cablepin.protocol.messages import MAX_READ_LIMIT
 from cablepin.protocol.pin_policy import is_pin, is_weak
 
 __all__ = [
@@ -68,7 +88,8 @@ __all__ = [
     "check_pin_format",
 ]
 
-DEFAULT_BATCH: Final = 100
+# A read's records are one upload: as many as both allow (fewer signed heads on the link).
+DEFAULT_BATCH: Final = MAX_READ_LIMIT
 DEFAULT_PIN: Final = "0000"
 MAX_ROUNDS: Final = 3  # connect -> wipe -> connect again; a third wipe in one visit is absurd
 
@@ -87,6 +108,10 @@ class Link(Protocol):
 
     def request(self, op: str, **fields: Any) -> dict[str, Any]: ...
 
+    def pipeline(
+        self, requests: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[dict[str, Any] | CableRefused]: ...
+
     def close(self) -> None: ...
 
 
@@ -94,6 +119,8 @@ class Cloud(Protocol):
     """What the flow needs from the cloud (``CloudClient`` is one)."""
 
     def challenge(self, serial: str) -> bytes: ...
+
+    def before_link(self, serial: str) -> BeforeLink: ...
 
     def connect(self, serial: str, hello: dict[str, Any]) -> ConnectReply: ...
 
@@ -197,6 +224,14 @@ def _ignore(*args: object) -> None:
     return None
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """One read's records and the cable's signature over their head."""
+
+    records: list[Record]
+    head_sig: bytes
+
+
 @dataclass
 class _Visit:
     """What one connection has learnt so far."""
@@ -251,16 +286,18 @@ class AppCore:
 
     def connect(self, serial: str, address: str | None = None) -> ConnectResult:
         started = self.clock()
-        with self._visit(serial, address, new_pin=self._ask_new) as visit:
+        ahead = self.cloud.before_link(serial)
+        bond = self.home.load().bonds.get(serial)
+        if ahead.nothing_pending and bond is not None:
+            quick = self._quick(serial, address, ahead, bond)
+            if quick is not None:
+                return self._synced(quick[0], "bond", quick[1], started)
+        with self._visit(serial, address, ahead.challenge, new_pin=self._ask_new) as visit:
             if not visit.assigned:
                 return self._result(visit, auth=None, synced=0, started=started)
             auth = self._authenticate(visit)
-            if visit.pin_default:
-                self._notice(visit, "change_default_pin")
-            synced, duplicates = self._sync(visit)
-            return self._result(
-                visit, auth=auth, synced=synced, started=started, duplicates=duplicates
-            )
+            batches = self._read(visit, self._after(visit))
+        return self._synced(visit, auth, batches, started)
 
     def change_pin(
         self,
@@ -279,7 +316,8 @@ class AppCore:
         if current:
             check_pin_format(current)
         chosen = (lambda _ask: new) if new is not None else self._ask_new
-        with self._visit(serial, address, new_pin=chosen) as visit:
+        challenge = self.cloud.challenge(serial)  # before the link, which then never waits
+        with self._visit(serial, address, challenge, new_pin=chosen) as visit:
             if visit.allowed and visit.new_pin is not None:
                 self._set_pin(visit, visit.new_pin, None)
                 return ChangeResult(serial, visit.epoch, "allowed", visit.applied)
@@ -297,25 +335,70 @@ class AppCore:
 
     # -- steps 1-3: link, hello, cloud, commands ------------------------------------
 
+    def _quick(
+        self, serial: str, address: str | None, ahead: BeforeLink, bond: bytes
+    ) -> tuple[_Visit, list[_Batch]] | None:
+        """B1: the whole visit in the link's first exchange (see the module's docstring).
+
+        None when anything is not as expected: nothing read here is uploaded, and
+        the caller makes the visit again step by step on a new link.
+        """
+        link = self.open_link(serial, address)
+        try:
+            hello, auth, first = link.pipeline(
+                [
+                    ("hello", {"challenge": ahead.challenge}),
+                    ("auth", {"bond": bond}),
+                    ("read", {"after_seq": ahead.synced.seq, "limit": self.batch}),
+                ]
+            )
+            if isinstance(hello, CableRefused):
+                raise hello
+            visit = _Visit(serial, link, self._genuine(serial, hello))
+            if (
+                isinstance(auth, CableRefused)
+                or isinstance(first, CableRefused)
+                or visit.epoch != ahead.synced.epoch
+            ):
+                return None
+            batches = self._read(visit, ahead.synced.seq, first=first)
+        finally:
+            link.close()
+        visit.reply = self.cloud.connect(serial, visit.hello)
+        if visit.reply.commands or not visit.assigned or visit.reply.synced.epoch != visit.epoch:
+            for command in visit.reply.commands:  # signed for a link that is closed now
+                if command.kind is CommandKind.ALLOW_PIN_SET:
+                    self.cloud.release(serial, command.id)
+            return None
+        return visit, batches
+
     @contextmanager
     def _visit(
-        self, serial: str, address: str | None, *, new_pin: Callable[[PinAsk], str | None]
+        self,
+        serial: str,
+        address: str | None,
+        challenge: bytes,
+        *,
+        new_pin: Callable[[PinAsk], str | None],
     ) -> Iterator[_Visit]:
         link = self.open_link(serial, address)
         try:
             # The cloud's challenge, signed into the hello, proves to it the hello is fresh.
-            challenge = self.cloud.challenge(serial)
-            hello = link.request("hello", challenge=challenge)
-            if hello.get("serial") != serial:
-                raise LinkError(
-                    f"the cable says it is {hello.get('serial')!r}, not {serial}; "
-                    "do not enter a PIN and check the serial"
-                )
+            hello = self._genuine(serial, link.request("hello", challenge=challenge))
             visit = _Visit(serial, link, hello)
             self._relay(visit, new_pin)
             yield visit
         finally:
             link.close()
+
+    @staticmethod
+    def _genuine(serial: str, hello: dict[str, Any]) -> dict[str, Any]:
+        if hello.get("serial") != serial:
+            raise LinkError(
+                f"the cable says it is {hello.get('serial')!r}, not {serial}; "
+                "do not enter a PIN and check the serial"
+            )
+        return hello
 
     def _relay(self, visit: _Visit, new_pin: Callable[[PinAsk], str | None]) -> None:
         """Step 2-3 (H2): every command relayed and its receipt posted, or an exception."""
@@ -435,29 +518,62 @@ class AppCore:
 
     # -- step 6: sync ----------------------------------------------------------------
 
-    def _sync(self, visit: _Visit) -> tuple[int, int]:
+    def _after(self, visit: _Visit) -> int:
+        """Where the cloud's copy of this epoch's chain ends (0: a new epoch)."""
         assert visit.reply is not None
         synced = visit.reply.synced
-        after = synced.seq if synced.epoch == visit.epoch else 0
+        return synced.seq if synced.epoch == visit.epoch else 0
+
+    def _read(self, visit: _Visit, after: int, first: dict[str, Any] | None = None) -> list[_Batch]:
+        """Every record after ``after``: the hello says how many, so the reads are pipelined
+        (``MAX_IN_FLIGHT`` at a time). ``first``: the answer to a read already sent."""
         head_seq = int(visit.hello["head"]["seq"])
-        start, total = after, max(0, head_seq - after)
-        accepted_total = duplicates_total = 0
+        batches: list[_Batch] = []
+        answers = [first] if first is not None else []
+        while True:
+            for answer in answers:
+                records = unpack_records(answer["batch"])
+                if not records or records[0].seq != after + 1:
+                    return batches
+                batches.append(_Batch(records, answer["head_sig"]))
+                after = records[-1].seq
+                if not answer["more"]:
+                    return batches
+            if after >= head_seq:
+                return batches
+            count = min(MAX_IN_FLIGHT, -(-(head_seq - after) // self.batch))
+            answers = []
+            requests = [
+                ("read", {"after_seq": after + i * self.batch, "limit": self.batch})
+                for i in range(count)
+            ]
+            for reply in visit.link.pipeline(requests):
+                if isinstance(reply, CableRefused):
+                    raise reply
+                answers.append(reply)
+
+    def _upload(self, visit: _Visit, batches: list[_Batch]) -> tuple[int, int]:
+        """Post every batch read (after the link is closed); (accepted, duplicates)."""
+        total = sum(len(batch.records) for batch in batches)
+        accepted_total = duplicates_total = done = 0
         self.progress(0, total)
-        while after < head_seq:
-            answer = visit.link.request("read", after_seq=after, limit=self.batch)
-            records = [r.to_wire() for r in unpack_records(answer["batch"])]
-            if not records:
-                break
+        for batch in batches:
             accepted, duplicates, _ = self.cloud.upload_sessions(
-                visit.serial, visit.epoch, records, answer["head_sig"]
+                visit.serial, visit.epoch, [r.to_wire() for r in batch.records], batch.head_sig
             )
             accepted_total += accepted
             duplicates_total += duplicates
-            after = int(records[-1][0])
-            self.progress(min(after - start, total), total)
-            if not answer["more"]:
-                break
+            done += len(batch.records)
+            self.progress(done, total)
         return accepted_total, duplicates_total
+
+    def _synced(
+        self, visit: _Visit, auth: str, batches: list[_Batch], started: float
+    ) -> ConnectResult:
+        if visit.pin_default:
+            self._notice(visit, "change_default_pin")
+        synced, duplicates = self._upload(visit, batches)
+        return self._result(visit, auth=auth, synced=synced, started=started, duplicates=duplicates)
 
     # -- small helpers ----------------------------------------------------------------
 

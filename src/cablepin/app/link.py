@@ -13,12 +13,15 @@ phone shell would wrap the same ``AppConnection`` in its own BLE driver.
   the range is wrong.
 * A cable that is not genuine raises ``protocol.CertificateError`` during
   ``open()``: never send it a PIN.
+* ``pipeline`` sends several requests in one flight and waits once for all
+  their answers (the connect flow's first exchange: hello, auth, read).
 * ``bytes_sent`` / ``bytes_received`` count everything on the wire (TLS included).
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -115,15 +118,33 @@ class CableLink:
 
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
         """Send one request and wait for its answer; return the ok fields."""
+        [answer] = self.pipeline([(op, fields)])
+        if isinstance(answer, CableRefused):
+            raise answer
+        return answer
+
+    def pipeline(
+        self, requests: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[dict[str, Any] | CableRefused]:
+        """Send every request in one flight, then wait for all answers: one round trip.
+
+        The cable answers in order. Each answer is its ok fields, or the refusal
+        (returned, not raised: the caller decides what a refusal means for the rest).
+        At most ``MAX_IN_FLIGHT`` requests at once.
+        """
         conn = self._open_connection()
-        request_id = conn.send_request(op, **fields)
+        ids = [conn.send_request(op, **fields) for op, fields in requests]
         self._flush()
-        while True:
+        answers: dict[int, dict[str, Any] | CableRefused] = {}
+        while len(answers) < len(ids):
             event = self._next_event()
-            if isinstance(event, ResponseReceived) and event.response.id == request_id:
-                if not event.response.ok:
-                    raise CableRefused.from_response(event.response.fields)
-                return event.response.fields
+            if isinstance(event, ResponseReceived):
+                response = event.response
+                ok = response.ok
+                answers[response.id] = (
+                    response.fields if ok else CableRefused.from_response(response.fields)
+                )
+        return [answers[request_id] for request_id in ids]
 
     def _open_connection(self) -> AppConnection:
         if self._conn is None:

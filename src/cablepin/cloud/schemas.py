@@ -306,11 +306,6 @@ class ConnectRequest(Strict):
     receipt: Base64Bytes | None = None
 
 
-class ChallengeOut(BaseModel):
-    challenge: Base64Bytes
-    valid_for_s: int
-
-
 class SignedCommandOut(BaseModel):
     id: str
     kind: str
@@ -322,6 +317,15 @@ class SignedCommandOut(BaseModel):
 class Synced(BaseModel):
     epoch: int
     seq: int
+
+
+class ChallengeOut(BaseModel):
+    challenge: Base64Bytes
+    valid_for_s: int
+    # True: nothing for this app to relay or settle, it may read the cable in its
+    # first exchange and report the hello afterwards (domain/clean_start.py, B1).
+    nothing_pending: bool = False
+    synced: Synced
 
 
 class ConnectResponse(BaseModel):

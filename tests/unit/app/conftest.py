@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cablepin.app.cloud import ConnectReply, Pending, Synced
+from cablepin.app.cloud import BeforeLink, ConnectReply, Pending, Synced
 from cablepin.app.errors import CableRefused, CloudRefused, LinkError
 from cablepin.app.flow import AppCore, PinAsk
 from cablepin.app.home import Home
@@ -58,6 +58,10 @@ class SessionLink:
         self.closed = False
 
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        self.events.append("link:flight")
+        return self._one(op, fields)
+
+    def _one(self, op: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         if self.closed:
             raise LinkError("closed")
         if self.left is not None:
@@ -72,6 +76,18 @@ class SessionLink:
             raise CableRefused.from_response(
                 {k: v for k, v in wire.items() if v is not None}
             ) from e
+
+    def pipeline(
+        self, requests: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[dict[str, Any] | CableRefused]:
+        self.events.append("link:flight")
+        answers: list[dict[str, Any] | CableRefused] = []
+        for op, fields in requests:
+            try:
+                answers.append(self._one(op, fields))
+            except CableRefused as refused:
+                answers.append(refused)
+        return answers
 
     def close(self) -> None:
         self.closed = True
@@ -106,6 +122,11 @@ class FakeCloud:
         self.events.append("cloud:challenge")
         self.issued = os.urandom(16)
         return self.issued
+
+    def before_link(self, serial: str) -> BeforeLink:
+        # Like the real cloud: quiet only when connect would hand out nothing to this driver.
+        quiet = self.assigned and not self.pending
+        return BeforeLink(self.challenge(serial), quiet, Synced(self.epoch, self.seq))
 
     def connect(self, serial: str, hello: dict[str, Any]) -> ConnectReply:
         self.events.append("cloud:connect")

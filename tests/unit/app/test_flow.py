@@ -254,3 +254,95 @@ def test_the_link_is_closed_after_every_visit(world: World) -> None:
     with pytest.raises(PinNeeded):
         world.app("stranger").connect(SERIAL)
     assert all(link.closed for link in world.links)
+
+
+# -- B1: the quick visit (one exchange after the handshake) --------------------------------------
+
+
+def bonded(world: World, name: str = "phone") -> None:
+    """An app that has connected once (PIN 0000: it holds a bond now)."""
+    world.app(name).connect(SERIAL)
+    world.events.clear()
+
+
+def test_b1_bonded_app_syncs_in_one_exchange_and_uploads_after_the_link_closed(
+    world: World,
+) -> None:
+    bonded(world)
+    world.charge(5)
+    result = world.app().connect(SERIAL)
+    assert (result.auth, result.synced, result.commands) == ("bond", 5, [])
+    assert world.events == [
+        "cloud:challenge",  # before the link
+        "link:flight",  # the one exchange: hello, auth, read
+        "cable:hello",
+        "cable:auth",
+        "cable:read",
+        "cloud:connect",  # after the link was closed
+        "cloud:upload",
+    ]
+    assert world.links[-1].closed
+
+
+def test_b1_a_long_sync_pipelines_its_reads(world: World) -> None:
+    bonded(world)
+    world.charge(25)
+    result = world.app(batch=2).connect(SERIAL)
+    assert result.synced == 25
+    assert world.events.count("link:flight") == 2  # 1 + the 12 other reads in one flight
+    assert sorted(world.cloud.stored) == [(0, s) for s in range(1, 26)]
+
+
+def test_h2_a_bonded_app_relays_a_waiting_wipe_before_it_reads(world: World) -> None:
+    world.charge(2)
+    bonded(world)
+    world.charge(1)
+    world.cloud.order(CommandKind.WIPE)
+    result = world.app().connect(SERIAL)
+    assert result.commands == ["wipe"]
+    receipt = world.events.index("cloud:receipt:wipe")
+    assert "cable:read" not in world.events[:receipt]
+    assert sorted(world.cloud.stored) == [(0, 1), (0, 2)]  # the third died with the wipe
+
+
+def test_h2_a_wipe_ordered_during_the_quick_visit_is_relayed_before_any_upload(
+    world: World,
+) -> None:
+    bonded(world)
+    world.charge(3)
+    ahead = world.cloud.before_link
+
+    def then_a_handover(serial: str) -> object:
+        answer = ahead(serial)
+        world.cloud.order(CommandKind.WIPE)  # the fleet manager, a moment later
+        return answer
+
+    world.cloud.before_link = then_a_handover  # type: ignore[assignment]
+    result = world.app().connect(SERIAL)
+    assert (result.commands, result.epoch, result.synced) == (["wipe"], 1, 0)
+    assert "cloud:upload" not in world.events[: world.events.index("cloud:receipt:wipe")]
+    assert world.cloud.stored == {}  # what the quick visit read was never uploaded
+
+
+def test_p8_a_permission_handed_out_after_the_quick_visit_goes_back(world: World) -> None:
+    bonded(world)
+    ahead = world.cloud.before_link
+
+    def then_a_permission(serial: str) -> object:
+        answer = ahead(serial)
+        world.cloud.order(CommandKind.ALLOW_PIN_SET)
+        return answer
+
+    world.cloud.before_link = then_a_permission  # type: ignore[assignment]
+    result = world.app(prompt=Prompt({"new": "5937"})).connect(SERIAL)
+    assert "cloud:release" in world.events  # the copy signed for the closed link
+    assert (result.auth, result.commands) == ("allowed", ["allow_pin_set"])
+
+
+def test_p4_a_revoked_bond_makes_the_quick_visit_fall_back(world: World) -> None:
+    bonded(world)
+    set_pin(world, "4826")
+    world.events.clear()
+    result = world.app(prompt=Prompt({"pin": "4826"})).connect(SERIAL)
+    assert result.auth == "pin"
+    assert world.events.count("cable:auth") == 3  # quick: bond; step by step: bond, then PIN

@@ -39,6 +39,7 @@ __all__ = [
     "Step",
     "assignment_starts_clean",
     "clean_start_step",
+    "may_read_at_once",
     "may_receive_wipe",
     "starts_clean",
 ]
@@ -113,3 +114,29 @@ def may_receive_wipe(
     if hello_epoch != cable_epoch:
         return False
     return purpose is not Purpose.CLEAN_START or wipe_driver_id == actor_id
+
+
+def may_read_at_once(
+    check: CleanCheck | None,
+    *,
+    actor_id: int,
+    cable_epoch: int,
+    wipe_open: bool,
+    permission_open: bool,
+) -> bool:
+    """May the app read the cable before the cloud has seen its fresh hello (B1, H2)?
+
+    Asked before the app opens the link (``GET .../challenge``). Only when the
+    connect that follows could hand out nothing and settle nothing: no open
+    command of either kind, the actor assigned in the cable's epoch, and its
+    clean check closed. Otherwise the app goes step by step: hello, connect,
+    relay every command, and only then read.
+    """
+    return (
+        not wipe_open
+        and not permission_open
+        and check is not None
+        and check.assignee_id == actor_id
+        and check.epoch == cable_epoch
+        and check.clean
+    )

@@ -38,6 +38,7 @@ from cablepin.cloud.domain.clean_start import (
     CleanCheck,
     Step,
     clean_start_step,
+    may_read_at_once,
     may_receive_wipe,
     starts_clean,
 )
@@ -306,10 +307,24 @@ def _clean_check(assignment: Assignment | None) -> CleanCheck | None:
 def challenge(
     db: Session, actor: Actor, serial: str, *, challenge_key: bytes, now: dt.datetime
 ) -> ChallengeOut:
-    """A fresh challenge for the next hello (stateless: see domain/challenge.py)."""
-    cable = find_cable(db, actor, serial)
+    """A fresh challenge for the next hello (stateless: see domain/challenge.py), and
+    whether the app may read at once (B1: the link's first exchange carries everything)."""
+    found = find_cable_with(db, actor, serial, lock=False)  # one query, nothing locked
+    cable = found.cable
     value = challenges.issue(challenge_key, cable.serial, actor.id, int(now.timestamp()))
-    return ChallengeOut(challenge=value, valid_for_s=challenges.WINDOW_S)
+    quiet = may_read_at_once(
+        _clean_check(found.assignment),
+        actor_id=actor.id,
+        cable_epoch=cable.epoch,
+        wipe_open=found.wipe is not None,
+        permission_open=found.permission is not None,
+    )
+    return ChallengeOut(
+        challenge=value,
+        valid_for_s=challenges.WINDOW_S,
+        nothing_pending=quiet,
+        synced=Synced(epoch=cable.epoch, seq=cable.head_seq),
+    )
 
 
 @dataclass(frozen=True)
