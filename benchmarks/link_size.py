@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
+import platform
 import select
 import socket
 import tempfile
@@ -310,6 +312,11 @@ def run() -> Section:
             ),
         ],
         notes=(
+            f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
+            f"{os.cpu_count()} cores shared with other work (load average "
+            f"{os.getloadavg()[0]:.1f}), Python {platform.python_version()}. Bytes and round "
+            "trips do not depend on the machine; the paced time does, and includes the "
+            "cloud's work (challenge, connect, uploads into SQLite). "
             "How the bytes of a session went from about 30 to about 12: a read's records "
             "travel as one flat CBOR array, delta-coded (`protocol/batch.py`): the sequence "
             "number is implied, start and end become the gap since the previous session and "
