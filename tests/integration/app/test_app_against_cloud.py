@@ -87,6 +87,41 @@ def test_s1_app_core_syncs_through_the_real_cloud(setup: tuple[TestClient, Path]
     assert core.connect(SERIAL).synced == 0
 
 
+def test_b1_h2_a_bonded_apps_quick_visit_through_the_real_cloud(
+    setup: tuple[TestClient, Path],
+) -> None:
+    """Nothing waits: one exchange, then connect and upload; a handover waits: relayed first."""
+    test_client, tmp = setup
+    fm = client_for(test_client)
+    fm.login("fm@org.test", PASSWORD)
+    fm.request("PUT", f"/api/v1/cables/{SERIAL}/assignment", {"driver_email": "d@org.test"})
+    cable = open_cable(tmp / "cable")
+    driver = client_for(test_client)
+    driver.login("d@org.test", PASSWORD)
+    clock, events = Clock(), []
+    clock.now = int(dt.datetime.now(dt.UTC).timestamp())
+
+    def open_link(serial: str, address: str | None) -> SessionLink:
+        return SessionLink(cable, clock, events, None)
+
+    core = AppCore(Home(tmp / "home"), driver, open_link)
+    assert core.connect(SERIAL).auth == "default"  # bonded from now on
+    for i in range(5):
+        cable.record_session(1_750_000_000 + i * 100, 1_750_000_050 + i * 100, 500, 11_000)
+    events.clear()
+    quick = core.connect(SERIAL)
+    assert (quick.auth, quick.synced, quick.duplicates) == ("bond", 5, 0)
+    assert events == ["link:flight", "cable:hello", "cable:auth", "cable:read"]
+    assert len(core.sessions()) == 5
+    fm.request("POST", f"/api/v1/cables/{SERIAL}/handover", {"driver_email": None})
+    cable.record_session(1_750_001_000, 1_750_001_050, 500, 11_000)
+    events.clear()
+    handed = core.connect(SERIAL)  # the wipe waits: step by step, relayed before any read
+    assert (handed.commands, handed.assigned, handed.synced) == (["wipe"], False, 0)
+    assert "cable:command" in events
+    assert "cable:read" not in events
+
+
 def test_cloud_errors_keep_the_cloud_code(setup: tuple[TestClient, Path]) -> None:
     test_client, _ = setup
     anonymous = client_for(test_client)
