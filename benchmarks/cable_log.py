@@ -14,8 +14,12 @@ both directions together (a chunk waits until the channel is free and then
 takes its length / rate to cross; idle time earns no credit, unlike the
 simulator's ``LinkPacer``, which holds only the average), then 25 ms more on
 the way, a 50 ms round trip like Bluetooth LE. A pipelined chunk is not held
-up by the delay of the one before it. The figure is the time from connect
-to the last record over the time the same bytes need at 20,000 bytes/s alone.
+up by the delay of the one before it. The reads are pipelined as the app's
+connect flow pipelines them (up to ``MAX_IN_FLIGHT`` in one flight): with
+the records delta-coded (issue 12, B1) the bytes shrank by more than half,
+so sequential reads would make the round trips, not the bytes, the cost.
+The figure is the time from connect to the last record over the time the
+same bytes need at 20,000 bytes/s alone.
 """
 
 from __future__ import annotations
@@ -34,12 +38,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.common import Figure, Section
+from cablepin.app.errors import CableRefused
 from cablepin.app.link import CableLink
 from cablepin.cable.firmware import Cable, Charge
 from cablepin.cable.provision import init_keys, open_cable, provision
 from cablepin.cable.simulator import CableServer
 from cablepin.cable.state import RECORD_SIZE, encode_state
 from cablepin.protocol import MAX_READ_LIMIT, unpack_records
+from cablepin.protocol.connection import MAX_IN_FLIGHT
 from cablepin.protocol.tls import cable_tls_context
 
 FEW, MANY = 10, 100_000
@@ -232,17 +238,24 @@ def _paced_sync(tmp: Path, keys: Path) -> tuple[int, int, float]:
             started = time.perf_counter()
             ca_pem = (keys / "factory-ca.pem").read_bytes()
             with CableLink(proxy.address, serial, ca_pem, timeout=120) as link:
-                link.request("hello", challenge=os.urandom(16))
-                link.request("auth", pin="0000")
-                after, got = 0, 0
-                while True:
-                    answer = link.request("read", after_seq=after, limit=MAX_READ_LIMIT)
-                    records = unpack_records(answer["batch"])
-                    got += len(records)
-                    if records:
+                # As the app does: hello and auth in one flight, then the reads the hello's
+                # head calls for, MAX_IN_FLIGHT to a flight.
+                hello, _ = link.pipeline(
+                    [("hello", {"challenge": os.urandom(16)}), ("auth", {"pin": "0000"})]
+                )
+                assert not isinstance(hello, CableRefused), hello
+                head, after, got = int(hello["head"]["seq"]), 0, 0
+                while after < head:
+                    count = min(MAX_IN_FLIGHT, -(-(head - after) // MAX_READ_LIMIT))
+                    reads = [
+                        ("read", {"after_seq": after + i * MAX_READ_LIMIT, "limit": MAX_READ_LIMIT})
+                        for i in range(count)
+                    ]
+                    for answer in link.pipeline(reads):
+                        assert not isinstance(answer, CableRefused), answer
+                        records = unpack_records(answer["batch"])
+                        got += len(records)
                         after = records[-1].seq
-                    if not answer["more"]:
-                        break
                 total = link.bytes_sent + link.bytes_received
             return got, total, time.perf_counter() - started
         finally:
@@ -278,7 +291,8 @@ def run() -> Section:
             "an append to the session log (fixed-size records, fsync) and an atomic replace "
             "of the small state file (write, fsync, rename, fsync the directory). The sync "
             f"reads {SYNC_SESSIONS:,} sessions in batches of {MAX_READ_LIMIT} through a real "
-            f"CableLink (TLS 1.3) through a proxy playing the radio: one channel of "
+            f"CableLink (TLS 1.3), pipelined as the app reads ({MAX_IN_FLIGHT} to a flight), "
+            "through a proxy playing the radio: one channel of "
             f"{LINK_RATE:,} bytes/s for both directions together, no credit for idle time, "
             f"and {ONE_WAY_S * 1000:.0f} ms more each way."
         ),
@@ -289,6 +303,8 @@ def run() -> Section:
             f"{os.getloadavg()[0]:.1f}), Python {platform.python_version()}, the flash on "
             "the machine's disk. Before the log (one CBOR state file decoded and rewritten "
             "at every change) the record ratio was 161x at 10,000 stored, as issue 12 "
-            "measured; now every figure is flat, the record times being mostly fsync."
+            "measured; now every figure is flat, the record times being mostly fsync. The "
+            "sync moved 304,964 bytes in 17.10 s (1.12x) before a read's records were "
+            "delta-coded and pipelined (B1); now less than half the bytes, in two flights of reads."
         ),
     )

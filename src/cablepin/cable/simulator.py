@@ -218,14 +218,17 @@ class CableServer:
                         deadline = time.monotonic() + limits.request_s
                     pacer.pace(len(data))
                     was_handshaking = conn.state is State.HANDSHAKING
-                    try:
-                        answered = self._answer(conn, session, data)
-                    finally:
-                        # even a refused connection gets its TLS alert
+
+                    def send() -> None:
                         out = conn.data_to_send()
                         if out:
                             pacer.pace(len(out))
                             sock.sendall(out)
+
+                    try:
+                        answered = self._answer(conn, session, data, send)
+                    finally:
+                        send()  # even a refused connection gets its TLS alert
                     if (was_handshaking and conn.state is State.OPEN) or answered:
                         # Between requests: idle until the next one's first byte.
                         request_started = False
@@ -234,8 +237,12 @@ class CableServer:
             # The app went away or spoke garbage: this connection ends, the cable serves on.
             return
 
-    def _answer(self, conn: CableConnection, session: CableSession, data: bytes) -> bool:
-        """Feed ``data``; answer every complete request. True if one was answered."""
+    def _answer(
+        self, conn: CableConnection, session: CableSession, data: bytes, send: Callable[[], None]
+    ) -> bool:
+        """Feed ``data``; answer every complete request, each sent as soon as it is ready
+        (pipelined requests keep the radio busy while the next answer is made). True if one
+        was answered."""
         conn.receive_data(data)
         answered = False
         while (event := conn.next_event()) is not None:
@@ -248,5 +255,6 @@ class CableServer:
                 conn.send_error(request.id, error)
             else:
                 conn.send_response(request.id, **fields)
+            send()
             answered = True
         return answered
