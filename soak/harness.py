@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from cablepin.app import AppError, CloudClient
+from cablepin.app.flow import DEFAULT_BATCH
 from cablepin.cable.store import PowerLost
 from cablepin.cloud.db import make_engine, make_sessionmaker, migrate
 from cablepin.cloud.domain.billing import month_bounds, previous_month
@@ -73,7 +74,8 @@ SETTLE_ATTEMPTS = 30
 #: The only ways an operation may fail during the load: the API process is gone
 #: (killed and restarting) or its database connection was cut mid-request.
 FAULT_CODES = frozenset({"cloud_unreachable", "database_unavailable"})
-KILL_MID_SYNC_SESSIONS = 150  # more than one batch of the app (100): the kill falls between
+# More than one batch of the app's reads, so the kill falls between the first and the second.
+KILL_MID_SYNC_SESSIONS = DEFAULT_BATCH + DEFAULT_BATCH // 2
 
 
 @dataclass(frozen=True)
