@@ -73,8 +73,8 @@ def forgotten_pin(world: World) -> str:
 
 def at_the_new_pin_prompt(world: World, serial: str) -> Terminal:
     """Anna's phone has fetched the signed copy and waits for her to type the new PIN."""
-    argv = [*cablepin_command(), "app", "change-pin", serial, "--home", str(world.home("anna-phone"))]
-    term = Terminal(argv, world.env)
+    home = str(world.home("anna-phone"))
+    term = Terminal([*cablepin_command(), "app", "change-pin", serial, "--home", home], world.env)
     term.expect(f"New PIN for cable {serial} (four digits): ")
     return term
 
