@@ -13,10 +13,12 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from integration.portal import seed
+from integration.portal.test_driver_area import PDF_PROOF
 
 from .conftest import ROOT, Portal, shot, sign_in
 
@@ -25,6 +27,10 @@ pytestmark = pytest.mark.browser
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
+# The pages with receipts are scanned with a receipt of this module's own (Clara's for
+# 2026-10), whichever other browser tests ran before: Anna's is test_driver_area's.
+CLARA = seed.DRIVERS_A[2]
+RECEIPT_MONTH = "2026-10"
 
 # Everything right of this edge is cut off on a phone (half a pixel of rounding).
 OVERFLOW_JS = """(width) => {
@@ -42,6 +48,32 @@ OVERFLOW_JS = """(width) => {
     }
     return {doc, inner: window.innerWidth, cut};
 }"""
+
+
+@pytest.fixture(scope="module")
+def clara_has_a_receipt(portal: Portal) -> None:
+    """A submitted receipt (and a verified tariff) for Clara, through the API."""
+    with httpx.Client(base_url=portal.url, timeout=None) as api:
+
+        def token(email: str) -> dict[str, str]:
+            r = api.post("/api/v1/auth/login", json={"email": email, "password": seed.PASSWORD})
+            assert r.status_code == 200, r.text
+            return {"Authorization": f"Bearer {r.json()['token']}"}
+
+        fm, clara = token(seed.FM_A), token(CLARA[1])
+        r = api.put("/api/v1/billing/policy/2026", json={"method": "contract"}, headers=fm)
+        assert r.status_code == 200, r.text
+        r = api.post(
+            "/api/v1/me/tariffs",
+            headers=clara,
+            data={"valid_from": "2026-01-01", "valid_to": "2026-12-31", "price": "0.3110"},
+            files={"document": ("contract.pdf", PDF_PROOF, "application/octet-stream")},
+        )
+        assert r.status_code == 201, r.text
+        r = api.post(f"/api/v1/tariffs/{r.json()['id']}/verify", headers=fm)
+        assert r.status_code == 200, r.text
+        r = api.post("/api/v1/me/receipts", json={"month": RECEIPT_MONTH}, headers=clara)
+        assert r.status_code == 201, r.text
 
 
 def _axe_source() -> str:
@@ -155,8 +187,15 @@ def _fleet_pages(c: Checker, portal: Portal) -> None:
     c.visit("/cables/CBL-99999999", "not found")
     c.visit("/billing/policy/2026", "billing policy")
     c.visit("/billing/tariffs", "tariffs")
-    c.visit("/billing/receipts?month=2026-10", "receipts of a month")
+    c.visit(f"/billing/receipts?month={RECEIPT_MONTH}", "receipts of a month")
+    expect(c.page.locator("main table")).to_contain_text(CLARA[0])  # a row was scanned
     c.visit("/billing/payouts?month=2026-10", "money out of a month")
+
+
+def _receipt_holder_pages(c: Checker) -> None:
+    c.visit("/me", "driver's home with a receipt")
+    expect(c.page.locator("main")).to_contain_text(RECEIPT_MONTH)
+    c.visit(f"/me/months/{RECEIPT_MONTH}", "driver's month view, on a receipt")
 
 
 def _driver_pages(c: Checker) -> None:
@@ -198,6 +237,7 @@ def _signed_out_pages(c: Checker, invite_url: str, lang: str) -> None:
 
 @pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
 @pytest.mark.parametrize("lang", ["de", "en"])
+@pytest.mark.usefixtures("clara_has_a_receipt")
 def test_u2_every_page_passes_axe_and_fits_a_phone(
     open_context: Callable[[bool], Page], portal: Portal, lang: str, phone: bool
 ) -> None:
@@ -238,6 +278,16 @@ def test_u2_every_page_passes_axe_and_fits_a_phone(
     finally:
         _in_language(driver, "de", "/me")
 
+    holder = open_context(phone)
+    sign_in(holder, CLARA[1])
+    try:
+        _in_language(holder, lang, "/me")
+        c = Checker(holder, phone, lang)
+        checks.append(c)
+        _receipt_holder_pages(c)
+    finally:
+        _in_language(holder, "de", "/me")
+
     visitor = open_context(phone)
     _in_language(visitor, lang, "/signin")
     c = Checker(visitor, phone, lang)
@@ -250,7 +300,7 @@ def test_u2_every_page_passes_axe_and_fits_a_phone(
 
     problems = [p for c in checks for p in c.problems]
     seen = sum(len(c.seen) for c in checks)
-    assert seen >= 23
+    assert seen >= 25
     assert not problems, f"{len(problems)} problems on {seen} pages:\n" + "\n".join(problems)
 
 

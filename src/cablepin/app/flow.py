@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol, assert_never
 
@@ -419,7 +419,14 @@ class AppCore:
                             visit, command, new_pin
                         ):
                             continue
-                        self._apply(visit, command)
+                        try:
+                            self._apply(visit, command)
+                        except AppError:
+                            # Refused (its two minutes ran out at the prompt) or lost: hand the
+                            # copy back, so the next try gets the permission at once.
+                            with suppress(AppError):  # the first error is the news
+                                self.cloud.release(visit.serial, command.id)
+                            raise
                         visit.allowed = True
                     case _:
                         assert_never(command.kind)

@@ -18,7 +18,8 @@ Rules kept here (requirement IDs in brackets):
 * [P5] Changing the PIN needs the current PIN, unless the PIN is ``0000``
   or an ``allow_pin_set`` was applied on this connection.
 * [H5] A command counts only if the cloud signed it for this cable, this
-  connection's nonce, the current epoch and this moment.
+  connection's nonce, the current epoch and this moment, and the connection
+  is younger than a signed copy's lifetime (``open_s``, the cable's own count).
 * [H2] ``wipe`` deletes sessions, bonds and counters, sets the PIN to
   ``0000`` and increments the epoch, in one atomic write (then cuts the old
   records off the log); the identity (keys, certificate, command key) stays.
@@ -303,12 +304,17 @@ class Cable:
 
     # -- commands -------------------------------------------------------------
 
-    def apply_command(self, blob: bytes, nonce: bytes, now: int) -> Applied:
-        """H5: open and bind a cloud command, apply it, return the signed receipt."""
+    def apply_command(self, blob: bytes, nonce: bytes, now: int, *, open_s: int) -> Applied:
+        """H5: open and bind a cloud command, apply it, return the signed receipt.
+
+        ``open_s``: seconds since the connection (its nonce) opened, by the cable's count.
+        """
         command = open_command(blob, self.identity.command_key)
         with self.flash.lock():
             state = load_state(self.flash)
-            check_binding(command, serial=self.serial, nonce=nonce, epoch=state.epoch, now=now)
+            check_binding(
+                command, serial=self.serial, nonce=nonce, epoch=state.epoch, now=now, open_s=open_s
+            )
             if command.id in state.applied:
                 # P8: a permission is single-use even if an app withholds its receipt and
                 # the cloud signs it again for a later connection.

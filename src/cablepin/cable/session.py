@@ -9,7 +9,9 @@ Rules kept here:
   an op outside its states is refused with ``not_authenticated``.
 * Each connection has its own random 16-byte nonce (``hello`` shows it);
   cloud commands must be signed for it, and a command id is applied at most
-  once per connection.
+  once per connection. A signed copy is good only while the connection is
+  younger than its lifetime, counted from the connection's first request
+  (no one can know the nonce before that).
 * A wipe ends the connection's authentication; a PIN change gives it a new bond.
 """
 
@@ -44,6 +46,7 @@ class CableSession:
         self.cable = cable
         self.nonce = nonce
         self.grant: Grant | None = None
+        self.opened_at: int | None = None  # the clock at the first request
 
     @property
     def auth_state(self) -> AuthState:
@@ -53,6 +56,8 @@ class CableSession:
 
     def handle(self, request: Request, now: int) -> dict[str, Any]:
         """Run one request; raises ``CableError`` or ``ProtocolError`` to refuse it."""
+        if self.opened_at is None:
+            self.opened_at = now
         handler, states = HANDLERS[request.op]
         if self.auth_state not in states:
             raise NotAuthenticated(
@@ -71,7 +76,9 @@ class CableSession:
         return self.cable.hello(self.nonce, now, challenge=fields.get("challenge"))
 
     def _command(self, fields: dict[str, Any], now: int) -> dict[str, Any]:
-        applied = self.cable.apply_command(fields["cmd"], self.nonce, now)
+        assert self.opened_at is not None  # set by handle()
+        open_s = max(0, now - self.opened_at)
+        applied = self.cable.apply_command(fields["cmd"], self.nonce, now, open_s=open_s)
         self.grant = applied.grant
         return {"receipt": applied.receipt, "kind": str(applied.kind)}
 

@@ -171,6 +171,8 @@ class PinResetOut(BaseModel):
     state: str
     created_at: dt.datetime
     expires_at: dt.datetime | None
+    # A signed copy already with an app stays usable until then, revoked or not (None: none).
+    with_app_until: dt.datetime | None = None
 
 
 class HandoverOut(BaseModel):
@@ -206,6 +208,8 @@ class CableList(BaseModel):
 
 class CableDetail(CableSummary):
     pending_pin_reset: PinResetOut | None
+    # A PIN permission no longer pending (revoked, voided, expired) whose copy an app holds.
+    permission_with_app: PinResetOut | None = None
     pending_handover: HandoverOut | None
     commands: list[CommandOut]
 

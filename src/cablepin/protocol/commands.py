@@ -5,9 +5,20 @@ Rules kept here:
 * A command is ``{v, id, kind, serial, nonce, epoch, issued_at, expires_at}``
   signed by the cloud's command key. A cable accepts it only if the
   signature is the cloud's, ``serial`` is its own, ``nonce`` is the nonce of
-  *this* connection, ``epoch`` is its current epoch and ``now`` lies in
-  ``[issued_at - SKEW, expires_at]``. So nothing can be replayed on another
-  connection, another cable, or after a reset.
+  *this* connection, ``epoch`` is its current epoch, the connection has been
+  open less than ``COMMAND_LIFETIME_S`` by the cable's own count, and its
+  clock reads within ``[issued_at - SKEW, expires_at + SKEW]``. So nothing
+  can be replayed on another connection, another cable, or after a reset.
+* A signed copy lives ``COMMAND_LIFETIME_S`` (2 minutes): what the flow
+  needs, since the cloud signs it for a nonce the app fetched on an open
+  connection and the app relays it on that same connection, after at most
+  one prompt for the driver's new PIN. The cable counts that time itself,
+  from the connection's first request, so a cable whose clock is off by any
+  amount still refuses a copy after two minutes; the cloud, which signs only
+  after seeing the nonce, can therefore say truthfully until when a copy it
+  handed out can be used (``issued_at + COMMAND_LIFETIME_S``). The wall-clock
+  check is the coarse second fence, loose by ``CLOCK_SKEW_S`` both ways, so
+  a cable whose clock drifted minutes still takes commands.
 * A receipt is ``{v, command_id, kind, serial, nonce, result, epoch}`` signed
   by the cable's device key; ``epoch`` is the cable's epoch *after* the
   command (a wipe's receipt carries the new epoch).
@@ -40,9 +51,11 @@ __all__ = [
 VERSION = 1
 COMMAND_DOMAIN = "cablepin/v1/command"
 RECEIPT_DOMAIN = "cablepin/v1/receipt"
-# A signed copy lives minutes, not days: it is bound to one connection anyway.
-COMMAND_LIFETIME_S = 600
-CLOCK_SKEW_S = 300
+# A signed copy lives as long as the flow needs (see the module's rules); a PIN
+# permission revoked after an app fetched a copy stays usable for at most this long.
+COMMAND_LIFETIME_S = 120
+# How far the cable's clock may be off the cloud's before it refuses commands.
+CLOCK_SKEW_S = 600
 
 
 class CommandKind(StrEnum):
@@ -112,8 +125,14 @@ def open_command(blob: bytes, cloud_key: Ed25519PublicKey) -> Command:
     )
 
 
-def check_binding(command: Command, *, serial: str, nonce: bytes, epoch: int, now: int) -> None:
-    """Refuse a genuine command that is not meant for this cable, connection and moment."""
+def check_binding(
+    command: Command, *, serial: str, nonce: bytes, epoch: int, now: int, open_s: int
+) -> None:
+    """Refuse a genuine command that is not meant for this cable, connection and moment.
+
+    ``open_s``: how long this connection has been open, counted by the cable itself
+    (not from its wall clock, which may be off by minutes).
+    """
     if command.serial != serial:
         raise CommandRejected(
             f"this command is for cable {command.serial}, not {serial}", reason="wrong_serial"
@@ -128,7 +147,7 @@ def check_binding(command: Command, *, serial: str, nonce: bytes, epoch: int, no
             "this command was signed before the cable was last reset; reconnect to get a fresh one",
             reason="wrong_epoch",
         )
-    if now > command.expires_at:
+    if open_s >= COMMAND_LIFETIME_S or now > command.expires_at + CLOCK_SKEW_S:
         raise CommandRejected(
             "this command has expired; reconnect to get a fresh one", reason="expired"
         )

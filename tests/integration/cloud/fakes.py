@@ -156,6 +156,7 @@ class FakeCable:
             nonce=self.nonce,
             epoch=self.epoch,
             now=int(dt.datetime.now(dt.UTC).timestamp()) if now is None else now,
+            open_s=0,  # this fake relays a command the moment it is handed over
         )
         if command.kind is CommandKind.WIPE:
             self.epoch += 1

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from cablepin.cloud.db import make_engine, make_sessionmaker
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.domain.commands import (
+    TRANSITIONS,
     Event,
     Purpose,
     State,
@@ -129,3 +130,23 @@ def test_h4_p8_a_state_change_happens_once_and_only_from_its_sources(db: Session
     assert commands.claim(db, wipe, NOW), "a wipe may go to a second connect"
     with pytest.raises(Conflict, match="cannot take 'expire'"):
         commands.transition(db, wipe, Event.EXPIRE)
+
+
+def test_p8_a_receipt_leads_each_state_where_the_table_says_in_one_update(db: Session) -> None:
+    """Red team finding 5: the target depends on the state the row has in the database
+    (a revoked permission the cable took anyway becomes ``revoked_used``, not ``done``)."""
+    rows = [r for r in _every_combination(db) if r.expires_at is None and r.lease_until is None]
+    for row in rows:
+        table = TRANSITIONS[row.kind]
+        before = row.state
+        moved = commands.transition(db, row, Event.RECEIPT, done_at=NOW)
+        expected = table.get((before, Event.RECEIPT))
+        assert moved is (expected is not None), (row.kind, before)
+        stored = db.scalar(select(CommandRow.state).where(CommandRow.id == row.id))
+        assert stored is (expected or before), (row.kind, before)
+        assert row.state is stored
+    db.commit()
+    revoked = next(
+        r for r in rows if r.kind is CommandKind.ALLOW_PIN_SET and r.state is State.REVOKED_USED
+    )
+    assert not commands.transition(db, revoked, Event.RECEIPT), "a receipt counts once"

@@ -20,7 +20,12 @@ from cablepin.cable.firmware import Cable, Charge
 from cablepin.cable.session import AuthState
 from cablepin.protocol.batch import unpack_records
 from cablepin.protocol.chain import genesis, verify_batch
-from cablepin.protocol.commands import CommandKind, open_receipt
+from cablepin.protocol.commands import (
+    CLOCK_SKEW_S,
+    COMMAND_LIFETIME_S,
+    CommandKind,
+    open_receipt,
+)
 from cablepin.protocol.errors import CommandRejected, MessageError, SignatureError
 
 from .conftest import NONCE, NOW, SERIAL, Conn, Keys, counter_random
@@ -370,7 +375,7 @@ def test_h3_sessions_after_a_wipe_start_a_new_chain(cable: Cable, keys: Keys) ->
         ({"nonce": b"\xff" * 16}, "wrong_nonce"),
         ({"serial": "CBL-99999999"}, "wrong_serial"),
         ({"epoch": 1}, "wrong_epoch"),
-        ({"issued_at": NOW - 2000, "expires_at": NOW - 1}, "expired"),
+        ({"issued_at": NOW - 2000, "expires_at": NOW - CLOCK_SKEW_S - 1}, "expired"),
         ({"issued_at": NOW + 3600, "expires_at": NOW + 4000}, "not_yet_valid"),
     ],
 )
@@ -385,6 +390,34 @@ def test_h5_a_replayed_or_misdirected_command_is_refused(
         Conn(cable)("command", cmd=keys.command(kind, **changes))  # type: ignore[arg-type]
     assert refused.value.details["reason"] == reason
     assert cable.state() == before
+
+
+def test_p8_a_signed_copy_lives_two_minutes_of_the_cables_own_count_whatever_its_clock(
+    cable: Cable, keys: Keys
+) -> None:
+    # The cable's clock is 9 minutes behind the cloud's: by its wall clock the copy would
+    # be good for 11 minutes more. The connection's own count ends it after two.
+    behind = NOW - 9 * 60
+    conn = Conn(cable)
+    conn("hello", now=behind, challenge=b"c" * 16)
+    with pytest.raises(CommandRejected) as late:
+        conn("command", now=behind + COMMAND_LIFETIME_S, cmd=keys.command(CommandKind.WIPE))
+    assert late.value.details["reason"] == "expired"
+    assert cable.state().epoch == 0
+
+    in_time = Conn(cable, nonce=b"n" * 16)
+    in_time("hello", now=behind, challenge=b"c" * 16)
+    blob = keys.command(CommandKind.WIPE, nonce=b"n" * 16)
+    in_time("command", now=behind + COMMAND_LIFETIME_S - 1, cmd=blob)
+    assert cable.state().epoch == 1
+
+
+@pytest.mark.parametrize("off_by", [-CLOCK_SKEW_S, CLOCK_SKEW_S + COMMAND_LIFETIME_S - 1])
+def test_h5_a_cable_whose_clock_is_minutes_off_still_takes_a_fresh_command(
+    cable: Cable, keys: Keys, off_by: int
+) -> None:
+    Conn(cable)("command", now=NOW + off_by, cmd=keys.command(CommandKind.WIPE))
+    assert cable.state().epoch == 1
 
 
 def test_h5_a_command_signed_by_anyone_but_the_cloud_is_refused(cable: Cable, keys: Keys) -> None:

@@ -54,6 +54,17 @@ def test_p8_permission_is_bound_to_epoch_assignee_and_time() -> None:
     assert not commands.usable(done, cable_epoch=2, assignee_id=3, now=soon)
 
 
+def test_p8_a_copy_handed_out_counts_until_its_lease_ends_whatever_the_cloud_did() -> None:
+    s = commands.State
+    until = NOW + dt.timedelta(seconds=90)
+    for state in (s.ISSUED, s.CANCELLED, s.PENDING, s.EXPIRED):  # pending: released
+        assert commands.copy_out_until(state, until, NOW) == until
+    assert commands.copy_out_until(s.CANCELLED, NOW, NOW) is None  # its time is over
+    assert commands.copy_out_until(s.PENDING, None, NOW) is None  # never handed out
+    for used in (s.DONE, s.REVOKED_USED):  # the cable applies a command once
+        assert commands.copy_out_until(used, until, NOW) is None
+
+
 def test_p8_claim_only_pending_or_expired_lease() -> None:
     s, pin, wipe = commands.State, CommandKind.ALLOW_PIN_SET, CommandKind.WIPE
     assert commands.claimable(pin, s.PENDING, None, NOW)
@@ -92,21 +103,26 @@ def test_h4_handover_state_machine() -> None:
 def test_p8_permission_state_machine() -> None:
     s, e, pin = commands.State, commands.Event, CommandKind.ALLOW_PIN_SET
     assert commands.next_state(pin, s.ISSUED, e.RELEASE) is s.PENDING
+    # Red team finding 5: a revoked permission the cable took anyway is not "done".
+    assert commands.next_state(pin, s.CANCELLED, e.RECEIPT) is s.REVOKED_USED
+    assert commands.next_state(pin, s.ISSUED, e.RECEIPT) is s.DONE
+    assert commands.next_state(pin, s.EXPIRED, e.RECEIPT) is s.DONE  # a copy out in time
     assert commands.next_state(pin, s.PENDING, e.EXPIRE) is s.EXPIRED
     for state, event in ((s.EXPIRED, e.CLAIM), (s.DONE, e.RECEIPT), (s.PENDING, e.RELEASE)):
         with pytest.raises(Conflict):
             commands.next_state(pin, state, event)
 
 
-def test_every_kind_has_a_table_and_every_event_one_target() -> None:
+def test_every_kind_has_a_table_and_each_move_is_read_from_it() -> None:
     for kind in CommandKind:
         table = commands.TRANSITIONS[kind]
         assert table, f"{kind} has no transitions"
         for (state, event), to in table.items():
             assert state in commands.sources(kind, event)
-            assert to is commands.target(kind, event)
+            assert commands.moves(kind, event)[state] is to
         # done is final: nothing moves a command the cable has carried out
-        assert not any(state is commands.State.DONE for (state, _) in table)
+        carried_out = {commands.State.DONE, commands.State.REVOKED_USED}
+        assert not any(state in carried_out for (state, _) in table)
 
 
 FACTS = attribution.CableFacts(
@@ -188,14 +204,15 @@ def test_h5_command_for_one_connection_is_refused_on_another() -> None:
     nonce = bytes(range(16))
     cmd = Command("c1", CommandKind.ALLOW_PIN_SET, "CBL-00000001", nonce, 2, 1000, 1600)
     opened = open_command(sign_command(cmd, key), key.public_key())
-    check_binding(opened, serial="CBL-00000001", nonce=nonce, epoch=2, now=1100)
+    check_binding(opened, serial="CBL-00000001", nonce=nonce, epoch=2, now=1100, open_s=1)
     for kwargs, reason in (
         ({"serial": "CBL-00000002"}, "wrong_serial"),
         ({"nonce": bytes(16)}, "wrong_nonce"),
         ({"epoch": 3}, "wrong_epoch"),
-        ({"now": 1601}, "expired"),
+        ({"open_s": 600}, "expired"),
     ):
-        args = {"serial": "CBL-00000001", "nonce": nonce, "epoch": 2, "now": 1100, **kwargs}
+        args = {"serial": "CBL-00000001", "nonce": nonce, "epoch": 2, "now": 1100, "open_s": 1}
+        args.update(kwargs)
         with pytest.raises(CommandRejected) as info:
             check_binding(opened, **args)  # type: ignore[arg-type]
         assert info.value.details["reason"] == reason

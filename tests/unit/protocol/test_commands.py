@@ -6,6 +6,8 @@ import pytest
 
 from cablepin.protocol import pki
 from cablepin.protocol.commands import (
+    CLOCK_SKEW_S,
+    COMMAND_LIFETIME_S,
     Command,
     CommandKind,
     Receipt,
@@ -36,14 +38,14 @@ def command(**changes: object) -> Command:
     return Command(**{**base, **changes})  # type: ignore[arg-type]
 
 
-def binding_error(cmd: Command, now: int = T0 + 1) -> str:
+def binding_error(cmd: Command, now: int = T0 + 1, open_s: int = 1) -> str:
     with pytest.raises(CommandRejected) as info:
-        check_binding(cmd, serial=SERIAL, nonce=NONCE, epoch=3, now=now)
+        check_binding(cmd, serial=SERIAL, nonce=NONCE, epoch=3, now=now, open_s=open_s)
     return str(info.value.details["reason"])
 
 
 def test_h5_command_for_this_connection_is_accepted() -> None:
-    check_binding(command(), serial=SERIAL, nonce=NONCE, epoch=3, now=T0 + 1)
+    check_binding(command(), serial=SERIAL, nonce=NONCE, epoch=3, now=T0 + 1, open_s=1)
 
 
 def test_h5_command_for_another_connection_is_refused() -> None:
@@ -59,7 +61,15 @@ def test_h5_command_from_before_a_reset_is_refused() -> None:
 
 
 def test_h5_expired_command_is_refused() -> None:
-    assert binding_error(command(), now=T0 + 601) == "expired"
+    assert binding_error(command(), now=T0 + 600 + CLOCK_SKEW_S + 1) == "expired"
+
+
+def test_p8_a_command_on_a_connection_older_than_its_lifetime_is_refused() -> None:
+    # However the cable's wall clock stands, its own count of the connection decides.
+    assert binding_error(command(), open_s=COMMAND_LIFETIME_S) == "expired"
+    check_binding(
+        command(), serial=SERIAL, nonce=NONCE, epoch=3, now=T0 - 60, open_s=COMMAND_LIFETIME_S - 1
+    )
 
 
 def test_h5_command_from_the_future_is_refused() -> None:

@@ -16,8 +16,13 @@ Rules kept here (H1-H5, P8):
   several connects at once: each copy is bound to one nonce and epoch, and
   only the cable's receipt counts.
 * ``receipt``: the cable's signed word that it carried the command out ends
-  it as ``done`` from any state but ``done`` itself, even after a cancel or an
-  expiry (the cable *is* wiped or its PIN changed, so the cloud follows).
+  it from any open state, or after a cancel or an expiry (the cable *is*
+  wiped or its PIN changed, so the cloud follows): ``done``, except for a
+  PIN permission that was revoked (or voided) while a signed copy was with
+  an app: the cable took that copy, and the command says so,
+  ``revoked_used``, not ``done``. A copy lives ``COMMAND_LIFETIME_S``
+  (``protocol/commands.py``); ``copy_out_until`` says until when one handed
+  out may still be used.
 * ``cancel``: revoked, cancelled, voided by a handover, or superseded.
   ``expire``: a PIN permission whose time ran out (wipes do not expire).
 * A PIN permission counts (shown as pending, handed out) only while it is
@@ -46,12 +51,13 @@ __all__ = [
     "Purpose",
     "State",
     "claimable",
+    "copy_out_until",
     "exclusive_lease",
     "expired",
     "live",
+    "moves",
     "next_state",
     "sources",
-    "target",
     "usable",
 ]
 
@@ -62,6 +68,7 @@ class State(StrEnum):
     DONE = "done"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    REVOKED_USED = "revoked_used"  # a PIN permission revoked, then used by a copy already out
 
 
 class Event(StrEnum):
@@ -106,7 +113,8 @@ def _table(kind: CommandKind) -> Table:
                 (State.ISSUED, Event.RELEASE): State.PENDING,
                 (State.PENDING, Event.EXPIRE): State.EXPIRED,
                 (State.ISSUED, Event.EXPIRE): State.EXPIRED,
-                (State.EXPIRED, Event.RECEIPT): State.DONE,
+                (State.EXPIRED, Event.RECEIPT): State.DONE,  # a copy handed out in time
+                (State.CANCELLED, Event.RECEIPT): State.REVOKED_USED,
             }
         case _:
             assert_never(kind)
@@ -131,12 +139,12 @@ def sources(kind: CommandKind, event: Event) -> frozenset[State]:
     return frozenset(state for (state, on), _ in TRANSITIONS[kind].items() if on is event)
 
 
-def target(kind: CommandKind, event: Event) -> State:
-    """The one state ``event`` leads to (every event has exactly one)."""
-    targets = {to for (_, on), to in TRANSITIONS[kind].items() if on is event}
-    if len(targets) != 1:
+def moves(kind: CommandKind, event: Event) -> Mapping[State, State]:
+    """Where ``event`` leads a command of ``kind``, by the state it is in (source -> target)."""
+    found = {state: to for (state, on), to in TRANSITIONS[kind].items() if on is event}
+    if not found:
         raise Conflict(f"a {kind} cannot take '{event}'; reload the cable to see its state")
-    return targets.pop()
+    return found
 
 
 def next_state(kind: CommandKind, state: State, event: Event) -> State:
@@ -171,6 +179,20 @@ def claimable(
     if state is State.ISSUED and exclusive_lease(kind):
         return lease_until is None or lease_until < now
     return True
+
+
+def copy_out_until(
+    state: State, lease_until: dt.datetime | None, now: dt.datetime
+) -> dt.datetime | None:
+    """Until when may a signed copy already handed to an app still be used (None: no copy)?
+
+    A copy lives its lease (its signed lifetime from the claim), whatever happened to the
+    command since: a revoke, a release or an expiry in the cloud does not reach the app.
+    Only a used one is gone (the cable applies a command once).
+    """
+    if state in (State.DONE, State.REVOKED_USED) or lease_until is None or lease_until <= now:
+        return None
+    return lease_until
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ COMMAND_STATE: dict[str, str] = {
     "done": N_("done"),
     "cancelled": N_("cancelled"),
     "expired": N_("expired"),
+    "revoked_used": N_("used after revocation"),
 }
 
 CABLE_FILTER: dict[CableFilter, str] = {
@@ -69,6 +70,9 @@ AUDIT_ACTION: dict[str, str] = {
     "pin_reset.allowed": N_("PIN reset allowed"),
     "pin_reset.revoked": N_("PIN permission revoked"),
     "pin_reset.used": N_("PIN reset used by the driver"),
+    "pin_reset.used_after_revoke": N_(
+        "PIN reset used after it was revoked (a copy was with an app)"
+    ),
     "pin_reset.expired": N_("PIN permission expired"),
     "pin_reset.voided": N_("PIN permission voided (cable reset or handed over)"),
     "pin_reset.started": N_("PIN permission started"),

@@ -23,7 +23,7 @@ from cablepin.cloud.db import transactional
 from cablepin.cloud.domain import permissions
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.domain.clean_start import assignment_starts_clean
-from cablepin.cloud.domain.commands import Purpose, expired, live
+from cablepin.cloud.domain.commands import Purpose, copy_out_until, expired, live
 from cablepin.cloud.errors import (
     AlreadyExists,
     Conflict,
@@ -46,7 +46,7 @@ from cablepin.cloud.schemas import (
     PinResetOut,
 )
 from cablepin.cloud.services import audit, commands, notify, reads
-from cablepin.cloud.services.commands import open_command, void_pin_resets
+from cablepin.cloud.services.commands import live_clause, open_command, void_pin_resets
 from cablepin.protocol import pki
 from cablepin.protocol.chain import genesis
 from cablepin.protocol.commands import CommandKind
@@ -320,7 +320,7 @@ def _command_out(db: Session, cmd: CommandRow) -> CommandOut:
     )
 
 
-def _pin_reset_out(db: Session, cable: Cable, cmd: CommandRow) -> PinResetOut:
+def _pin_reset_out(db: Session, cable: Cable, cmd: CommandRow, now: dt.datetime) -> PinResetOut:
     return PinResetOut(
         command_id=cmd.id,
         serial=cable.serial,
@@ -328,7 +328,23 @@ def _pin_reset_out(db: Session, cable: Cable, cmd: CommandRow) -> PinResetOut:
         state=cmd.state,
         created_at=cmd.created_at,
         expires_at=cmd.expires_at,
+        with_app_until=copy_out_until(cmd.state, cmd.lease_until, now),
     )
+
+
+def _permission_with_app(db: Session, cable: Cable, now: dt.datetime) -> CommandRow | None:
+    """A PIN permission that no longer counts but whose signed copy an app still holds."""
+    held = db.scalars(
+        select(CommandRow)
+        .where(
+            CommandRow.cable_id == cable.id,
+            CommandRow.kind == CommandKind.ALLOW_PIN_SET,
+            CommandRow.lease_until > now,
+            ~live_clause(now),
+        )
+        .order_by(CommandRow.lease_until.desc())
+    ).all()
+    return next((c for c in held if copy_out_until(c.state, c.lease_until, now)), None)
 
 
 def _handover_out(db: Session, cable: Cable, cmd: CommandRow) -> HandoverOut:
@@ -355,6 +371,7 @@ def cable_detail(
     pin = open_command(db, cable.id, CommandKind.ALLOW_PIN_SET)
     if pin is not None and expired(pin.expires_at, now):
         pin = None
+    held = _permission_with_app(db, cable, now)
     wipe = open_command(db, cable.id, CommandKind.WIPE)
     recent = db.scalars(
         select(CommandRow)
@@ -364,7 +381,8 @@ def cable_detail(
     ).all()
     detail = CableDetail(
         **summary.model_dump(),
-        pending_pin_reset=_pin_reset_out(db, cable, pin) if pin else None,
+        pending_pin_reset=_pin_reset_out(db, cable, pin, now) if pin else None,
+        permission_with_app=_pin_reset_out(db, cable, held, now) if held else None,
         pending_handover=_handover_out(db, cable, wipe) if wipe else None,
         commands=[_command_out(db, c) for c in recent],
     )
@@ -529,7 +547,7 @@ def allow_pin_reset(
             "expires_at": expires_at.isoformat(),
         },
     )
-    return _pin_reset_out(db, cable, cmd)
+    return _pin_reset_out(db, cable, cmd, now)
 
 
 @transactional
@@ -554,7 +572,7 @@ def revoke_pin_reset(
         reason=reason,
         details={"command_id": cmd.id},
     )
-    return _pin_reset_out(db, cable, cmd)
+    return _pin_reset_out(db, cable, cmd, now)
 
 
 def _schedule_wipe(

@@ -3,10 +3,12 @@
 Rules kept here:
 
 * Every state change is ``transition``: one ``UPDATE commands SET state =
-  target(kind, event) WHERE id = ... AND state IN sources(kind, event)``,
-  both read from the domain table. It answers whether *this* call moved the
-  command; a caller that loses a race (another process claimed, used or
-  cancelled it a moment ago) sees ``False`` and never overwrites the winner.
+  CASE state WHEN source THEN target ... END WHERE id = ... AND state IN
+  sources(kind, event)``, the pairs read from the domain table (``moves``),
+  so the target is decided by the state the row has *in the database* at
+  that moment. It answers whether *this* call moved the command; a caller
+  that loses a race (another process claimed, used or cancelled it a moment
+  ago) sees ``False`` and never overwrites the winner.
 * No other module writes ``CommandRow.state`` or compares it with a string.
 * The SQL predicates (``*_clause``) mirror the pure functions of the same
   name in the domain; ``tests/integration/cloud/test_commands.py`` proves
@@ -21,7 +23,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -36,8 +38,8 @@ from cablepin.cloud.domain.commands import (
     exclusive_lease,
     expired,
     live,
+    moves,
     sources,
-    target,
 )
 from cablepin.cloud.errors import Conflict
 from cablepin.cloud.models import Cable, CommandRow
@@ -121,20 +123,22 @@ def transition(
     """Apply ``event`` to ``cmd`` if its state (in the database) allows it; True if it did.
 
     ``guard`` narrows further (a claim's lease); ``values`` are set with the state.
+    ``cmd.state`` is then the state the table led it to.
     """
-    to = target(cmd.kind, event)
-    where = [CommandRow.id == cmd.id, CommandRow.state.in_(sources(cmd.kind, event))]
+    pairs = moves(cmd.kind, event)
+    where = [CommandRow.id == cmd.id, CommandRow.state.in_(pairs)]
     if guard is not None:
         where.append(guard)
     moved = db.execute(
         update(CommandRow)
         .where(*where)
-        .values(state=to, **values)
+        .values(state=case(dict(pairs), value=CommandRow.state), **values)
+        .returning(CommandRow.state)
         .execution_options(synchronize_session=False)
-    )
-    if not getattr(moved, "rowcount", 0):
+    ).scalar_one_or_none()
+    if moved is None:
         return False
-    for key, value in {"state": to, **values}.items():
+    for key, value in {"state": moved, **values}.items():
         set_committed_value(cmd, key, value)
     return True
 
@@ -151,8 +155,11 @@ def claim(db: Session, cmd: CommandRow, now: dt.datetime) -> bool:
 
 
 def release(db: Session, cmd: CommandRow) -> bool:
-    """The app hands back a copy it did not relay: ready again at once."""
-    return transition(db, cmd, Event.RELEASE, lease_until=None)
+    """The app hands back a copy it did not relay: ready again at once.
+
+    ``lease_until`` stays: the copy itself still exists until then (``copy_out_until``).
+    """
+    return transition(db, cmd, Event.RELEASE)
 
 
 def cancel(db: Session, cmd: CommandRow, *, too_late: str) -> None:

@@ -10,7 +10,9 @@ Rules (DESIGN "Attribution", H2-H5, S1-S3):
 * A receipt is verified with the device key from the certificate stored at
   registration; it finishes its command with a conditional UPDATE (exactly
   once). A wipe receipt opens the new epoch: head reset to genesis, the
-  pending assignee becomes the assignee for the new epoch.
+  pending assignee becomes the assignee for the new epoch. The receipt of a
+  PIN permission revoked after an app took a copy is audited as
+  ``pin_reset.used_after_revoke`` and leaves it ``revoked_used``.
 * ``sessions``: refusals in ``domain/attribution.py``; the batch must verify
   against the stored chain (``protocol.chain.verify_batch``); records already
   stored must be identical (counted as duplicates), the new ones are inserted
@@ -161,10 +163,12 @@ def _finish_pin_set(
 ) -> None:
     if not commands.transition(db, cmd, Event.RECEIPT, done_at=now, result_epoch=cable.epoch):
         return
+    # The cable took a copy handed out before the revoke: say so, not "used" (red team, 5).
+    revoked = cmd.state is State.REVOKED_USED
     audit.append(
         db,
         now=now,
-        action="pin_reset.used",
+        action="pin_reset.used_after_revoke" if revoked else "pin_reset.used",
         actor=actor,
         org_id=cable.org_id,
         target=cable.serial,
@@ -207,7 +211,7 @@ def release(
     db: Session, actor: Actor, serial: str, request: ReleaseRequest, *, now: dt.datetime
 ) -> ReleaseResponse:
     """The app hands back a PIN permission it did not use (the driver chose no new PIN,
-    or a weak one), so the next connect gets it at once instead of in 10 minutes.
+    or a weak one), so the next connect gets it at once instead of when the lease ends.
 
     Harmless if misused: only the permission's own driver can release it, and the
     cable applies a permission at most once whatever copies exist (it remembers).
