@@ -37,6 +37,7 @@ from cablepin.cloud.api.billing_routes import router as billing_router
 from cablepin.cloud.api.limits import MAX_BODY, BodyLimit
 from cablepin.cloud.api.payout_routes import router as payout_router
 from cablepin.cloud.api.privacy_routes import router as privacy_router
+from cablepin.cloud.api.routes import connect_router
 from cablepin.cloud.api.routes import router as api_router
 from cablepin.cloud.db import make_engine, make_sessionmaker
 from cablepin.cloud.domain.policy import check_complete
@@ -130,6 +131,7 @@ def create_app(
         overrides={TARIFF_UPLOAD_PATH: TARIFF_UPLOAD_LIMIT},
     )
     app.include_router(api_router)
+    app.include_router(connect_router)
     app.include_router(billing_router)
     app.include_router(privacy_router)
     app.include_router(payout_router)

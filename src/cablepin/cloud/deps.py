@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cablepin.cloud.db import transaction
 
-__all__ = ["Db", "Now", "get_db", "get_now"]
+__all__ = ["Db", "Now", "get_db", "get_now", "unit_of_work"]
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:
     factory: sessionmaker[Session] = request.app.state.sessionmaker
-    unit = _unit_of_work(factory)
+    unit = unit_of_work(factory)
     # Entering does no I/O (a Session connects on first use), so it runs here; leaving
     # commits (or rolls back) and closes, so that runs in the thread pool (B3: one hop).
     # As FastAPI's own contextmanager_in_threadpool: the exit is shielded from
@@ -48,7 +48,9 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 
 
 @contextmanager
-def _unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One request's session and transaction: what ``get_db`` gives a route, for a route
+    that does all its database work in one thread-pool call instead (B3: the connect)."""
     with factory() as session, transaction(session):
         yield session
 

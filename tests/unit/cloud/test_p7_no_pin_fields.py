@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from cablepin.cloud import schemas
-from cablepin.cloud.api.routes import router
+from cablepin.cloud.api.routes import connect_router, router
 from cablepin.cloud.models import Base
 from cablepin.cloud.settings import Settings
 
@@ -58,6 +58,7 @@ def _names(node: Any) -> list[str]:
 def test_p7_openapi_document_has_no_pin_field() -> None:
     app = FastAPI()
     app.include_router(router)
+    app.include_router(connect_router)
     names = _names(app.openapi())
     assert "pin_default" in names
     assert [n for n in names if suspicious(n)] == []

@@ -9,10 +9,12 @@ routes). Organisation checks happen in the services.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from cablepin.cloud.deps import Db, Now, get_db
 from cablepin.cloud.domain.actor import Actor
@@ -24,11 +26,13 @@ from cablepin.cloud.settings import Settings
 
 __all__ = [
     "Bearer",
+    "Credentials",
     "CurrentActor",
     "Db",
     "Keys",
     "Now",
     "SettingsDep",
+    "actor_for_request",
     "authorize",
     "get_db",
 ]
@@ -52,6 +56,17 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def authorize(request: Request, db: Db, now: Now, credentials: Credentials) -> Actor | None:
+    return actor_for_request(request, db, now, credentials)
+
+
+def actor_for_request(
+    request: Request,
+    db: Session,
+    now: dt.datetime,
+    credentials: HTTPAuthorizationCredentials | None,
+) -> Actor | None:
+    """``authorize``'s check as plain code, for a route that runs it in its own thread-pool
+    call (``routes.connect``); the route's rule in ``domain/policy.py`` decides."""
     route = request.scope.get("route")
     path = getattr(route, "path", request.url.path)
     allowed = rule_for(request.method, path)
