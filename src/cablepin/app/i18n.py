@@ -99,6 +99,10 @@ ERROR_TEXT: Final[Mapping[str, str]] = {
     "tariff_overlap": N_(
         "These dates overlap a tariff you already have. Choose dates before or after it."
     ),
+    "too_many_pending_tariffs": N_(
+        "You have as many tariffs waiting for a decision as one driver may have. Ask your fleet "
+        "manager to verify or reject them, then upload this one again."
+    ),
     "document_unreadable": N_("The proof file cannot be read. Check the path and try again."),
 }
 

@@ -28,6 +28,7 @@ from starlette.datastructures import FormData
 from cablepin.cloud.billing_schemas import MonthView, ReceiptSubmit
 from cablepin.cloud.domain import billing as rules
 from cablepin.cloud.errors import CloudError
+from cablepin.cloud.headers import download_headers
 from cablepin.cloud.portal import queries
 from cablepin.cloud.portal.backend import billing, payouts, privacy, receipts
 from cablepin.cloud.portal.forms import field, refusal_text, upload, values
@@ -226,6 +227,16 @@ def tariff_upload(ctx: DriverCtx, form: CsrfUpload) -> Response:
         error = ctx.gettext(known) if known else refusal_text(ctx.translations, e)
         return _tariff_page(ctx, typed, error=error, status=e.status)
     return redirect(ctx, "/me/tariffs?done=tariff_uploaded")
+
+
+@router.get("/me/tariffs/{tariff_id}/document")
+def tariff_document(ctx: DriverCtx, tariff_id: PathId) -> Response:
+    """The driver's own proof, as a download (another driver's answers 404)."""
+    try:
+        content, media_type, name = billing.tariff_document(ctx.db, ctx.actor, tariff_id)
+    except CloudError:
+        raise not_found() from None
+    return Response(content, media_type=media_type, headers=download_headers(name))
 
 
 @router.get("/me/export")
