@@ -5,13 +5,15 @@ A message the server refused for good (5xx), or that ran out of retries, is
 audited (``mail.retried``) in the organisation's log. The page says when no
 mail server is configured, so nothing leaves the outbox. It shows a
 recipient's domain only and the subject's kind, not the message: the list
-spans organisations and support reads people's data only with a reason.
+spans organisations and support reads people's data only with a reason;
+the server's reply is shown with every address in it masked the same way.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from cablepin.cloud.domain.outbox import mask_address, mask_addresses
 from cablepin.cloud.errors import CloudError, ReasonRequired
 from cablepin.cloud.portal import backend, labels
 from cablepin.cloud.portal.forms import field, refusal_text
@@ -20,11 +22,6 @@ from cablepin.cloud.portal.web import CsrfForm, PathId, PortalRoute, SupportCtx,
 __all__ = ["router"]
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
-
-
-def masked(address: str) -> str:
-    """``anna@demo.test`` -> ``…@demo.test``."""
-    return "…@" + address.rpartition("@")[2]
 
 
 def _page(ctx: SupportCtx, *, status: int = 200, error: str | None = None) -> Response:
@@ -36,7 +33,9 @@ def _page(ctx: SupportCtx, *, status: int = 200, error: str | None = None) -> Re
         failed=backend.outbox.failed_messages(ctx.db),
         mail_server=backend.mail_server(ctx.request),
         kind_label=lambda kind: ctx.gettext(labels.MAIL_KIND[kind.value]),
-        masked=masked,
+        masked=mask_address,
+        # Stored masked already; rows from before that rule are masked here.
+        masked_reply=mask_addresses,
         error=error,
     )
 
