@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,7 +41,7 @@ from .conftest import (
     assigned_world,
 )
 from .smtp import Recorder, smtp_server
-from .test_race_pg import CABLEPIN
+from .test_race_pg import CABLEPIN, free_port
 
 MAIL_FROM = "cablepin <noreply@fleet.example>"
 BILLING = "billing@a.example"
@@ -346,3 +348,41 @@ def test_m7_d2_an_undelivered_invitation_loses_its_link_when_the_invitation_expi
     )
     assert retried.status_code == 404
     assert outbox_rows(world)[0].state is MailState.FAILED
+
+
+def serve_stderr(world: World, **env: str) -> str:
+    """What `cablepin serve` says on stderr up to the moment it is up (then it is stopped)."""
+    base = {
+        k: v for k, v in os.environ.items() if k not in ("CABLEPIN_KEYS", "CABLEPIN_PUBLIC_URL")
+    }
+    command = [CABLEPIN, "serve", "--db", world.url, "--keys", str(world.keys.directory)]
+    with tempfile.TemporaryFile(mode="w+") as err:
+        proc = subprocess.Popen(
+            [*command, "--port", str(free_port()), "--json"],
+            env={**base, "CABLEPIN_RETENTION_INTERVAL_S": "0", **env},
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            assert json.loads(proc.stdout.readline())["url"].startswith("http://")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        err.seek(0)
+        return err.read()
+
+
+def test_m7_serve_warns_when_mail_is_on_but_the_public_url_is_a_guess(world: World) -> None:
+    guessed = serve_stderr(world, CABLEPIN_SMTP_HOST="127.0.0.1", CABLEPIN_SMTP_TLS="none")
+    assert "CABLEPIN_PUBLIC_URL is not set" in guessed
+    assert "http://127.0.0.1:" in guessed
+    configured = serve_stderr(
+        world,
+        CABLEPIN_SMTP_HOST="127.0.0.1",
+        CABLEPIN_SMTP_TLS="none",
+        CABLEPIN_PUBLIC_URL="https://cablepin.example.com",
+    )
+    assert "CABLEPIN_PUBLIC_URL" not in configured
+    assert "CABLEPIN_PUBLIC_URL" not in serve_stderr(world)  # no mail server: links in the portal
