@@ -207,9 +207,9 @@ def submit_receipt(chain: Chain) -> None:
     expect(total).to_contain_text("3,52 €")
     expect(page.get_by_role("checkbox").nth(1)).not_to_be_checked()
     no_sideways_scrolling(page)
-    page.get_by_role("button", name="Quittung einreichen").click()
-    flash(page, "Ihre Quittung wurde eingereicht")
-    receipts = page.locator("section", has=page.get_by_role("heading", name="Meine Quittungen"))
+    page.get_by_role("button", name="Beleg einreichen").click()
+    flash(page, "Ihr Beleg wurde eingereicht")
+    receipts = page.locator("section", has=page.get_by_role("heading", name="Meine Belege"))
     expect(receipts).to_contain_text(chain.month)
     expect(receipts).to_contain_text("eingereicht")
     expect(receipts).to_contain_text("3,52")
@@ -228,7 +228,7 @@ def approve_receipt(chain: Chain) -> None:
     expect(row).to_contain_text("eingereicht")
     expect(row).to_contain_text("3,52")
     row.get_by_role("button", name="Genehmigen").click()
-    flash(page, "Entscheidung über die Quittung gespeichert")
+    flash(page, "Entscheidung über den Beleg gespeichert")
     expect(page.locator("tr", has_text=ANNA.name)).to_contain_text("genehmigt")
 
 

@@ -136,12 +136,13 @@ def test_m7_every_message_once_in_its_recipients_language_with_the_pdf(
     assert len(set(ids)) == 7  # each exactly once
     subjects = {(r.rcpt[0], r.subject) for r in server.received}
     month = "2023-11"
+    # Months as people write them, in each recipient's language (not "2023-11").
     assert subjects == {
-        (DRIVER_A1, f"Receipt {receipt} for {month} submitted"),
-        (DRIVER_A1, f"Receipt {receipt} for {month} approved"),
+        (DRIVER_A1, f"Receipt {receipt} for November 2023 submitted"),
+        (DRIVER_A1, f"Receipt {receipt} for November 2023 approved"),
         (DRIVER_A1, f"You may set a new PIN for cable {CABLE_A}"),
         (DRIVER_A1, f"Cable {CABLE_A} is no longer assigned to you"),
-        (BILLING, f"Beleg {receipt} für {month} eingereicht"),
+        (BILLING, f"Beleg {receipt} für November 2023 eingereicht"),
         (DRIVER_A2, f"Das Kabel {CABLE_A} wird an Sie übergeben"),
         ("new@a.example", "Ihre Einladung zu den Ladekabeln von Fleet A"),
     }
@@ -150,6 +151,7 @@ def test_m7_every_message_once_in_its_recipients_language_with_the_pdf(
         assert got.message["Content-Language"] == ("en" if got.rcpt == [DRIVER_A1] else "de")
         assert got.text().strip()
         assert "<p>" in got.html()
+    assert "November 2023" in server.to(BILLING)[0].text()
     for address in (DRIVER_A1, BILLING):
         (mail,) = [
             r for r in server.to(address) if "ubmitted" in r.subject or "ingereicht" in r.subject

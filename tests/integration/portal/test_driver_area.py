@@ -66,6 +66,7 @@ def test_m3_m8_month_view_deselect_preview_submit_and_pdf(client: httpx.Client) 
     sign_in(client, ANNA)
     month = client.get("/me/months/2026-10")
     assert month.status_code == 200
+    assert "Meine Ladevorgänge im Oktober 2026" in month.text  # not "im 2026-10"
     ids = re.findall(r'name="session" value="(\d+)" checked', month.text)
     assert len(ids) >= 3
     token = csrf_of(month.text)
@@ -88,7 +89,7 @@ def test_m3_m8_month_view_deselect_preview_submit_and_pdf(client: httpx.Client) 
     )
     assert done.status_code == 303, done.text
     home = client.get(done.headers["location"])
-    assert "Ihre Quittung wurde eingereicht" in home.text
+    assert "Ihr Beleg wurde eingereicht" in home.text
     receipt_id = re.search(r'href="/me/receipts/(\d+)/pdf"', home.text)
     assert receipt_id is not None
     # The amount previewed is the amount (Babel: a no-break space before the €).
@@ -98,7 +99,7 @@ def test_m3_m8_month_view_deselect_preview_submit_and_pdf(client: httpx.Client) 
     assert pdf.content.startswith(b"%PDF-")
     # The sessions are on the receipt now: the month view says so.
     again = client.get("/me/months/2026-10")
-    assert f"Quittung {receipt_id.group(1)}" in again.text
+    assert f"Beleg {receipt_id.group(1)}" in again.text
     # Ben sees neither Anna's receipt nor her PDF.
     client.cookies.clear()
     sign_in(client, BEN)

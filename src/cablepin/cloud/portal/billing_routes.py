@@ -21,7 +21,7 @@ from cablepin.cloud.errors import CloudError
 from cablepin.cloud.headers import download_headers
 from cablepin.cloud.portal.backend import billing, receipts
 from cablepin.cloud.portal.forms import field, refusal_text
-from cablepin.cloud.portal.i18n import N_
+from cablepin.cloud.portal.i18n import N_, format_month
 from cablepin.cloud.portal.web import (
     CsrfForm,
     Ctx,
@@ -165,7 +165,7 @@ def _receipts_page(
         ctx,
         "portal/billing_receipts.html",
         status=status,
-        title=ctx.gettext("Receipts %(month)s", month=month),
+        title=ctx.gettext("Receipts %(month)s", month=format_month(month, ctx.locale)),
         month=month,
         receipts=items,
         error=error,

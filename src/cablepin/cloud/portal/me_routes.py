@@ -32,7 +32,7 @@ from cablepin.cloud.headers import download_headers
 from cablepin.cloud.portal import queries
 from cablepin.cloud.portal.backend import billing, payouts, privacy, receipts
 from cablepin.cloud.portal.forms import field, refusal_text, upload, values
-from cablepin.cloud.portal.i18n import N_, format_time
+from cablepin.cloud.portal.i18n import N_, format_month, format_time
 from cablepin.cloud.portal.web import (
     CsrfForm,
     CsrfUpload,
@@ -97,7 +97,7 @@ def _month_page(
         ctx,
         "portal/me_month.html",
         status=status,
-        title=ctx.gettext("My sessions in %(month)s", month=view.month),
+        title=ctx.gettext("My sessions in %(month)s", month=format_month(view.month, ctx.locale)),
         view=view,
         chosen={s.id for s in selected},
         preview=preview,
