@@ -44,7 +44,7 @@ from cablepin.cloud.portal.web import (
     redirect,
     render,
 )
-from cablepin.evidence.money import amount_for, money_text, parse_price
+from cablepin.evidence.money import amount_for, money_text, parse_price, typed_price
 
 __all__ = ["router"]
 
@@ -214,7 +214,7 @@ def tariff_upload(ctx: DriverCtx, form: CsrfUpload) -> Response:
         billing.add_tariff(
             ctx.db,
             ctx.actor,
-            price=typed["price"].replace(",", ".") or None,
+            price=typed_price(typed["price"]) or None,
             monthly_prices=None,
             valid_from=valid_from,
             valid_to=valid_to,
