@@ -250,6 +250,8 @@ def test_m7_550_is_given_up_shown_to_support_and_retry_delivers_it(
     assert DRIVER_A1 not in page.text  # the list spans organisations: the domain only
     assert DRIVER_A1.partition("@")[0] + "@" not in page.text
     assert 'id="no-mail-server"' in page.text  # this app has no CABLEPIN_SMTP_HOST
+    # The base of the links in mails is named, so support can spot a wrong one.
+    assert re.search(r'id="public-url">[^<]*http://127\.0\.0\.1:8000', page.text)
     csrf = csrf_of(page.text)
     no_reason = client.post(
         f"/support/mail/{row.id}/retry", data={"csrf_token": csrf, "reason": ""}

@@ -7,6 +7,8 @@ mail server is configured, so nothing leaves the outbox. It shows a
 recipient's domain only and the subject's kind, not the message: the list
 spans organisations and support reads people's data only with a reason;
 the server's reply is shown with every address in it masked the same way.
+It also names the base of the links in mails (``CABLEPIN_PUBLIC_URL``), so a
+wrong one (``http://0.0.0.0:8000``) is seen before drivers get dead links.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def _page(ctx: SupportCtx, *, status: int = 200, error: str | None = None) -> Re
         backlog=backend.outbox.backlog(ctx.db),
         failed=backend.outbox.failed_messages(ctx.db),
         mail_server=backend.mail_server(ctx.request),
+        public_url=backend.public_url(ctx.request),
         kind_label=lambda kind: ctx.gettext(labels.MAIL_KIND[kind.value]),
         masked=mask_address,
         # Stored masked already; rows from before that rule are masked here.
