@@ -63,8 +63,8 @@ def test_m3_m8_month_view_and_receipt_on_a_phone(browser: Browser, portal: Porta
     expect(page.get_by_role("heading", level=1)).to_have_text("Mein Laden")
     no_sideways_scrolling(page)
 
-    page.get_by_role("link", name="Ladevorgänge im 2026-10").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("2026-10")
+    page.get_by_role("link", name="Ladevorgänge im Oktober 2026").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Oktober 2026")
     boxes = page.get_by_role("checkbox")
     count = boxes.count()
     assert count >= 3
@@ -75,10 +75,10 @@ def test_m3_m8_month_view_and_receipt_on_a_phone(browser: Browser, portal: Porta
     no_sideways_scrolling(page)
     shot(page, "phone-month-view")
 
-    page.get_by_role("button", name="Quittung einreichen").click()
-    expect(page.get_by_role("status").first).to_contain_text("Ihre Quittung wurde eingereicht")
-    receipt = page.locator("section", has=page.get_by_role("heading", name="Meine Quittungen"))
-    expect(receipt).to_contain_text("2026-10")
+    page.get_by_role("button", name="Beleg einreichen").click()
+    expect(page.get_by_role("status").first).to_contain_text("Ihr Beleg wurde eingereicht")
+    receipt = page.locator("section", has=page.get_by_role("heading", name="Meine Belege"))
+    expect(receipt).to_contain_text("Oktober 2026")
     no_sideways_scrolling(page)
     shot(page, "phone-receipt")
     with page.expect_download() as download:

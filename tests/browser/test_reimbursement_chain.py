@@ -39,6 +39,7 @@ from fpdf import FPDF
 from playwright.sync_api import Browser, Page, expect
 
 from cablepin.cloud.domain.billing import previous_month
+from cablepin.cloud.portal.i18n import format_month
 from cablepin.demo import Person, run_cli
 from cablepin.protocol import pki
 from cablepin.protocol.chain import Head, sign_head
@@ -158,10 +159,11 @@ def verify_tariff(chain: Chain) -> None:
     page = chain.tab(FLEET)
     page.goto("/billing/tariffs")
     card = page.locator("li", has_text=ANNA.email)
-    link = card.get_by_role("link", name="Nachweis ansehen")
+    link = card.get_by_role("link", name="Nachweis herunterladen")
     document = page.request.get(str(link.get_attribute("href")))
     assert document.ok, document.status
     assert document.headers["content-type"] == "application/pdf"
+    assert document.headers["content-disposition"].startswith("attachment;")
     assert document.body() == chain.proof
     card.get_by_role("button", name="Bestätigen").click()
     flash(page, "Entscheidung über den Tarif gespeichert")
@@ -193,8 +195,9 @@ def submit_receipt(chain: Chain) -> None:
     """M3, M8: Anna's month view on her phone; she unticks the middle session and submits."""
     page = chain.tab(ANNA)
     page.goto("/me")
-    page.get_by_role("link", name=f"Ladevorgänge im {chain.month}").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text(chain.month)
+    shown = format_month(chain.month, "de")  # "Oktober 2026", as people write months
+    page.get_by_role("link", name=f"Ladevorgänge im {shown}").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(shown)
     boxes = page.get_by_role("checkbox")
     expect(boxes).to_have_count(len(CHARGES))
     sessions = page.locator("ul.sessions li")
@@ -207,10 +210,10 @@ def submit_receipt(chain: Chain) -> None:
     expect(total).to_contain_text("3,52 €")
     expect(page.get_by_role("checkbox").nth(1)).not_to_be_checked()
     no_sideways_scrolling(page)
-    page.get_by_role("button", name="Quittung einreichen").click()
-    flash(page, "Ihre Quittung wurde eingereicht")
-    receipts = page.locator("section", has=page.get_by_role("heading", name="Meine Quittungen"))
-    expect(receipts).to_contain_text(chain.month)
+    page.get_by_role("button", name="Beleg einreichen").click()
+    flash(page, "Ihr Beleg wurde eingereicht")
+    receipts = page.locator("section", has=page.get_by_role("heading", name="Meine Belege"))
+    expect(receipts).to_contain_text(shown)
     expect(receipts).to_contain_text("eingereicht")
     expect(receipts).to_contain_text("3,52")
     no_sideways_scrolling(page)
@@ -228,7 +231,7 @@ def approve_receipt(chain: Chain) -> None:
     expect(row).to_contain_text("eingereicht")
     expect(row).to_contain_text("3,52")
     row.get_by_role("button", name="Genehmigen").click()
-    flash(page, "Entscheidung über die Quittung gespeichert")
+    flash(page, "Entscheidung über den Beleg gespeichert")
     expect(page.locator("tr", has_text=ANNA.name)).to_contain_text("genehmigt")
 
 

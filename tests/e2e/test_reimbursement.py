@@ -171,9 +171,14 @@ def test_m2_driver_stores_a_tariff_with_its_proof_from_the_app(
     proof.write_bytes(PDF)
     text.write_text("not a PDF, whatever the name says")
 
-    def add(document: Path, *extra: str, valid: tuple[str, str] = ("01-01", "12-31")) -> Result:
+    def add(
+        document: Path,
+        *extra: str,
+        valid: tuple[str, str] = ("01-01", "12-31"),
+        price: str = "0.3275",
+    ) -> Result:
         return world.app(
-            "tariff", "add", "--price", "0.3275", "--from", f"{year}-{valid[0]}",
+            "tariff", "add", "--price", price, "--from", f"{year}-{valid[0]}",
             "--to", f"{year}-{valid[1]}", "--document", str(document), *extra, home="anna",
         )  # fmt: skip
 
@@ -187,7 +192,7 @@ def test_m2_driver_stores_a_tariff_with_its_proof_from_the_app(
     missing = add(tmp_path / "nowhere.pdf")
     assert (missing.ok, missing.out["error"]) == (False, "document_unreadable")
 
-    stored = add(proof)
+    stored = add(proof, price="0,3275")  # a German decimal comma, as the portal takes it
     assert stored.ok, stored
     assert (stored.out["price"], stored.out["state"]) == ("0.3275", "pending")
     assert stored.out["document_type"] == "application/pdf"

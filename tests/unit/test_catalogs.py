@@ -98,3 +98,16 @@ def test_u1_the_completeness_check_finds_a_missing_or_empty_translation() -> Non
     )
     stub.add("Search", "Rechercher")  # without the context the code asks for
     assert untranslated(stub, wanted) == ["%(num)s match", "Password", "Search"]
+
+
+def test_m3_a_reimbursement_receipt_is_a_beleg_everywhere_in_german() -> None:
+    """One word for the receipt a driver submits, as in the mails' subjects: "Beleg".
+    "Quittung" stays only for the cable's acknowledgement of a command."""
+    mixed = []
+    for domain in DOMAINS:
+        for message in read_po((LOCALE_DIR / "de" / "LC_MESSAGES" / f"{domain}.po").open("rb")):
+            texts = message.string if isinstance(message.string, tuple) else (message.string,)
+            msgid = message.id if isinstance(message.id, str) else message.id[0]
+            if any("Quittung" in (t or "") for t in texts) and "cable" not in msgid:
+                mixed.append(msgid)
+    assert mixed == []

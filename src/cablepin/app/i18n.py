@@ -93,11 +93,15 @@ ERROR_TEXT: Final[Mapping[str, str]] = {
     ),
     "too_large": N_("The proof is larger than 5 MB. Send a smaller scan or PDF."),
     "invalid_tariff": N_(
-        "Check the price and the dates: the price in EUR per kWh with a point, such as 0.3275, "
+        "Check the price and the dates: the price in EUR per kWh, such as 0.3275 or 0,3275, "
         "above 0 and below 10; the dates as YYYY-MM-DD, the last not before the first."
     ),
     "tariff_overlap": N_(
         "These dates overlap a tariff you already have. Choose dates before or after it."
+    ),
+    "too_many_pending_tariffs": N_(
+        "You have as many tariffs waiting for a decision as one driver may have. Ask your fleet "
+        "manager to verify or reject them, then upload this one again."
     ),
     "document_unreadable": N_("The proof file cannot be read. Check the path and try again."),
 }

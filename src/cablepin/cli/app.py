@@ -46,6 +46,7 @@ from cablepin.app.link import CableLink
 from cablepin.app.scan import find, scan
 from cablepin.cli.output import emit, fail
 from cablepin.errors import CablepinError
+from cablepin.evidence.money import typed_price
 from cablepin.protocol.pki import SERIAL_PATTERN
 
 __all__ = ["cli"]
@@ -488,7 +489,10 @@ cli.add_typer(tariff_cli, name="tariff")
 @tariff_cli.command("add")
 def tariff_add(
     price: Annotated[
-        str, typer.Option("--price", help="EUR per kWh, gross, with a point (e.g. 0.3275).")
+        str,
+        typer.Option(
+            "--price", help="EUR per kWh, gross, with a point or comma (e.g. 0.3275 or 0,3275)."
+        ),
     ],
     valid_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
     valid_to: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD.")],
@@ -511,7 +515,7 @@ def tariff_add(
         with opened, CloudClient(state.server or "", state.token) as cloud:
             try:
                 tariff = cloud.add_tariff(
-                    price=price,
+                    price=typed_price(price),
                     valid_from=valid_from,
                     valid_to=valid_to,
                     document=opened,

@@ -8,6 +8,13 @@ Logs are JSON lines on stderr (``cablepin.cloud.observability.LOG_CONFIG``). Eve
 worker writes its metrics to ``PROMETHEUS_MULTIPROC_DIR`` (a fresh temporary
 directory, removed at exit, unless the caller names one, which is emptied first),
 so ``/metrics`` from any worker shows the sum over all of them.
+
+Links in mail (invitations) start with ``CABLEPIN_PUBLIC_URL``. When it is not
+set, ``serve`` uses ``http://HOST:PORT``, which is right on one machine but not
+behind a proxy or with ``--host 0.0.0.0``; so when a mail server is configured
+(or the host is a wildcard address) and the public URL is not, ``serve`` warns
+on stderr at start-up and goes on (a refusal would break a quick local try-out;
+the portal also shows the invitation link, so a wrong base is seen at once).
 """
 
 from __future__ import annotations
@@ -72,13 +79,17 @@ def serve(
             os.environ["CABLEPIN_DB"] = db
         if keys is not None:
             os.environ["CABLEPIN_KEYS"] = str(keys.resolve())
+        guessed = public_url is None and not os.environ.get("CABLEPIN_PUBLIC_URL")
         if public_url is not None:
             os.environ["CABLEPIN_PUBLIC_URL"] = public_url
-        elif "CABLEPIN_PUBLIC_URL" not in os.environ:
+        elif guessed:
             os.environ["CABLEPIN_PUBLIC_URL"] = f"http://{host}:{port}"
         if forwarded_allow_ips is not None:
             os.environ["CABLEPIN_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
         settings = Settings()
+        warning = public_url_warning(settings, host=host, guessed=guessed)
+        if warning is not None:
+            typer.echo(warning, err=True)
         load_keys(settings.keys)  # fail now, with the reason, rather than in every worker
         migrate(settings.db_url())
         retention = start_retention(settings)  # D2: first pass now, then periodically
@@ -109,6 +120,21 @@ def serve(
         mark_worker_gone()  # this process's own (zero) gauges, when it ran no worker
         if own_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")  # noqa: S104 (names, not a bind)
+
+
+def public_url_warning(settings: Settings, *, host: str, guessed: bool) -> str | None:
+    """What to tell the operator when mail links would start with a guessed base."""
+    if not guessed or not (settings.smtp_host or host in WILDCARD_HOSTS):
+        return None
+    return (
+        f"warning: CABLEPIN_PUBLIC_URL is not set, so links in e-mails (invitations) start "
+        f"with {settings.public_url}, which people elsewhere may not reach; set "
+        "CABLEPIN_PUBLIC_URL (or --public-url) to the address people open, "
+        "e.g. https://cablepin.example.com"
+    )
 
 
 def _start_sender(settings: Settings) -> threading.Event | None:

@@ -277,6 +277,10 @@ class TariffOverlap(Conflict):
     code = "tariff_overlap"
 
 
+class TooManyPendingTariffs(Conflict):
+    code = "too_many_pending_tariffs"
+
+
 class AlreadyDecided(Conflict):
     code = "already_decided"
 

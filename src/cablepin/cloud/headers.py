@@ -34,6 +34,7 @@ __all__ = [
     "CloudApp",
     "SecurityHeaders",
     "defaults_for",
+    "download_headers",
     "is_machine_path",
 ]
 
@@ -48,6 +49,19 @@ HEALTH_PATH: Final = "/healthz"
 # Readiness and Prometheus metrics (cloud/observability.py): for programs too.
 PROBE_PATHS: Final = (HEALTH_PATH, "/readyz", "/metrics")
 API_PATHS: Final = "/api/"
+
+
+def download_headers(name: str) -> dict[str, str]:
+    """A stored upload (a tariff's proof) goes out as a download, never shown on our origin.
+
+    A file that starts with ``%PDF-`` may still carry HTML; served inline on the
+    portal's origin a browser could run it there.
+    """
+    return {
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store",
+    }
 
 
 def is_machine_path(path: str) -> bool:

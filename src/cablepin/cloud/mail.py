@@ -29,7 +29,14 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from cablepin.cloud.domain.outbox import MailKind
-from cablepin.cloud.portal.i18n import N_, PORTAL, format_eur, format_kwh, format_time
+from cablepin.cloud.portal.i18n import (
+    N_,
+    PORTAL,
+    format_eur,
+    format_kwh,
+    format_month,
+    format_time,
+)
 
 __all__ = [
     "SUBJECTS",
@@ -115,6 +122,7 @@ def _env(locale: str) -> Environment:
             env.filters["time"] = lambda value: format_time(value, locale)
             env.filters["eur"] = lambda value: format_eur(value, locale)
             env.filters["kwh"] = lambda wh: format_kwh(wh / 1000, locale)
+            env.filters["month"] = lambda month: format_month(month, locale)
             _envs[locale] = env
         return env
 
@@ -135,6 +143,8 @@ def compose(
 ) -> Composed:
     """The whole message of ``kind`` for ``to``, written in ``locale``."""
     env = _env(locale)
+    if "month" in subject_values:  # "YYYY-MM" -> "Oktober 2026"
+        subject_values = {**subject_values, "month": format_month(subject_values["month"], locale)}
     subject = PORTAL.translations(locale).gettext(SUBJECTS[kind]) % subject_values
     context = {**values, "public_url": _public_url, "lang": locale}
     text = env.get_template(f"{kind.value}.txt").render(context)

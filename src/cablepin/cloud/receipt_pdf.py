@@ -24,14 +24,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from babel.dates import format_date as babel_format_date
 from babel.numbers import format_currency, format_decimal
 from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
 
 from cablepin.cloud.billing_schemas import EvidenceBundle
 from cablepin.cloud.errors import CloudError
-from cablepin.cloud.portal.i18n import PORTAL, format_time
+from cablepin.cloud.portal.i18n import PORTAL, format_month, format_time
 
 __all__ = ["FONT_DIR", "ReceiptPdf", "render"]
 
@@ -102,8 +101,7 @@ class _Layout:
         return format_time(moment, self.locale)
 
     def month(self, month: str) -> str:
-        year, number = (int(part) for part in month.split("-"))
-        return babel_format_date(dt.date(year, number, 1), "LLLL yyyy", locale=self.babel)
+        return format_month(month, self.locale)
 
     # -- drawing -----------------------------------------------------------
     def heading(self, text: str, size: int = 12) -> None:

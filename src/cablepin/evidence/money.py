@@ -43,6 +43,7 @@ __all__ = [
     "parse_price",
     "price_text",
     "round_total",
+    "typed_price",
 ]
 
 CENT: Final = Decimal("0.01")
@@ -77,6 +78,13 @@ def parse_price(text: str) -> Decimal:
     if not Decimal(0) < price < MAX_PRICE:
         raise ValueError(f"a price must be above 0 and below {MAX_PRICE} EUR/kWh, not {text}")
     return price
+
+
+def typed_price(text: str) -> str:
+    """A price as a person types it (``"0,31"``, `` 0.31 ``) as the API's price text
+    (``"0.31"``): a decimal comma is read as the point. The portal's form and the app's
+    ``tariff add`` both use it; the API itself takes the point only (``parse_price``)."""
+    return text.strip().replace(",", ".")
 
 
 def parse_money(text: str) -> Decimal:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import event, select
 
+from cablepin.cloud.domain.billing import MAX_PENDING_TARIFFS
 from cablepin.cloud.models import AuditEvent, ReceiptLine
 from cablepin.cloud.services import audit
 
@@ -471,3 +472,20 @@ def test_m4_support_reads_receipts_only_with_a_reason_audited(world: World) -> N
     mine = world.call("GET", "/api/v1/me/receipts", DRIVER_A1).json()["items"]
     assert [x["id"] for x in mine] == [ids["receipt_a"]]
     assert world.call("GET", "/api/v1/me/receipts", DRIVER_A2).json()["items"] == []
+
+
+def test_m2_pending_tariffs_per_driver_are_capped(world: World) -> None:
+    """Each pending tariff may carry a 5 MB proof: a driver may not pile them up."""
+    for i in range(MAX_PENDING_TARIFFS):
+        day = f"2023-{i + 1:02d}"
+        r = upload_tariff(world, DRIVER_A1, valid_from=f"{day}-01", valid_to=f"{day}-28")
+        assert r.status_code == 201, r.text
+    r = upload_tariff(world, DRIVER_A1, valid_from="2024-01-01", valid_to="2024-01-31")
+    assert (r.status_code, r.json()["error"]) == (409, "too_many_pending_tariffs")
+    assert "fleet manager" in r.json()["message"]
+    # Another driver is not affected, and a decision frees a place.
+    assert upload_tariff(world, DRIVER_A2).status_code == 201
+    first = world.call("GET", "/api/v1/me/tariffs", DRIVER_A1).json()["items"][0]["id"]
+    assert world.call("POST", f"/api/v1/tariffs/{first}/verify", FM_A).status_code == 200
+    r = upload_tariff(world, DRIVER_A1, valid_from="2024-01-01", valid_to="2024-01-31")
+    assert r.status_code == 201, r.text

@@ -8,9 +8,15 @@ on the test's clock, so back-off is proved without sleeping.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
+import json
+import os
 import re
+import subprocess
+import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -20,6 +26,7 @@ from cablepin.cloud.domain.outbox import MailState
 from cablepin.cloud.models import AuditEvent, OutboxMessage, User
 from cablepin.cloud.sender import Sender
 from cablepin.cloud.services import accounts, audit, cables, invitations
+from cablepin.cloud.services.invitations import INVITATION_TTL
 from cablepin.cloud.settings import Settings
 
 from .billing_helpers import at, charge_at, set_policy, submit, sync, verified_tariff
@@ -34,6 +41,7 @@ from .conftest import (
     assigned_world,
 )
 from .smtp import Recorder, smtp_server
+from .test_race_pg import CABLEPIN, free_port
 
 MAIL_FROM = "cablepin <noreply@fleet.example>"
 BILLING = "billing@a.example"
@@ -128,12 +136,13 @@ def test_m7_every_message_once_in_its_recipients_language_with_the_pdf(
     assert len(set(ids)) == 7  # each exactly once
     subjects = {(r.rcpt[0], r.subject) for r in server.received}
     month = "2023-11"
+    # Months as people write them, in each recipient's language (not "2023-11").
     assert subjects == {
-        (DRIVER_A1, f"Receipt {receipt} for {month} submitted"),
-        (DRIVER_A1, f"Receipt {receipt} for {month} approved"),
+        (DRIVER_A1, f"Receipt {receipt} for November 2023 submitted"),
+        (DRIVER_A1, f"Receipt {receipt} for November 2023 approved"),
         (DRIVER_A1, f"You may set a new PIN for cable {CABLE_A}"),
         (DRIVER_A1, f"Cable {CABLE_A} is no longer assigned to you"),
-        (BILLING, f"Beleg {receipt} für {month} eingereicht"),
+        (BILLING, f"Beleg {receipt} für November 2023 eingereicht"),
         (DRIVER_A2, f"Das Kabel {CABLE_A} wird an Sie übergeben"),
         ("new@a.example", "Ihre Einladung zu den Ladekabeln von Fleet A"),
     }
@@ -142,6 +151,7 @@ def test_m7_every_message_once_in_its_recipients_language_with_the_pdf(
         assert got.message["Content-Language"] == ("en" if got.rcpt == [DRIVER_A1] else "de")
         assert got.text().strip()
         assert "<p>" in got.html()
+    assert "November 2023" in server.to(BILLING)[0].text()
     for address in (DRIVER_A1, BILLING):
         (mail,) = [
             r for r in server.to(address) if "ubmitted" in r.subject or "ingereicht" in r.subject
@@ -219,7 +229,8 @@ def test_m7_550_is_given_up_shown_to_support_and_retry_delivers_it(
     server, port = smtp
     assigned_world(world)
     assert world.call("POST", f"/api/v1/cables/{CABLE_A}/pin-reset", FM_A, json={}).is_success
-    server.refuse[DRIVER_A1] = "550 5.1.1 mailbox unavailable"
+    # Servers often echo the address they refused: support sees its domain only.
+    server.refuse[DRIVER_A1] = f"550 5.1.1 <{DRIVER_A1}>: mailbox unavailable"
     mail = sender(world, port)
     assert mail.deliver_due().failed == 1
     world.clock.advance(hours=24)
@@ -227,15 +238,20 @@ def test_m7_550_is_given_up_shown_to_support_and_retry_delivers_it(
     (row,) = outbox_rows(world)
     assert row.state is MailState.FAILED
     assert "550 5.1.1" in (row.last_error or "")
+    assert DRIVER_A1 not in (row.last_error or "")
 
     client = world.client
     sign_in(world, SUPPORT)
     page = client.get("/support/mail")
     assert page.status_code == 200
     assert html.escape(row.message_id) in page.text
-    assert "550 5.1.1 mailbox unavailable" in page.text
+    domain = DRIVER_A1.rpartition("@")[2]
+    assert f"550 5.1.1 &lt;…@{domain}&gt;: mailbox unavailable" in page.text
     assert DRIVER_A1 not in page.text  # the list spans organisations: the domain only
+    assert DRIVER_A1.partition("@")[0] + "@" not in page.text
     assert 'id="no-mail-server"' in page.text  # this app has no CABLEPIN_SMTP_HOST
+    # The base of the links in mails is named, so support can spot a wrong one.
+    assert re.search(r'id="public-url">[^<]*http://127\.0\.0\.1:8000', page.text)
     csrf = csrf_of(page.text)
     no_reason = client.post(
         f"/support/mail/{row.id}/retry", data={"csrf_token": csrf, "reason": ""}
@@ -283,3 +299,94 @@ def test_m7_without_a_mail_server_the_invitation_waits_and_the_portal_still_show
     assert sender(world, port).deliver_due().sent == 1
     (mail,) = server.received
     assert shown.group(1) in mail.text()
+
+
+def retention(world: World, now: dt.datetime) -> dict[str, Any]:
+    """``cablepin admin retention`` (the job ``serve`` runs periodically), as a process."""
+    done = subprocess.run(
+        [CABLEPIN, "admin", "retention", "--db", world.url, "--now", now.isoformat(), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+def test_m7_d2_an_undelivered_invitation_loses_its_link_when_the_invitation_expires(
+    world: World, smtp: tuple[Recorder, int]
+) -> None:
+    server, port = smtp
+    server.refuse["nina@a.example"] = "550 <nina@a.example>: user unknown"
+    sign_in(world, FM_A)
+    csrf = csrf_of(world.client.get("/drivers").text)
+    page = world.client.post(
+        "/drivers", data={"csrf_token": csrf, "name": "Nina New", "email": "nina@a.example"}
+    )
+    assert page.status_code == 200, page.text
+    token = re.search(r'value="[^"]*/invite/([^"]+)"', page.text)
+    assert token is not None
+    assert sender(world, port).deliver_due().failed == 1
+    (row,) = outbox_rows(world)
+    assert row.state is MailState.FAILED
+    assert row.content is not None
+    assert token.group(1).encode() in row.content
+    # While the link is valid, the retention job leaves the mail (support may retry it).
+    assert retention(world, world.clock() + INVITATION_TTL / 2)["invitation_mails_cleared"] == 0
+    # Once the invitation has expired, its text (with the plaintext link) is deleted.
+    later = world.clock() + INVITATION_TTL + dt.timedelta(hours=1)
+    assert retention(world, later)["invitation_mails_cleared"] == 1
+    (row,) = outbox_rows(world)
+    assert (row.state, row.content) == (MailState.FAILED, None)
+    assert "new invitation" in (row.last_error or "")
+    # Support sees why, and cannot send a mail without its text.
+    world.client.cookies.clear()
+    sign_in(world, SUPPORT)
+    support = world.client.get("/support/mail")
+    assert "new invitation" in support.text
+    retried = world.client.post(
+        f"/support/mail/{row.id}/retry",
+        data={"csrf_token": csrf_of(support.text), "reason": "ticket 7"},
+    )
+    assert retried.status_code == 404
+    assert outbox_rows(world)[0].state is MailState.FAILED
+
+
+def serve_stderr(world: World, **env: str) -> str:
+    """What `cablepin serve` says on stderr up to the moment it is up (then it is stopped)."""
+    base = {
+        k: v for k, v in os.environ.items() if k not in ("CABLEPIN_KEYS", "CABLEPIN_PUBLIC_URL")
+    }
+    command = [CABLEPIN, "serve", "--db", world.url, "--keys", str(world.keys.directory)]
+    with tempfile.TemporaryFile(mode="w+") as err:
+        proc = subprocess.Popen(
+            [*command, "--port", str(free_port()), "--json"],
+            env={**base, "CABLEPIN_RETENTION_INTERVAL_S": "0", **env},
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            assert json.loads(proc.stdout.readline())["url"].startswith("http://")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        err.seek(0)
+        return err.read()
+
+
+def test_m7_serve_warns_when_mail_is_on_but_the_public_url_is_a_guess(world: World) -> None:
+    guessed = serve_stderr(world, CABLEPIN_SMTP_HOST="127.0.0.1", CABLEPIN_SMTP_TLS="none")
+    assert "CABLEPIN_PUBLIC_URL is not set" in guessed
+    assert "http://127.0.0.1:" in guessed
+    configured = serve_stderr(
+        world,
+        CABLEPIN_SMTP_HOST="127.0.0.1",
+        CABLEPIN_SMTP_TLS="none",
+        CABLEPIN_PUBLIC_URL="https://cablepin.example.com",
+    )
+    assert "CABLEPIN_PUBLIC_URL" not in configured
+    assert "CABLEPIN_PUBLIC_URL" not in serve_stderr(world)  # no mail server: links in the portal

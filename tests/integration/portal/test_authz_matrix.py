@@ -39,6 +39,7 @@ AUDIENCE: dict[tuple[str, str], str] = {
     ("GET", "/me/tariffs"): DRIVER,
     ("POST", "/me/tariffs"): DRIVER,
     ("GET", "/me/receipts/{receipt_id}/pdf"): DRIVER,
+    ("GET", "/me/tariffs/{tariff_id}/document"): DRIVER,
     ("GET", "/me/export"): DRIVER,
     ("GET", "/me/bank"): DRIVER,
     ("POST", "/me/bank"): DRIVER,

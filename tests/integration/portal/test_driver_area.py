@@ -66,6 +66,7 @@ def test_m3_m8_month_view_deselect_preview_submit_and_pdf(client: httpx.Client) 
     sign_in(client, ANNA)
     month = client.get("/me/months/2026-10")
     assert month.status_code == 200
+    assert "Meine Ladevorgänge im Oktober 2026" in month.text  # not "im 2026-10"
     ids = re.findall(r'name="session" value="(\d+)" checked', month.text)
     assert len(ids) >= 3
     token = csrf_of(month.text)
@@ -88,7 +89,7 @@ def test_m3_m8_month_view_deselect_preview_submit_and_pdf(client: httpx.Client) 
     )
     assert done.status_code == 303, done.text
     home = client.get(done.headers["location"])
-    assert "Ihre Quittung wurde eingereicht" in home.text
+    assert "Ihr Beleg wurde eingereicht" in home.text
     receipt_id = re.search(r'href="/me/receipts/(\d+)/pdf"', home.text)
     assert receipt_id is not None
     # The amount previewed is the amount (Babel: a no-break space before the €).
@@ -98,7 +99,7 @@ def test_m3_m8_month_view_deselect_preview_submit_and_pdf(client: httpx.Client) 
     assert pdf.content.startswith(b"%PDF-")
     # The sessions are on the receipt now: the month view says so.
     again = client.get("/me/months/2026-10")
-    assert f"Quittung {receipt_id.group(1)}" in again.text
+    assert f"Beleg {receipt_id.group(1)}" in again.text
     # Ben sees neither Anna's receipt nor her PDF.
     client.cookies.clear()
     sign_in(client, BEN)
@@ -136,6 +137,13 @@ def test_m2_m8_driver_uploads_a_tariff_with_its_proof_in_the_portal(client: http
     page = client.get(done.headers["location"])
     assert "Ihr Tarif wurde hochgeladen" in page.text
     assert "0,3275 €/kWh" in page.text
+    # The driver downloads their own proof from the same page (a download, not shown inline).
+    own = re.search(r'href="(/me/tariffs/\d+/document)"', page.text)
+    assert own is not None
+    mine = client.get(own.group(1))
+    assert (mine.status_code, mine.content) == (200, PDF_PROOF)
+    assert mine.headers["content-disposition"].startswith("attachment;")
+    assert mine.headers["x-content-type-options"] == "nosniff"
     # The fleet manager sees it with its proof, exactly as uploaded.
     client.cookies.clear()
     sign_in(client, seed.FM_A)
@@ -146,6 +154,32 @@ def test_m2_m8_driver_uploads_a_tariff_with_its_proof_in_the_portal(client: http
     proof = client.get(link.group(1))
     assert (proof.status_code, proof.content) == (200, PDF_PROOF)
     assert proof.headers["content-type"] == "application/pdf"
+    assert proof.headers["content-disposition"].startswith("attachment;")
+
+
+def test_m2_r1_a_proof_carrying_html_is_never_shown_on_the_portals_origin(
+    client: httpx.Client,
+) -> None:
+    """A ``%PDF-`` file may carry HTML and script: the portal hands it out as a download."""
+    polyglot = b"%PDF-1.4\n<html><script>alert(document.cookie)</script></html>"
+    sign_in(client, ANNA)
+    token = csrf_of(client.get("/me/tariffs").text)
+    assert upload_tariff(client, token, ("x.pdf", polyglot, "application/pdf")).status_code == 303
+    link = re.search(r'href="(/me/tariffs/\d+/document)"', client.get("/me/tariffs").text)
+    assert link is not None
+    tariff_id = link.group(1).split("/")[3]
+    for who, path in ((ANNA, link.group(1)), (seed.FM_A, f"/billing/tariffs/{tariff_id}/document")):
+        client.cookies.clear()
+        sign_in(client, who)
+        r = client.get(path)
+        assert (r.status_code, r.content) == (200, polyglot), who
+        assert r.headers["content-disposition"].startswith("attachment;"), who
+        assert "inline" not in r.headers["content-disposition"]
+        assert r.headers["x-content-type-options"] == "nosniff"
+    # Ben (same organisation) cannot fetch Anna's proof through the driver route.
+    client.cookies.clear()
+    sign_in(client, BEN)
+    assert client.get(link.group(1)).status_code == 404
 
 
 def test_m2_m8_portal_upload_refusals_say_what_to_do_in_the_users_language(

@@ -118,12 +118,12 @@ def test_m4_money_out_page_lists_unpayable_then_pays_and_offers_both_files(
     assert "/billing/payouts/2026-10/payroll.csv" in page.text
     unpayable = re.search(r'<ul class="plain" id="unpayable">(.*?)</ul>', page.text, re.S)
     assert unpayable is not None
-    assert f"Quittung {receipt}" in unpayable.group(1)  # listed, not dropped
+    assert f"Beleg {receipt}" in unpayable.group(1)  # listed, not dropped
     refused = client.post(
         "/billing/payouts/2026-10/transfer", data={"csrf_token": csrf_of(page.text)}
     )
     assert refused.status_code == 409
-    assert "Keine genehmigte Quittung" in refused.text
+    assert "Kein genehmigter Beleg" in refused.text
 
     csv_file = client.get("/billing/payouts/2026-10/payroll.csv")
     assert csv_file.status_code == 200
@@ -158,4 +158,4 @@ def test_m4_money_out_page_lists_unpayable_then_pays_and_offers_both_files(
     client.cookies.clear()
     sign_in(client, seed.FM_B)
     assert client.get(run.group(1)).status_code == 404
-    assert f"Quittung {receipt}" not in client.get("/billing/payouts?month=2026-10").text
+    assert f"Beleg {receipt}" not in client.get("/billing/payouts?month=2026-10").text

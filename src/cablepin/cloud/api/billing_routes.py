@@ -33,6 +33,7 @@ from cablepin.cloud.billing_schemas import (
     TariffOut,
 )
 from cablepin.cloud.domain.billing import MAX_DOCUMENT, MAX_UPLOAD
+from cablepin.cloud.headers import download_headers
 from cablepin.cloud.services import billing, receipts
 
 __all__ = ["TARIFF_UPLOAD_LIMIT", "TARIFF_UPLOAD_PATH", "router"]
@@ -155,11 +156,7 @@ def tariff_document(id: Id, db: Db, actor: CurrentActor) -> Response:
     return Response(
         content,
         media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
+        headers=download_headers(name),
     )
 
 

@@ -12,7 +12,8 @@ Rules kept here:
   deadline day in the month after the receipt's month.
 * A tariff's proof is a PDF, PNG or JPEG, told by its first bytes (never by
   its name), of at most 5 MB. Two tariffs of a driver that are not rejected
-  may not overlap in validity.
+  may not overlap in validity. A driver has at most ``MAX_PENDING_TARIFFS``
+  tariffs waiting for a decision at once (each may carry a 5 MB proof).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_DEADLINE_DAY",
     "DOCUMENT_TYPES",
     "MAX_DOCUMENT",
+    "MAX_PENDING_TARIFFS",
     "MAX_UPLOAD",
     "Method",
     "PriceRef",
@@ -56,6 +58,8 @@ __all__ = [
 BILLING_ZONE: Final = ZoneInfo("Europe/Berlin")
 DEFAULT_DEADLINE_DAY: Final = 10
 MAX_DOCUMENT: Final = 5 * 1024 * 1024
+#: Tariffs of one driver waiting for a fleet manager's decision at once.
+MAX_PENDING_TARIFFS: Final = 10
 #: A request that uploads a proof: the document and the form around it.
 MAX_UPLOAD: Final = MAX_DOCUMENT + 64 * 1024
 MONTH_PATTERN: Final = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")

@@ -11,11 +11,19 @@ Rules kept here:
 * A claimed message whose lease ended (its sender died) may be claimed again:
   the server may have accepted it already, so delivery is at least once; the
   ``Message-ID`` stays the same, so a reader's mail program can tell.
+* A server's reply is kept for support with every e-mail address in it
+  masked (``…@domain``, as the support page shows recipients): servers often
+  echo the address they refused (``550 <anna@demo.test>: user unknown``).
+* An invitation that was not delivered (pending or failed) loses its text,
+  which carries the plaintext link, once the invitation has expired
+  (``Event.EXPIRE``): it is failed for good, and support cannot send it again;
+  the fleet manager sends a new invitation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 from typing import Final
 
@@ -26,6 +34,8 @@ __all__ = [
     "MailKind",
     "MailState",
     "is_permanent",
+    "mask_address",
+    "mask_addresses",
     "next_attempt",
     "sources",
 ]
@@ -54,6 +64,7 @@ class Event(StrEnum):
     DEFER = "defer"  # temporary refusal, tries left
     GIVE_UP = "give_up"  # permanent refusal, or no tries left
     RETRY = "retry"  # support puts a failed message back
+    EXPIRE = "expire"  # an undelivered invitation outlived its link: its text is deleted
 
 
 TRANSITIONS: Final[dict[tuple[MailState, Event], MailState]] = {
@@ -63,6 +74,8 @@ TRANSITIONS: Final[dict[tuple[MailState, Event], MailState]] = {
     (MailState.SENDING, Event.DEFER): MailState.PENDING,
     (MailState.SENDING, Event.GIVE_UP): MailState.FAILED,
     (MailState.FAILED, Event.RETRY): MailState.PENDING,
+    (MailState.PENDING, Event.EXPIRE): MailState.FAILED,
+    (MailState.FAILED, Event.EXPIRE): MailState.FAILED,
 }
 
 
@@ -88,3 +101,18 @@ def is_permanent(code: int | None) -> bool:
     """An SMTP reply code that will not change by trying again (5xx). ``None``: no reply
     at all (refused, timed out, cut off), which is temporary."""
     return code is not None and 500 <= code < 600
+
+
+# The local part of an address (at least one character that is no space, bracket,
+# quote or separator) before "@" and a domain.
+_ADDRESS: Final = re.compile(r"[^\s<>()\[\]\"',;:@]+@(?=[A-Za-z0-9.-]+)")
+
+
+def mask_address(address: str) -> str:
+    """``anna@demo.test`` -> ``…@demo.test``: the domain only."""
+    return "…@" + address.rpartition("@")[2]
+
+
+def mask_addresses(text: str) -> str:
+    """Every e-mail address in ``text`` (a server's reply) with its local part masked."""
+    return _ADDRESS.sub("…@", text)

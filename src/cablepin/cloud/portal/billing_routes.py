@@ -18,9 +18,10 @@ from pydantic import ValidationError
 from cablepin.cloud.billing_schemas import PolicyRequest
 from cablepin.cloud.domain import billing as rules
 from cablepin.cloud.errors import CloudError
+from cablepin.cloud.headers import download_headers
 from cablepin.cloud.portal.backend import billing, receipts
 from cablepin.cloud.portal.forms import field, refusal_text
-from cablepin.cloud.portal.i18n import N_
+from cablepin.cloud.portal.i18n import N_, format_month
 from cablepin.cloud.portal.web import (
     CsrfForm,
     Ctx,
@@ -129,10 +130,7 @@ def tariff_document(ctx: FleetCtx, tariff_id: PathId) -> Response:
     return Response(
         content,
         media_type=media_type,
-        headers={
-            "Content-Disposition": f'inline; filename="{name}"',
-            "X-Content-Type-Options": "nosniff",
-        },
+        headers=download_headers(name),
     )
 
 
@@ -167,7 +165,7 @@ def _receipts_page(
         ctx,
         "portal/billing_receipts.html",
         status=status,
-        title=ctx.gettext("Receipts %(month)s", month=month),
+        title=ctx.gettext("Receipts %(month)s", month=format_month(month, ctx.locale)),
         month=month,
         receipts=items,
         error=error,

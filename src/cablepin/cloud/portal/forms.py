@@ -137,6 +137,10 @@ ERROR_TEXT: dict[str, str] = {
     "tariff_overlap": N_(
         "The dates overlap another tariff of yours. Choose dates before or after it."
     ),
+    "too_many_pending_tariffs": N_(
+        "You have as many tariffs waiting for a decision as one driver may have. Ask your fleet "
+        "manager to verify or reject them, then upload this one again."
+    ),
     "already_decided": N_("This has already been decided and cannot change. Reload the page."),
     "no_signed_head": N_(
         "The cable has not yet sent a signature covering these sessions. It comes with the next "

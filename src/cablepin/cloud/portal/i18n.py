@@ -24,6 +24,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from babel import Locale
+from babel import dates as babel_dates
 from babel.dates import format_datetime
 from babel.numbers import format_currency, format_decimal
 
@@ -41,6 +42,7 @@ __all__ = [
     "format_date",
     "format_eur",
     "format_kwh",
+    "format_month",
     "format_time",
     "parse_accept_language",
 ]
@@ -107,6 +109,13 @@ def format_date(value: dt.datetime, locale: str, tz: ZoneInfo = DISPLAY_TZ) -> s
     """A day in ``tz``, e.g. "30.11.2026" / "2026-11-30"."""
     pattern = _DATE_PATTERNS.get(locale, "short")
     return format_datetime(value, pattern, tzinfo=tz, locale=_babel_locale(locale))
+
+
+def format_month(month: str, locale: str) -> str:
+    """A billing month ``YYYY-MM`` for people, e.g. "Oktober 2026" / "October 2026"."""
+    year, number = (int(part) for part in month.split("-"))
+    first = dt.date(year, number, 1)
+    return babel_dates.format_date(first, "LLLL yyyy", locale=_babel_locale(locale))
 
 
 def format_kwh(value: float, locale: str) -> str:

@@ -5,13 +5,17 @@ A message the server refused for good (5xx), or that ran out of retries, is
 audited (``mail.retried``) in the organisation's log. The page says when no
 mail server is configured, so nothing leaves the outbox. It shows a
 recipient's domain only and the subject's kind, not the message: the list
-spans organisations and support reads people's data only with a reason.
+spans organisations and support reads people's data only with a reason;
+the server's reply is shown with every address in it masked the same way.
+It also names the base of the links in mails (``CABLEPIN_PUBLIC_URL``), so a
+wrong one (``http://0.0.0.0:8000``) is seen before drivers get dead links.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from cablepin.cloud.domain.outbox import mask_address, mask_addresses
 from cablepin.cloud.errors import CloudError, ReasonRequired
 from cablepin.cloud.portal import backend, labels
 from cablepin.cloud.portal.forms import field, refusal_text
@@ -22,11 +26,6 @@ __all__ = ["router"]
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
 
-def masked(address: str) -> str:
-    """``anna@demo.test`` -> ``…@demo.test``."""
-    return "…@" + address.rpartition("@")[2]
-
-
 def _page(ctx: SupportCtx, *, status: int = 200, error: str | None = None) -> Response:
     return render(
         ctx,
@@ -35,8 +34,11 @@ def _page(ctx: SupportCtx, *, status: int = 200, error: str | None = None) -> Re
         backlog=backend.outbox.backlog(ctx.db),
         failed=backend.outbox.failed_messages(ctx.db),
         mail_server=backend.mail_server(ctx.request),
+        public_url=backend.public_url(ctx.request),
         kind_label=lambda kind: ctx.gettext(labels.MAIL_KIND[kind.value]),
-        masked=masked,
+        masked=mask_address,
+        # Stored masked already; rows from before that rule are masked here.
+        masked_reply=mask_addresses,
         error=error,
     )
 

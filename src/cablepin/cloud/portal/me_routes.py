@@ -28,10 +28,11 @@ from starlette.datastructures import FormData
 from cablepin.cloud.billing_schemas import MonthView, ReceiptSubmit
 from cablepin.cloud.domain import billing as rules
 from cablepin.cloud.errors import CloudError
+from cablepin.cloud.headers import download_headers
 from cablepin.cloud.portal import queries
 from cablepin.cloud.portal.backend import billing, payouts, privacy, receipts
 from cablepin.cloud.portal.forms import field, refusal_text, upload, values
-from cablepin.cloud.portal.i18n import N_, format_time
+from cablepin.cloud.portal.i18n import N_, format_month, format_time
 from cablepin.cloud.portal.web import (
     CsrfForm,
     CsrfUpload,
@@ -43,7 +44,7 @@ from cablepin.cloud.portal.web import (
     redirect,
     render,
 )
-from cablepin.evidence.money import amount_for, money_text, parse_price
+from cablepin.evidence.money import amount_for, money_text, parse_price, typed_price
 
 __all__ = ["router"]
 
@@ -96,7 +97,7 @@ def _month_page(
         ctx,
         "portal/me_month.html",
         status=status,
-        title=ctx.gettext("My sessions in %(month)s", month=view.month),
+        title=ctx.gettext("My sessions in %(month)s", month=format_month(view.month, ctx.locale)),
         view=view,
         chosen={s.id for s in selected},
         preview=preview,
@@ -213,7 +214,7 @@ def tariff_upload(ctx: DriverCtx, form: CsrfUpload) -> Response:
         billing.add_tariff(
             ctx.db,
             ctx.actor,
-            price=typed["price"].replace(",", ".") or None,
+            price=typed_price(typed["price"]) or None,
             monthly_prices=None,
             valid_from=valid_from,
             valid_to=valid_to,
@@ -226,6 +227,16 @@ def tariff_upload(ctx: DriverCtx, form: CsrfUpload) -> Response:
         error = ctx.gettext(known) if known else refusal_text(ctx.translations, e)
         return _tariff_page(ctx, typed, error=error, status=e.status)
     return redirect(ctx, "/me/tariffs?done=tariff_uploaded")
+
+
+@router.get("/me/tariffs/{tariff_id}/document")
+def tariff_document(ctx: DriverCtx, tariff_id: PathId) -> Response:
+    """The driver's own proof, as a download (another driver's answers 404)."""
+    try:
+        content, media_type, name = billing.tariff_document(ctx.db, ctx.actor, tariff_id)
+    except CloudError:
+        raise not_found() from None
+    return Response(content, media_type=media_type, headers=download_headers(name))
 
 
 @router.get("/me/export")

@@ -22,6 +22,7 @@ from cablepin.cloud.domain import billing as rules
 from cablepin.cloud.errors import CloudError
 from cablepin.cloud.portal.backend import bank_key, payouts
 from cablepin.cloud.portal.forms import field, refusal_text
+from cablepin.cloud.portal.i18n import format_month
 from cablepin.cloud.portal.web import (
     CsrfForm,
     Ctx,
@@ -99,7 +100,7 @@ def _payouts_page(ctx: Ctx, month: str, *, error: str | None = None, status: int
         ctx,
         "portal/billing_payouts.html",
         status=status,
-        title=ctx.gettext("Money out %(month)s", month=month),
+        title=ctx.gettext("Money out %(month)s", month=format_month(month, ctx.locale)),
         month=month,
         payouts=payouts.month_payouts(ctx.db, ctx.actor, month),
         error=error,

@@ -529,6 +529,7 @@ def render(ctx: Ctx, template: str, *, status: int = 200, **values: Any) -> HTML
         "flash": labels.FLASH.get(flash) if flash else None,
         "fmt_time": _fmt_time(ctx),
         "fmt_date": _fmt_date(ctx.locale),
+        "fmt_month": lambda month: i18n.format_month(month, ctx.locale),
         "fmt_kwh": _fmt_kwh(ctx.locale),
         "purpose_label": _label(ctx, labels.PURPOSE),
         "state_label": _label(ctx, labels.COMMAND_STATE),

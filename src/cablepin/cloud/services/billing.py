@@ -8,7 +8,8 @@ Rules (the pure ones are in ``domain/billing.py``):
   0003); only support changes it, with a reason, audited.
 * A driver's tariff proof is stored in the database (every process sees it,
   no public path); it is told by its content, at most 5 MB. Overlapping
-  tariffs that are not rejected are refused. A fleet manager verifies or
+  tariffs that are not rejected are refused, and so is a driver's
+  ``MAX_PENDING_TARIFFS`` + 1st pending tariff. A fleet manager verifies or
   rejects a pending tariff once (conditional UPDATE), audited.
 * Another organisation's tariff answers 404 ``unknown_tariff``; a driver sees
   only their own.
@@ -47,6 +48,7 @@ from cablepin.cloud.errors import (
     NotFound,
     TariffOverlap,
     TooLarge,
+    TooManyPendingTariffs,
     UnknownTariff,
 )
 from cablepin.cloud.models import BillingPolicy, FlatPrice, Tariff, User
@@ -277,6 +279,17 @@ def add_tariff(
     # One driver's uploads queue on their user row (PostgreSQL), so two at once
     # cannot both pass the overlap check; SQLite transactions are serial anyway.
     db.execute(select(User.id).where(User.id == actor.id).with_for_update())
+    pending = db.scalar(
+        select(func.count())
+        .select_from(Tariff)
+        .where(Tariff.driver_id == actor.id, Tariff.state == "pending")
+    )
+    if (pending or 0) >= rules.MAX_PENDING_TARIFFS:
+        raise TooManyPendingTariffs(
+            f"you already have {pending} tariffs waiting for your fleet manager's decision "
+            f"(at most {rules.MAX_PENDING_TARIFFS}); ask them to verify or reject those first, "
+            "then upload this one again"
+        )
     clash = db.scalar(
         select(Tariff)
         .where(

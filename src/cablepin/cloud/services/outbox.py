@@ -20,6 +20,9 @@ Rules kept here (the lifecycle is ``domain/outbox.py``):
   dies between the server's "250 OK" and that update leaves the message
   claimed; after its lease the next sender sends it again with the same
   ``Message-ID``. That is the only way a message arrives twice.
+* A server's reply is stored masked (``rules.mask_addresses``), at most
+  ``MAX_ERROR`` characters. ``expire_invitations`` deletes the text of
+  undelivered invitations whose link has expired (the retention job runs it).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ __all__ = [
     "claim_next",
     "defer",
     "enqueue",
+    "expire_invitations",
     "failed_messages",
     "give_up",
     "mark_sent",
@@ -57,6 +61,10 @@ __all__ = [
 ]
 
 MAX_ERROR = 500  # characters of a server's reply kept for support
+EXPIRED_INVITATION = (
+    "the invitation expired before this mail was delivered, so its text was deleted; "
+    "the fleet manager sends a new invitation"
+)
 
 
 def enqueue(
@@ -184,14 +192,40 @@ def defer(db: Session, claimed: Claimed, error: str, *, now: dt.datetime) -> Mai
         Event.DEFER,
         state=MailState.PENDING,
         next_attempt_at=when,
-        last_error=error[:MAX_ERROR],
+        last_error=_reply(error),
     )
     return MailState.PENDING
 
 
 def give_up(db: Session, claimed: Claimed, error: str) -> None:
     """A permanent refusal: the message waits for support (``retry``)."""
-    _finish(db, claimed, Event.GIVE_UP, state=MailState.FAILED, last_error=error[:MAX_ERROR])
+    _finish(db, claimed, Event.GIVE_UP, state=MailState.FAILED, last_error=_reply(error))
+
+
+def _reply(error: str) -> str:
+    """What support is shown of a server's reply: no one's full address."""
+    return rules.mask_addresses(error)[:MAX_ERROR]
+
+
+def expire_invitations(db: Session, *, created_before: dt.datetime) -> int:
+    """Delete the text (with its plaintext link) of undelivered invitations created before
+    ``created_before`` (when their link has expired); they stay failed for support to see.
+    Joins the caller's transaction; returns how many were cleared."""
+    done = db.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.kind == MailKind.INVITATION,
+            OutboxMessage.created_at < created_before,
+            OutboxMessage.state.in_(rules.sources(Event.EXPIRE)),
+            OutboxMessage.content.is_not(None),
+        )
+        .values(
+            state=MailState.FAILED,
+            content=None,
+            last_error=EXPIRED_INVITATION,
+        )
+    )
+    return int(getattr(done, "rowcount", 0) or 0)
 
 
 def failed_messages(db: Session, *, limit: int = 200) -> list[OutboxMessage]:
@@ -225,11 +259,15 @@ def retry(
         .where(
             OutboxMessage.id == message_pk,
             OutboxMessage.state.in_(rules.sources(Event.RETRY)),
+            OutboxMessage.content.is_not(None),  # an expired invitation's text is gone
         )
         .values(state=MailState.PENDING, attempts=0, next_attempt_at=now)
     )
     if not getattr(done, "rowcount", 0):
-        raise NotFound(f"message {message_pk} has not failed (or does not exist); reload the list")
+        raise NotFound(
+            f"message {message_pk} has not failed, or its text was deleted (an expired "
+            "invitation: send a new invitation), or it does not exist; reload the list"
+        )
     row = db.get(OutboxMessage, message_pk)
     assert row is not None
     db.refresh(row)

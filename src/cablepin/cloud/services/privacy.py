@@ -26,7 +26,9 @@ Rules kept here:
   the first signed head that covers its last, so ``verify-receipt`` still
   passes. They go when the statutory period ends (``domain/retention.py``),
   deleted by ``purge_expired`` (``cablepin admin retention`` and, periodically,
-  ``cablepin serve``).
+  ``cablepin serve``). The same run deletes the text of undelivered invitation
+  mails whose link has expired (``outbox.expire_invitations``): it carries the
+  plaintext link.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ from cablepin.cloud.models import (
     User,
     WebSession,
 )
-from cablepin.cloud.services import audit, cables
+from cablepin.cloud.services import audit, cables, outbox
+from cablepin.cloud.services.invitations import INVITATION_TTL
 from cablepin.protocol.commands import CommandKind
 
 __all__ = [
@@ -588,4 +591,9 @@ def purge_expired(db: Session, *, now: dt.datetime, years: int) -> dict[str, int
             target=person_ref(driver_id),
             details={"receipts": len(ids), "sessions": deleted, "years": years},
         )
-    return {"receipts_deleted": receipts, "sessions_deleted": sessions}
+    cleared = outbox.expire_invitations(db, created_before=now - INVITATION_TTL)
+    return {
+        "receipts_deleted": receipts,
+        "sessions_deleted": sessions,
+        "invitation_mails_cleared": cleared,
+    }
