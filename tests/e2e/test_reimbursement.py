@@ -19,6 +19,7 @@ import httpx
 import pytest
 import sepaxml
 import xmlschema
+from babel.dates import format_date
 
 from cablepin.demo import run_cli
 from integration.cloud.smtp import smtp_server
@@ -100,11 +101,13 @@ def test_m1_m3_m4_m6_receipt_from_real_cable_sessions_verifies_offline(
         )
     assert sent == {"sent": 3, "deferred": 0, "failed": 0}
     number = receipt["id"]
+    # The month as a German reader says it ("Oktober 2026").
+    spoken = format_date(dt.date(year, month, 1), "LLLL yyyy", locale="de")
     assert sorted((r.rcpt[0], r.subject) for r in server.received) == sorted(
         [
-            (ANNA.email, f"Beleg {number} für {label} eingereicht"),
-            (BILLING, f"Beleg {number} für {label} eingereicht"),
-            (ANNA.email, f"Beleg {number} für {label} genehmigt"),
+            (ANNA.email, f"Beleg {number} für {spoken} eingereicht"),
+            (BILLING, f"Beleg {number} für {spoken} eingereicht"),
+            (ANNA.email, f"Beleg {number} für {spoken} genehmigt"),
         ]
     )
     for got in server.received:
