@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from sqlalchemy import select
 
@@ -33,7 +35,18 @@ def test_r1_deactivated_driver_cannot_sync_and_keeps_the_cable_until_handover(
     assigned_world(world)
     world.token(DRIVER_A1)  # an app that is logged in
     deactivate(world, FM_A, DRIVER_A1)
-    r = world.call("POST", f"/api/v1/app/cables/{CABLE_A}/connect", DRIVER_A1, json={})
+    # A well-formed connect, as the driver's app sends it: the token decides, not the body.
+    blob = base64.b64encode(bytes(16)).decode()
+    hello = {
+        "nonce": blob,
+        "epoch": 0,
+        "head": {"seq": 0, "hash": base64.b64encode(bytes(32)).decode()},
+        "pin_default": True,
+        "locked": False,
+        "sig": blob,
+        "challenge": blob,
+    }
+    r = world.call("POST", f"/api/v1/app/cables/{CABLE_A}/connect", DRIVER_A1, json=hello)
     assert r.status_code == 401
     assert "deactivated" in r.json()["message"] or "revoked" in r.json()["message"]
     r = world.client.post("/api/v1/auth/login", json={"email": DRIVER_A1, "password": PASSWORD})
