@@ -52,10 +52,11 @@ API_PATHS: Final = "/api/"
 
 
 def download_headers(name: str) -> dict[str, str]:
-    """A stored upload (a tariff's proof) goes out as a download, never shown on our origin.
+    """A file about people goes out as a download, never shown on our origin, never cached.
 
-    A file that starts with ``%PDF-`` may still carry HTML; served inline on the
-    portal's origin a browser could run it there.
+    For every such file (a tariff's proof, a receipt PDF, a payroll or SEPA file): a
+    stored upload that starts with ``%PDF-`` may still carry HTML, and served inline
+    on the portal's origin a browser could run it there.
     """
     return {
         "Content-Disposition": f'attachment; filename="{name}"',

@@ -257,9 +257,5 @@ def receipt_pdf(id: Id, db: Db, now: Now, actor: CurrentActor) -> Response:
     return Response(
         content,
         media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
+        headers=download_headers(name),
     )

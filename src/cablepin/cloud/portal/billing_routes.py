@@ -211,8 +211,5 @@ def receipt_pdf(ctx: FleetCtx, receipt_id: PathId) -> Response:
     return Response(
         content,
         media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "X-Content-Type-Options": "nosniff",
-        },
+        headers=download_headers(name),
     )

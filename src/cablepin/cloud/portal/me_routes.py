@@ -157,10 +157,7 @@ def receipt_pdf(ctx: DriverCtx, receipt_id: PathId) -> Response:
     return Response(
         content,
         media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "X-Content-Type-Options": "nosniff",
-        },
+        headers=download_headers(name),
     )
 
 

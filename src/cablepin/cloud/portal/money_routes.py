@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from cablepin.cloud.billing_schemas import BankRequest
 from cablepin.cloud.domain import billing as rules
 from cablepin.cloud.errors import CloudError
+from cablepin.cloud.headers import download_headers
 from cablepin.cloud.portal.backend import bank_key, payouts
 from cablepin.cloud.portal.forms import field, refusal_text
 from cablepin.cloud.portal.i18n import format_month
@@ -135,7 +136,7 @@ def payroll_csv(ctx: FleetCtx, month: str) -> Response:
     return Response(
         body.encode(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers=download_headers(name),
     )
 
 
@@ -150,5 +151,5 @@ def run_file(ctx: FleetCtx, run_id: PathId) -> Response:
     return Response(
         document,
         media_type="application/xml",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers=download_headers(name),
     )
