@@ -58,16 +58,36 @@ def _send(
     outbox.enqueue(db, composed, kind=kind, to=to, org_id=org_id, now=now)
 
 
+def _send_to(
+    db: Session,
+    kind: MailKind,
+    user: User,
+    *,
+    values: dict[str, Any],
+    subject_values: dict[str, str],
+    now: dt.datetime,
+) -> None:
+    """A message to a person with an account: their address, language and organisation."""
+    _send(
+        db,
+        kind,
+        to=user.email,
+        locale=user.locale,
+        org_id=user.org_id,
+        values=values,
+        subject_values=subject_values,
+        now=now,
+    )
+
+
 def invitation(
     db: Session, user: User, *, token: str, expires_at: dt.datetime, org_name: str, now: dt.datetime
 ) -> None:
     link = mail.invitation_link(mail.public_url(), token)
-    _send(
+    _send_to(
         db,
         MailKind.INVITATION,
-        to=user.email,
-        locale=user.locale,
-        org_id=user.org_id,
+        user,
         values={"name": user.name, "org": org_name, "link": link, "expires_at": expires_at},
         subject_values={"org": org_name},
         now=now,
@@ -77,12 +97,10 @@ def invitation(
 def pin_reset_allowed(
     db: Session, driver: User, *, serial: str, expires_at: dt.datetime, now: dt.datetime
 ) -> None:
-    _send(
+    _send_to(
         db,
         MailKind.PIN_RESET_ALLOWED,
-        to=driver.email,
-        locale=driver.locale,
-        org_id=driver.org_id,
+        driver,
         values={"name": driver.name, "serial": serial, "expires_at": expires_at},
         subject_values={"serial": serial},
         now=now,
@@ -101,23 +119,19 @@ def handover_started(
     """To the driver losing the cable (sync now: its sessions will be deleted) and to the
     driver getting it."""
     if losing is not None:
-        _send(
+        _send_to(
             db,
             MailKind.HANDOVER_LOSING,
-            to=losing.email,
-            locale=losing.locale,
-            org_id=losing.org_id,
+            losing,
             values={"name": losing.name, "serial": serial, "last_sync_at": last_sync_at},
             subject_values={"serial": serial},
             now=now,
         )
     if getting is not None:
-        _send(
+        _send_to(
             db,
             MailKind.HANDOVER_GETTING,
-            to=getting.email,
-            locale=getting.locale,
-            org_id=getting.org_id,
+            getting,
             values={"name": getting.name, "serial": serial},
             subject_values={"serial": serial},
             now=now,
