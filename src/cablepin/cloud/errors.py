@@ -47,7 +47,10 @@
 
 Refusals of input that fits the OpenAPI schema but not a rule the schema cannot
 say (a proof's content, IBAN check digits, dates in order) are 409: a 422
-means the request itself is malformed.
+means the request itself is malformed. Bytes a cable signed count as part of
+the request: a hello or receipt whose signature is not the cable's, or records
+that do not continue its chain, were altered or invented on the way, so they are
+422 like any other malformed input (and the app must not resend them as they are).
 
 Errors are translated only at the edges: ``api/errors.py`` turns them into
 JSON responses and the CLI prints them with ``cli.output``. Every message
