@@ -249,7 +249,8 @@ def retention_cmd(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Delete erased drivers' receipts whose statutory period has ended (D2).
+    """Delete erased drivers' receipts whose statutory period has ended (D2), and the
+    outbox's expired invitation texts and 90-day-old records of delivered mail.
 
     The period is CABLEPIN_RETENTION_YEARS (default 8, see docs); `cablepin serve`
     runs the same job every CABLEPIN_RETENTION_INTERVAL_S seconds.

@@ -27,6 +27,7 @@ from cablepin.cloud.models import AuditEvent, OutboxMessage, User
 from cablepin.cloud.sender import Sender
 from cablepin.cloud.services import accounts, audit, cables, invitations
 from cablepin.cloud.services.invitations import INVITATION_TTL
+from cablepin.cloud.services.outbox import SENT_LOG_TTL
 from cablepin.cloud.settings import Settings
 
 from .billing_helpers import at, charge_at, set_policy, submit, sync, verified_tariff
@@ -352,6 +353,31 @@ def test_m7_d2_an_undelivered_invitation_loses_its_link_when_the_invitation_expi
     )
     assert retried.status_code == 404
     assert outbox_rows(world)[0].state is MailState.FAILED
+
+
+def test_m7_d2_the_record_of_a_delivered_mail_is_forgotten_after_a_quarter(
+    world: World, smtp: tuple[Recorder, int]
+) -> None:
+    server, port = smtp
+    server.refuse["nina@a.example"] = "550 <nina@a.example>: user unknown"
+    invite(world, "nina@a.example", "Nina New")
+    invite(world, "otto@a.example", "Otto Other")
+    assert sender(world, port).deliver_due().as_dict() == {"sent": 1, "deferred": 0, "failed": 1}
+    sent_at = world.clock()
+
+    # Support can still see for a quarter that the mail went out, and to whom.
+    kept = retention(world, sent_at + SENT_LOG_TTL - dt.timedelta(hours=1))
+    assert kept["sent_mails_forgotten"] == 0
+    assert [(r.recipient, r.state) for r in outbox_rows(world)] == [
+        ("nina@a.example", MailState.FAILED),
+        ("otto@a.example", MailState.SENT),
+    ]
+    # Then the record of the delivered one goes; the undelivered one waits for support.
+    gone = retention(world, sent_at + SENT_LOG_TTL + dt.timedelta(hours=1))
+    assert gone["sent_mails_forgotten"] == 1
+    assert [(r.recipient, r.state) for r in outbox_rows(world)] == [
+        ("nina@a.example", MailState.FAILED)
+    ]
 
 
 def serve_stderr(world: World, **env: str) -> str:

@@ -22,7 +22,10 @@ Rules kept here (the lifecycle is ``domain/outbox.py``):
   ``Message-ID``. That is the only way a message arrives twice.
 * A server's reply is stored masked (``rules.mask_addresses``), at most
   ``MAX_ERROR`` characters. ``expire_invitations`` deletes the text of
-  undelivered invitations whose link has expired (the retention job runs it).
+  undelivered invitations whose link has expired, and ``forget_sent`` deletes
+  the record of a delivered message (recipient, subject, when) once it is
+  ``SENT_LOG_TTL`` old (the retention job runs both): the outbox is not an
+  archive of who was mailed what.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cablepin.cloud.db import transaction, transactional
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
     from cablepin.cloud.mail import Composed
 
 __all__ = [
+    "SENT_LOG_TTL",
     "Claimed",
     "backlog",
     "claim_next",
@@ -55,12 +59,16 @@ __all__ = [
     "enqueue",
     "expire_invitations",
     "failed_messages",
+    "forget_sent",
     "give_up",
     "mark_sent",
     "retry",
 ]
 
 MAX_ERROR = 500  # characters of a server's reply kept for support
+# How long support can see that a message went out (a quarter: long enough for "I never
+# got the receipt mail" questions about last month's receipt).
+SENT_LOG_TTL = dt.timedelta(days=90)
 EXPIRED_INVITATION = (
     "the invitation expired before this mail was delivered, so its text was deleted; "
     "the fleet manager sends a new invitation"
@@ -223,6 +231,17 @@ def expire_invitations(db: Session, *, created_before: dt.datetime) -> int:
             state=MailState.FAILED,
             content=None,
             last_error=EXPIRED_INVITATION,
+        )
+    )
+    return int(getattr(done, "rowcount", 0) or 0)
+
+
+def forget_sent(db: Session, *, now: dt.datetime) -> int:
+    """Delete the records of messages delivered more than ``SENT_LOG_TTL`` before ``now``
+    (their text went when they were sent). Joins the caller's transaction; returns how many."""
+    done = db.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.state == MailState.SENT, OutboxMessage.sent_at < now - SENT_LOG_TTL
         )
     )
     return int(getattr(done, "rowcount", 0) or 0)

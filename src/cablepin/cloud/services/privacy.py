@@ -546,7 +546,8 @@ def erase_driver(
 @transactional
 def purge_expired(db: Session, *, now: dt.datetime, years: int) -> dict[str, int]:
     """Delete erased drivers' receipts (and the sessions only they kept) whose period ended,
-    and any session of an erased driver that no kept receipt needs."""
+    and any session of an erased driver that no kept receipt needs; clear the text of
+    expired invitations nobody received and forget delivered mail (``services.outbox``)."""
     found = db.execute(
         select(
             ReceiptRow.id,
@@ -592,8 +593,10 @@ def purge_expired(db: Session, *, now: dt.datetime, years: int) -> dict[str, int
             details={"receipts": len(ids), "sessions": deleted, "years": years},
         )
     cleared = outbox.expire_invitations(db, created_before=now - INVITATION_TTL)
+    forgotten = outbox.forget_sent(db, now=now)
     return {
         "receipts_deleted": receipts,
         "sessions_deleted": sessions,
         "invitation_mails_cleared": cleared,
+        "sent_mails_forgotten": forgotten,
     }
