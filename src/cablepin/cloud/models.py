@@ -37,6 +37,7 @@ from cablepin.cloud.domain.outbox import MailKind, MailState
 from cablepin.protocol.commands import CommandKind
 
 __all__ = [
+    "RECOUNT",
     "ApiToken",
     "Assignment",
     "AuditEvent",
@@ -55,6 +56,7 @@ __all__ = [
     "FlatPrice",
     "Invitation",
     "LoginThrottle",
+    "OrgCableCounts",
     "Organisation",
     "OutboxMessage",
     "PaymentRun",
@@ -222,6 +224,8 @@ class Cable(Base):
 
     __table_args__ = (
         Index("ix_cables_org_serial", "org_id", "serial"),
+        # "Not synced for 14 days" depends on the time: counted by two range scans (B4).
+        Index("ix_cables_org_sync_registered", "org_id", "last_sync_at", "registered_at"),
         # A serial prefix search (LIKE 'CBL-0001%') uses this under any collation.
         Index(
             "ix_cables_serial_pattern",
@@ -229,6 +233,41 @@ class Cable(Base):
             postgresql_ops={"serial": "varchar_pattern_ops"},
         ).ddl_if(dialect="postgresql"),
     )
+
+
+class OrgCableCounts(Base):
+    """Per organisation: its cables, those on PIN 0000, of unknown PIN, with a driver (B4).
+
+    Kept only by database triggers (migration ``0006_fleet_counts``) in the
+    transaction of every change to ``organisations``, ``cables`` and
+    ``assignments``; no service writes it. ``RECOUNT`` computes the same from
+    the rows (the migration, a bulk load that bypasses triggers, the drift test).
+    """
+
+    __tablename__ = "org_cable_counts"
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    cables: Mapped[int] = mapped_column(Integer)
+    default_pin: Mapped[int] = mapped_column(Integer)
+    pin_unknown: Mapped[int] = mapped_column(Integer)
+    assigned: Mapped[int] = mapped_column(Integer)
+
+
+# ``org_cable_counts`` from the rows (PostgreSQL and SQLite): a row for every organisation.
+RECOUNT = (
+    "INSERT INTO org_cable_counts (org_id, cables, default_pin, pin_unknown, assigned)"
+    " SELECT o.id, 0, 0, 0, 0 FROM organisations AS o"
+    " WHERE NOT EXISTS (SELECT 1 FROM org_cable_counts AS n WHERE n.org_id = o.id)",
+    "UPDATE org_cable_counts SET"
+    " cables = (SELECT count(*) FROM cables AS c WHERE c.org_id = org_cable_counts.org_id),"
+    " default_pin = (SELECT count(*) FROM cables AS c"
+    "  WHERE c.org_id = org_cable_counts.org_id AND c.pin_default),"
+    " pin_unknown = (SELECT count(*) FROM cables AS c"
+    "  WHERE c.org_id = org_cable_counts.org_id AND c.pin_default IS NULL),"
+    " assigned = (SELECT count(*) FROM cables AS c JOIN assignments AS a ON a.cable_id = c.id"
+    "  WHERE c.org_id = org_cable_counts.org_id AND a.ended_at IS NULL)",
+)
 
 
 class CableCert(Base):

@@ -49,6 +49,7 @@ from cablepin.cloud.models import (
     CommandRow,
     Invitation,
     Organisation,
+    OrgCableCounts,
     User,
 )
 from cablepin.cloud.services import audit as audit_log
@@ -162,46 +163,61 @@ class Overview:
     unassigned: int
 
 
-def overview(db: Session, org_id: int, now: dt.datetime) -> Overview:
-    """The overview counts in three queries.
+def _counts(db: Session, org_id: int | None) -> tuple[int, int, int, int]:
+    """(cables, on PIN 0000, PIN unknown, with a driver) of one organisation, or of all.
 
-    One pass over the organisation's cables (slim rows: the certificate is in
-    ``cable_certs``) joined to their active assignments counts total, PIN 0000,
-    PIN unknown, stale and unassigned together; the live commands (few) are
-    counted from their own table.
+    Read from ``org_cable_counts``, which database triggers keep in the
+    transaction of every change (migration ``0006_fleet_counts``): one row,
+    not a pass over every cable joined to its assignment.
     """
-    active = select(Assignment.cable_id).where(Assignment.ended_at.is_(None)).subquery("active")
-    # At most one active assignment per cable (uq_assignments_active_cable): the
-    # outer join keeps one row per cable, and a cable without one counts unassigned.
-    total, default_pin, pin_unknown, stale_n, unassigned = db.execute(
+    query = select(
+        func.coalesce(func.sum(OrgCableCounts.cables), 0),
+        func.coalesce(func.sum(OrgCableCounts.default_pin), 0),
+        func.coalesce(func.sum(OrgCableCounts.pin_unknown), 0),
+        func.coalesce(func.sum(OrgCableCounts.assigned), 0),
+    )
+    if org_id is not None:
+        query = query.where(OrgCableCounts.org_id == org_id)
+    cables, default_pin, pin_unknown, assigned = db.execute(query).one()
+    return int(cables), int(default_pin), int(pin_unknown), int(assigned)
+
+
+def _stale_count(db: Session, org_id: int, now: dt.datetime) -> int:
+    """Cables not synced for STALE_DAYS (``_stale``): two range scans of one index.
+
+    The two halves of ``_stale`` exclude each other (a sync time, or none), so
+    their counts add up; each alone is an index-only range over
+    ``ix_cables_org_sync_registered``, where the OR would read the rows.
+    """
+    cutoff = now - dt.timedelta(days=STALE_DAYS)
+    synced = select(func.count()).where(Cable.org_id == org_id, Cable.last_sync_at < cutoff)
+    never = select(func.count()).where(
+        Cable.org_id == org_id, Cable.last_sync_at.is_(None), Cable.registered_at < cutoff
+    )
+    return int(db.scalar(select(synced.scalar_subquery() + never.scalar_subquery())) or 0)
+
+
+def overview(db: Session, org_id: int, now: dt.datetime) -> Overview:
+    """The overview's counts: one row of kept counts, the stale range, the few live commands."""
+    total, default_pin, pin_unknown, assigned = _counts(db, org_id)
+    # The organisation per live command, looked up by the cable's key: a join would
+    # let the planner hash all 100,000 of the organisation's cables for a few commands.
+    cable_org = select(Cable.org_id).where(Cable.id == CommandRow.cable_id).scalar_subquery()
+    cables = func.count(func.distinct(CommandRow.cable_id))
+    pending_pin, pending_handover = db.execute(
         select(
-            func.count(),
-            func.count().filter(Cable.pin_default.is_(True)),
-            func.count().filter(Cable.pin_default.is_(None)),
-            func.count().filter(_stale(now)),
-            func.count().filter(active.c.cable_id.is_(None)),
-        )
-        .select_from(Cable)
-        .outerjoin(active, active.c.cable_id == Cable.id)
-        .where(Cable.org_id == org_id)
+            cables.filter(CommandRow.kind == CommandKind.ALLOW_PIN_SET),
+            cables.filter(CommandRow.kind == CommandKind.WIPE),
+        ).where(live_clause(now), cable_org == org_id)
     ).one()
-
-    def open_cables(kind: CommandKind) -> int:
-        query = (
-            select(func.count(func.distinct(CommandRow.cable_id)))
-            .join(Cable, Cable.id == CommandRow.cable_id)
-            .where(Cable.org_id == org_id, CommandRow.kind == kind, live_clause(now))
-        )
-        return int(db.scalar(query) or 0)
-
     return Overview(
-        total=int(total),
-        default_pin=int(default_pin),
-        pin_unknown=int(pin_unknown),
-        pending_pin=open_cables(CommandKind.ALLOW_PIN_SET),
-        pending_handover=open_cables(CommandKind.WIPE),
-        stale=int(stale_n),
-        unassigned=int(unassigned),
+        total=total,
+        default_pin=default_pin,
+        pin_unknown=pin_unknown,
+        pending_pin=int(pending_pin),
+        pending_handover=int(pending_handover),
+        stale=_stale_count(db, org_id, now),
+        unassigned=total - assigned,
     )
 
 
@@ -279,10 +295,12 @@ def cable_page(
         c for c in (_search_clause(db, org_id, q), _filter_clause(which, now)) if c is not None
     ]
     base = _scoped(org_id).where(*clauses)
-    # Count the rows of the same query: ``with_only_columns(func.count())`` would drop
-    # the FROM when no clause names ``cables`` outside a subquery (the support
-    # console's driver search), and count 1 for any number of hits.
-    total = int(db.scalar(select(func.count()).select_from(base.subquery())) or 0)
+    total = _kept_total(db, org_id, which) if not q.strip() else None
+    if total is None:
+        # Count the rows of the same query: ``with_only_columns(func.count())`` would drop
+        # the FROM when no clause names ``cables`` outside a subquery (the support
+        # console's driver search), and count 1 for any number of hits.
+        total = int(db.scalar(select(func.count()).select_from(base.subquery())) or 0)
     query = base.order_by(Cable.serial).limit(limit + 1)
     if after:
         query = query.where(Cable.serial > after)
@@ -294,6 +312,26 @@ def cable_page(
         total=total,
         next_after=cables[-1].serial if more and cables else None,
     )
+
+
+def _kept_total(db: Session, org_id: int | None, which: CableFilter) -> int | None:
+    """The list's total from the kept counts (``_counts``) where they hold it, else None."""
+    if which not in (
+        CableFilter.ALL,
+        CableFilter.DEFAULT_PIN,
+        CableFilter.PIN_UNKNOWN,
+        CableFilter.UNASSIGNED,
+    ):
+        return None
+    total, default_pin, pin_unknown, assigned = _counts(db, org_id)
+    match which:
+        case CableFilter.DEFAULT_PIN:
+            return default_pin
+        case CableFilter.PIN_UNKNOWN:
+            return pin_unknown
+        case CableFilter.UNASSIGNED:
+            return total - assigned
+    return total
 
 
 def _rows(db: Session, cables: Sequence[Cable], now: dt.datetime) -> list[CableRow]:
