@@ -13,6 +13,9 @@ requested WARMUP + RUNS times; the figure is the 95th percentile of the RUNS.
 
 ``CABLEPIN_BENCH_SCALE=0.1`` loads a tenth of everything (a quick look while
 developing; the report is only written at scale 1).
+``CABLEPIN_BENCH_KEEP_DB=NAME`` (while developing) loads into database NAME and
+keeps it; a later run with the same NAME migrates it to the newest schema and
+measures without loading again. Drop it yourself when done.
 """
 
 from __future__ import annotations
@@ -58,8 +61,28 @@ FIRST = ["Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannes", "I
 LAST = ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker"]
 
 
-def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
-    """The accounts through the services, the bulk through SQL; returns facts for the paths."""
+class _Steps:
+    """Wall time of each step of the load, for the notes (where the minutes go)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._name = ""
+        self._started = 0.0
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        if self._name:
+            self.seconds[self._name] = self.seconds.get(self._name, 0.0) + now - self._started
+        self._name, self._started = name, now
+
+    def text(self) -> str:
+        self("")
+        return ", ".join(f"{name} {s:.0f} s" for name, s in self.seconds.items())
+
+
+def _load(url: str, libpq: str, now: dt.datetime, steps: _Steps) -> None:
+    """The accounts through the services, the bulk through SQL."""
+    steps("accounts")
     engine = make_engine(url)
     with make_sessionmaker(engine)() as db:
         org = accounts.create_org(db, ORG, now=now)
@@ -89,6 +112,7 @@ def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
         conn.execute("SET synchronous_commit = off")
         conn.execute("SET maintenance_work_mem = '256MB'")
         base_user = conn.execute("SELECT coalesce(max(id), 0) FROM users").fetchone()[0]  # type: ignore[index]
+        steps("drivers")
         # Drivers: realistic names (many share one), unique addresses, a few invited or deactivated.
         conn.execute(
             f"""
@@ -106,6 +130,7 @@ def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
             {"org": org_id, "n": DRIVERS, "now": now},
         )
         conn.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), max(id)) FROM users")
+        steps("cables")
         # Cables: a tenth on PIN 0000, a third stale; a real-size certificate for each.
         conn.execute(
             """
@@ -130,6 +155,7 @@ def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
             """,
             {"n": CABLES, "small": small_id, "now": now},
         )
+        steps("certificates")
         conn.execute(
             """
             INSERT INTO cable_certs (cable_id, cert_pem)
@@ -140,6 +166,7 @@ def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
             """
         )
         conn.execute("SELECT setval(pg_get_serial_sequence('cables', 'id'), max(id)) FROM cables")
+        steps("assignments and commands")
         # Four of five cables have a driver (each driver about four cables).
         conn.execute(
             """
@@ -166,6 +193,7 @@ def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
         )
         # Sessions: loaded without their secondary indexes, which are then built
         # (what a restore does); 100 per cable, about a week apart, newest last.
+        steps("sessions")
         indexes = list(session_table.indexes)
         for index in indexes:
             conn.execute(f"DROP INDEX {index.name}")
@@ -193,6 +221,7 @@ def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
                 "now": now_s,
             },
         )
+        steps("session indexes")
         conn.execute(
             "ALTER TABLE charging_sessions ADD CONSTRAINT uq_charging_sessions_cable_epoch_seq "
             "UNIQUE (cable_id, epoch, seq)"
@@ -200,6 +229,7 @@ def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
         for index in indexes:
             columns = ", ".join(c.name for c in index.columns)
             conn.execute(f"CREATE INDEX {index.name} ON charging_sessions ({columns})")
+        steps("audit events")
         # Audit: the big organisation's events, actions spread, a few support actions.
         conn.execute(
             f"""
@@ -229,9 +259,29 @@ def _load(url: str, libpq: str, now: dt.datetime) -> dict[str, object]:
             "UPDATE audit_head SET seq = %(n)s, hash = md5(%(n)s::text) || md5(%(n)s::text)",
             {"n": AUDIT_EVENTS},
         )
+        steps("VACUUM ANALYZE")
         conn.execute("VACUUM ANALYZE")
+    steps("")
+
+
+def _facts(libpq: str) -> dict[str, object]:
+    """What the paths need from a loaded database (also one kept from an earlier run)."""
+    with psycopg.connect(libpq) as conn:
+        now, base_user = conn.execute(
+            "SELECT o.created_at, (SELECT min(id) - 1 FROM users WHERE role = 'driver')"
+            " FROM organisations AS o WHERE o.name = %s",
+            (ORG,),
+        ).fetchone()  # type: ignore[misc]
         heap = conn.execute("SELECT pg_relation_size('cables')").fetchone()[0]  # type: ignore[index]
-    return {"base_user": base_user, "cables_heap_mb": heap / 1e6, "now_s": now_s}
+    return {"base_user": base_user, "cables_heap_mb": heap / 1e6, "now_s": int(now.timestamp())}
+
+
+def _loaded(libpq: str) -> bool:
+    with psycopg.connect(libpq) as conn:
+        if conn.execute("SELECT to_regclass('audit_head')").fetchone() == (None,):
+            return False
+        row = conn.execute("SELECT seq FROM audit_head").fetchone()
+    return row == (AUDIT_EVENTS,)
 
 
 def _driver_name(i: int) -> str:
@@ -372,13 +422,20 @@ def _measure(url: str, keys: Path, facts: dict[str, object]) -> list[Figure]:
 
 
 def run() -> Section:
-    name = f"cablepin_bench_portal_{secrets.token_hex(4)}"
+    keep = os.environ.get("CABLEPIN_BENCH_KEEP_DB", "")
+    name = keep or f"cablepin_bench_portal_{secrets.token_hex(4)}"
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     figures: list[Figure] = []
     notes = ""
     try:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            if (
+                not keep
+                or not conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+                ).fetchone()
+            ):
+                conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.Error as e:
         figures.append(Figure("every page", f"not measured: no PostgreSQL server ({e})"))
     else:
@@ -388,11 +445,17 @@ def run() -> Section:
             with tempfile.TemporaryDirectory() as tmp:
                 keys = Path(tmp) / "keys"
                 init_keys(keys, now)
-                migrate(url)
+                steps = _Steps()
                 started = time.perf_counter()
-                facts = _load(url, libpq, now)
+                if keep and _loaded(libpq):
+                    migrate(url)  # a kept database gets a newer migration on its data
+                    print(f"    kept database {name} reused", flush=True)
+                else:
+                    migrate(url)
+                    _load(url, libpq, now, steps)
                 load_s = time.perf_counter() - started
-                print(f"    loaded in {load_s:.0f} s", flush=True)
+                print(f"    loaded in {load_s:.0f} s ({steps.text()})", flush=True)
+                facts = _facts(libpq)
                 figures = _measure(url, keys, facts)
             missed = [f for f in figures if f.met is False]
             load = "/".join(f"{x:.1f}" for x in os.getloadavg())
@@ -402,7 +465,7 @@ def run() -> Section:
                 f"Load average of the machine at the end (1/5/15 min): {load} on "
                 f"{os.cpu_count()} cores; a p95 on a shared machine includes the time a request "
                 "waits for a core, the median shows the work itself. "
-                f"Loading (generate_series, index builds, VACUUM ANALYZE) took {load_s:.0f} s; "
+                f"Loading took {load_s:.0f} s ({steps.text()}); "
                 f"the cables heap is {facts['cables_heap_mb']:.0f} MB "
                 "(certificates in their own table). "
                 + (
@@ -415,8 +478,9 @@ def run() -> Section:
                 over = float(f.value.split(" ")[0]) - TARGET_MS
                 notes += f"\n- {f.name}: over by {over:.0f} ms; {_why(f.name)}."
         finally:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if not keep:
+                with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return Section(
         title="B4: every portal page and list API at fleet scale (PostgreSQL)",
         command="make bench  (benchmarks/portal_scale.py; alone: "
