@@ -7,6 +7,9 @@ Rules kept here:
 - Lists page by key (``serial > after``, ``seq < before``), never by OFFSET,
   so page 2,000 of 100,000 cables costs what page 1 costs
   (``ix_cables_org_serial``, ``ix_audit_events_org_seq``).
+- Counts over every cable of an organisation (overview, list captions) come
+  from ``org_cable_counts``, which database triggers keep (``_counts``);
+  what depends on the time ("not synced", live commands) is counted by index.
 - A PIN permission whose time ran out is not "pending", even before a
   service has marked it expired: "pending" is the command lifecycle's
   ``live`` (``domain/commands.py``), in SQL ``services.commands.live_clause``.
