@@ -13,12 +13,23 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select, text
 
+from cablepin.cloud.db import make_engine, make_sessionmaker
 from cablepin.cloud.domain.commands import OPEN, Purpose, State
-from cablepin.cloud.models import RECOUNT, Assignment, Cable, CommandRow, Organisation, User
+from cablepin.cloud.models import (
+    RECOUNT,
+    Assignment,
+    Cable,
+    CommandRow,
+    Organisation,
+    OrgCableCounts,
+    User,
+)
 from cablepin.cloud.portal import queries
 from cablepin.cloud.portal.queries import CableFilter
 from cablepin.cloud.services import accounts
@@ -35,10 +46,13 @@ from .conftest import (
     FM_A,
     ORG_A,
     ORG_B,
+    Clock,
     World,
     assigned_world,
+    empty_pg,
+    seed,
 )
-from .fakes import FakeCable
+from .fakes import FakeCable, Keys
 
 DAY = dt.timedelta(days=1)
 
@@ -299,3 +313,57 @@ def test_b4_kept_counts_never_drift_from_the_rows(world: World) -> None:
         db.execute(text("DELETE FROM cables WHERE serial = 'CBL-00000777'"))
         db.commit()
     check("every active assignment and a cable deleted")
+
+
+@pytest.mark.postgres
+def test_b4_kept_counts_hold_under_concurrent_changes(pg_database: str, keys: Keys) -> None:
+    """Four connections at once register, assign and hand back cables of one organisation
+    (READ COMMITTED, as the app runs): the triggers' increments are never lost."""
+    empty_pg(pg_database)
+    clock = Clock()
+    seed(pg_database, keys, clock)
+    engine = make_engine(pg_database)
+    with engine.connect() as conn:
+        org = conn.scalar(text("SELECT id FROM organisations WHERE name = :n"), {"n": ORG_A})
+        driver = conn.scalar(text("SELECT id FROM users WHERE email = :e"), {"e": DRIVER_A1})
+    start = threading.Barrier(4)
+
+    def worker(lane: int) -> None:
+        start.wait()
+        for i in range(15):
+            n = 1000 + lane * 100 + i
+            with engine.begin() as conn:
+                cable = conn.scalar(
+                    text(
+                        "INSERT INTO cables (serial, org_id, registered_at, epoch, head_seq,"
+                        " head_hash, pin_default) VALUES (:s, :o, now(), 0, 0, '\\x00', :p)"
+                        " RETURNING id"
+                    ),
+                    {"s": f"CBL-{n:08d}", "o": org, "p": [None, True, False][i % 3]},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO assignments (cable_id, driver_id, epoch, started_at)"
+                        " VALUES (:c, :d, 0, now())"
+                    ),
+                    {"c": cable, "d": driver},
+                )
+            if i % 2:
+                with engine.begin() as conn:
+                    conn.execute(
+                        text("UPDATE assignments SET ended_at = now() WHERE cable_id = :c"),
+                        {"c": cable},
+                    )
+
+    with ThreadPoolExecutor(4) as pool:
+        for done in [pool.submit(worker, lane) for lane in range(4)]:
+            done.result()
+    with make_sessionmaker(engine)() as db:
+        kept = db.execute(
+            select(OrgCableCounts.cables, OrgCableCounts.assigned).where(
+                OrgCableCounts.org_id == org
+            )
+        ).one()
+    engine.dispose()
+    # The seed's two cables of this organisation, 60 added, 4 x 8 of them still assigned.
+    assert tuple(kept) == (62, 32)
