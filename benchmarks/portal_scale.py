@@ -370,6 +370,9 @@ def _timings(client: TestClient, path: str) -> tuple[float, float]:
 
 # Where the time of a page goes, and what would close the gap, shown for a missed figure.
 WHY = {
+    "search driver name": "the cables of the drivers whose name or e-mail contains the text: "
+    "a substring match over the organisation's 20,000 drivers, the most CPU-bound page here "
+    "(a trigram index, pg_trgm, would make it an index lookup)",
     "overview": "one row of kept counts (org_cable_counts), two index-only range counts for "
     "'not synced' (a third of the cables here) and the live commands; the rest is the page "
     "and, on a shared machine, waiting for a core (compare the median)",
