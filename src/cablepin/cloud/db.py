@@ -17,11 +17,28 @@ calls a service directly gets the service's own unit. Nothing else calls
 and commits before argon2 runs, so no transaction (on SQLite: no write lock)
 is held while a password is checked, and a failed login is counted even
 though the login raises.
+
+**Pooled PostgreSQL connections are checked without a round trip** (B3). Instead
+of SQLAlchemy's pre-ping (a ``SELECT 1`` before every unit of work), a pooled
+connection is given out only if its socket has nothing to read: an idle
+connection the server ended (``pg_terminate_backend``, a restart or failover)
+has its FATAL message or its end of stream waiting there, and is replaced
+before anything runs on it. A connection lost silently (nothing arrived) fails
+on its first statement like one cut mid-request: 503 ``database_unavailable``
+with ``Retry-After`` (``api/errors.py``), and the pool is invalidated.
+
+**Work whose every statement stands alone runs without a transaction**
+(``autocommit``: reads, and a write that is one conditional statement, such as
+the connect's compare-and-set of what the cable reported): on PostgreSQL an
+autocommit connection, so psycopg sends no ``BEGIN`` and no ``COMMIT``; each
+statement sees its own snapshot, as under READ COMMITTED, and a write is
+committed as it runs. Anything else uses ``transaction`` as before.
 """
 
 from __future__ import annotations
 
 import functools
+import select
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +47,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -37,6 +55,8 @@ from cablepin.cloud.settings import normalise_db_url
 
 __all__ = [
     "MIGRATIONS",
+    "POOL_SIZE",
+    "autocommit",
     "make_engine",
     "make_sessionmaker",
     "migrate",
@@ -46,12 +66,20 @@ __all__ = [
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+#: PostgreSQL connections a process keeps, and how many more it may open for a peak (closed
+#: again when returned). A hot path that holds one per thread (the connect) runs at most
+#: POOL_SIZE at once, so it never opens and closes connections under load (B3).
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_db_url(url)
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        options = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, **kwargs}
+        engine = create_engine(url, **options)
+        _check_pooled_connections(engine)
+        return engine
     engine = create_engine(
         url, connect_args={"check_same_thread": False}, poolclass=NullPool, **kwargs
     )
@@ -73,8 +101,48 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+_FRESH = "cablepin.fresh"
+
+
+def _check_pooled_connections(engine: Engine) -> None:
+    """The pre-ping without its round trip (see the module's docstring)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_FRESH] = True
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.pop(_FRESH, False):
+            return  # just opened: nothing to check
+        if dbapi_connection.closed:
+            raise DisconnectionError("the pooled connection is closed")
+        readable, _, _ = select.select([dbapi_connection.pgconn.socket], [], [], 0)
+        if readable:  # an idle connection the server spoke on: it ended it (or said why)
+            raise DisconnectionError("the server ended this pooled connection")
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+_AUTOCOMMIT = "cablepin.autocommit_bind"
+
+
+@contextmanager
+def autocommit(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose statements each stand alone: no transaction on PostgreSQL (no
+    BEGIN, no COMMIT: one round trip a statement); elsewhere an ordinary unit of work."""
+    engine = factory.kw.get("bind")
+    if not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
+        with factory() as session, transaction(session):
+            yield session
+        return
+    bind = engine.__dict__.get(_AUTOCOMMIT)
+    if bind is None:  # one per engine, sharing its pool
+        bind = engine.__dict__[_AUTOCOMMIT] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with factory(bind=bind) as session:
+        yield session
 
 
 def migrate(url: str, revision: str = "head") -> None:

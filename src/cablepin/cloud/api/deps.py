@@ -34,6 +34,7 @@ __all__ = [
     "SettingsDep",
     "actor_for_request",
     "authorize",
+    "bearer_credentials",
     "get_db",
 ]
 
@@ -53,6 +54,11 @@ async def get_keys(request: Request) -> CloudKeys:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Keys = Annotated[CloudKeys, Depends(get_keys)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def bearer_credentials(request: Request) -> HTTPAuthorizationCredentials | None:
+    """``Credentials`` without the dependency machinery (the connect's route, B3)."""
+    return await _bearer(request)
 
 
 def authorize(request: Request, db: Db, now: Now, credentials: Credentials) -> Actor | None:

@@ -7,11 +7,15 @@ for every route of this router); organisation scoping is in the services.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from anyio import CapacityLimiter, to_thread
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
-from starlette.concurrency import run_in_threadpool
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from cablepin.cloud.api.deps import (
     Bearer,
@@ -23,8 +27,11 @@ from cablepin.cloud.api.deps import (
     SettingsDep,
     actor_for_request,
     authorize,
+    bearer_credentials,
 )
-from cablepin.cloud.deps import unit_of_work
+from cablepin.cloud.db import POOL_SIZE, autocommit
+from cablepin.cloud.deps import get_now, unit_of_work
+from cablepin.cloud.domain.actor import Actor
 from cablepin.cloud.errors import Unauthorized
 from cablepin.cloud.keys import CloudKeys
 from cablepin.cloud.metrics import SESSIONS_INGESTED
@@ -66,7 +73,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(authorize)], responses=ERRORS)
 
-Serial = Annotated[str, Path(max_length=32, description="cable serial, e.g. CBL-00012345")]
+SERIAL_MAX = 32
+Serial = Annotated[str, Path(max_length=SERIAL_MAX, description="cable serial, e.g. CBL-00012345")]
 Reason = Annotated[
     str | None,
     Query(
@@ -247,11 +255,48 @@ def challenge(serial: Serial, db: Db, now: Now, keys: Keys, actor: CurrentActor)
     return ingest.challenge(db, actor, serial, challenge_key=keys.challenge_key, now=now)
 
 
-# B3: the connect is the hot path of every cable. Its token check, service and commit run
-# in one thread-pool call (``authorize``, a sync route and ``get_db``'s commit would be three
-# hops plus FastAPI's dependency graph), so it has a router of its own without the router
-# dependency; the check is the same code (``actor_for_request``), the same policy rule.
-connect_router = APIRouter(prefix="/api/v1", responses=ERRORS)
+# B3: the connect is the hot path of every cable. It has a router of its own, without the
+# router dependency: its token check (the same code, ``actor_for_request``, the same policy
+# rule), the service and the database work run in one thread-pool call, and its route class
+# (``_ConnectRoute``) answers a well-formed request without FastAPI's dependency machinery.
+class _ConnectRoute(APIRoute):
+    """The connect's route: the declared endpoint below is its OpenAPI document and the
+    answer to every request that is not plainly well formed; a well-formed one (JSON body,
+    a serial of at most 32 characters, a body the model takes) is answered here, by the
+    same code the endpoint calls, with the model's own JSON (as FastAPI would)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        declared = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            serial = request.path_params.get("serial")
+            body = await request.body()
+            content_type = request.headers.get("content-type", "")
+            if (
+                not isinstance(serial, str)
+                or len(serial) > SERIAL_MAX
+                or content_type.partition(";")[0].strip().lower() != "application/json"
+            ):
+                return await declared(request)
+            try:
+                hello = ConnectRequest.model_validate_json(body)
+            except ValidationError:
+                return await declared(request)  # FastAPI words the refusal, as for any route
+            credentials = await bearer_credentials(request)
+            now, keys = get_now(request), request.app.state.keys
+            answer = await to_thread.run_sync(
+                _connect, request, serial, hello, now, keys, credentials, limiter=_CONNECTS
+            )
+            return Response(_CONNECT_JSON(answer), media_type="application/json")
+
+        return handler
+
+
+_CONNECT_JSON = ConnectResponse.__pydantic_serializer__.to_json
+# No more connects in threads than pooled connections: more would only wait for one, or
+# open and close connections past the pool, and contend for the GIL meanwhile.
+_CONNECTS = CapacityLimiter(POOL_SIZE)
+connect_router = APIRouter(prefix="/api/v1", responses=ERRORS, route_class=_ConnectRoute)
 
 
 @connect_router.post("/app/cables/{serial}/connect", tags=["app"])
@@ -263,7 +308,9 @@ async def connect(
     keys: Keys,
     credentials: Credentials,
 ) -> ConnectResponse:
-    return await run_in_threadpool(_connect, request, serial, body, now, keys, credentials)
+    return await to_thread.run_sync(
+        _connect, request, serial, body, now, keys, credentials, limiter=_CONNECTS
+    )
 
 
 def _connect(
@@ -274,19 +321,41 @@ def _connect(
     keys: CloudKeys,
     credentials: HTTPAuthorizationCredentials | None,
 ) -> ConnectResponse:
-    with unit_of_work(request.app.state.sessionmaker) as db:
-        actor = actor_for_request(request, db, now, credentials)
-        if actor is None:  # the policy made the route public: a wiring mistake, refuse
-            raise Unauthorized("log in first")
-        return ingest.connect(
-            db,
-            actor,
-            serial,
-            body,
-            command_key=keys.command_key,
-            challenge_key=keys.challenge_key,
-            now=now,
-        )
+    """The token check and ``ingest.connect`` in two units: the quick one without a
+    transaction (``db.autocommit``: two reads and at most one conditional UPDATE, no
+    BEGIN or COMMIT), and only when it cannot answer, the locked one. Running the quick
+    one twice does no harm, so when the database ended its connection under it, it is
+    run once more on a fresh one (the pool gives out no connection it knows is gone)."""
+    state = request.app.state
+    actor, answer = _connect_quick(request, serial, body, now, keys, credentials)
+    if answer is not None:
+        return answer
+    with unit_of_work(state.sessionmaker) as db:
+        return ingest.connect_locked(db, actor, serial, body, command_key=keys.command_key, now=now)
+
+
+def _connect_quick(
+    request: Request,
+    serial: str,
+    body: ConnectRequest,
+    now: dt.datetime,
+    keys: CloudKeys,
+    credentials: HTTPAuthorizationCredentials | None,
+) -> tuple[Actor, ConnectResponse | None]:
+    for attempt in (1, 2):
+        try:
+            with autocommit(request.app.state.sessionmaker) as db:
+                actor = actor_for_request(request, db, now, credentials)
+                if actor is None:  # the policy made the route public: a wiring mistake
+                    raise Unauthorized("log in first")
+                answer = ingest.connect_quick(
+                    db, actor, serial, body, challenge_key=keys.challenge_key, now=now
+                )
+                return actor, answer
+        except DBAPIError as e:
+            if not e.connection_invalidated or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 @router.post("/app/cables/{serial}/release", tags=["app"])

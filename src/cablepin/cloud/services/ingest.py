@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Final, assert_never
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cablepin.cloud.db import transactional
@@ -91,7 +91,16 @@ from cablepin.protocol.errors import ChainError, MessageError, ProtocolError
 from cablepin.protocol.hello import Hello
 from cablepin.protocol.messages import NONCE_SIZE
 
-__all__ = ["LAST_SEEN_STEP", "challenge", "connect", "post_receipt", "release", "upload_sessions"]
+__all__ = [
+    "LAST_SEEN_STEP",
+    "challenge",
+    "connect",
+    "connect_locked",
+    "connect_quick",
+    "post_receipt",
+    "release",
+    "upload_sessions",
+]
 
 # ``last_seen_at`` is written when it is this old (or the hello's facts changed): a
 # cable connected again within the minute costs no write (B3).
@@ -423,19 +432,79 @@ def connect(
 ) -> ConnectResponse:
     """Verify the hello; apply its receipt; hand out the commands for its nonce.
 
-    B3: the cable and all it needs are one query. A connect that changes nothing
-    (no receipt, no command to hand out, no clean-start step, facts as stored)
-    answers from that read, without a row lock and with nothing to commit; any
-    other reads everything again under the cable's row lock and decides there.
+    One unit of work: ``connect_quick`` and, when it cannot answer, ``connect_locked``
+    (the API's route runs the two in units of their own, the first without a
+    transaction: B3).
+    """
+    answer = connect_quick(db, actor, serial, request, challenge_key=challenge_key, now=now)
+    if answer is not None:
+        return answer
+    return connect_locked(db, actor, serial, request, command_key=command_key, now=now)
+
+
+def connect_quick(
+    db: Session,
+    actor: Actor,
+    serial: str,
+    request: ConnectRequest,
+    *,
+    challenge_key: bytes,
+    now: dt.datetime,
+) -> ConnectResponse | None:
+    """The quick part of a connect: verify the hello (refusing a bad one) and answer it
+    when it changes nothing but the facts the cable's driver reports (no receipt, no
+    command to hand out, no clean-start step); ``None`` when ``connect_locked`` must decide.
+
+    B3: the cable and all it needs are one query, and new facts one conditional UPDATE
+    that takes effect only if the cable is still as read (else ``connect_locked``
+    decides), so this needs no lock and may run without a transaction
+    (``db.autocommit``): every statement stands alone.
     """
     found = find_cable_with(db, actor, serial, lock=False)
-    nonce = request.nonce
-    if len(nonce) != NONCE_SIZE:
+    if len(request.nonce) != NONCE_SIZE:
         raise InvalidRequest(f"the nonce must be {NONCE_SIZE} bytes: send the one from hello")
     _verify_hello(found, actor, request, challenge_key=challenge_key, now=now)
     plan = _plan(found, actor, request, now)
-    if request.receipt is None and not plan.writes:
-        return _answer(found.cable, plan.assigned, [])
+    if request.receipt is not None or plan.step is not Step.NOTHING:
+        return None
+    if plan.offer_wipe or plan.offer_permission:
+        return None
+    if plan.store_facts and not _store_facts(db, found.cable, request, now):
+        return None
+    return _answer(found.cable, plan.assigned, [])
+
+
+def _store_facts(db: Session, cable: Cable, request: ConnectRequest, now: dt.datetime) -> bool:
+    """What the driver's hello says, stored if the cable is still as ``cable`` was read
+    (its epoch and these facts): a compare-and-set, one statement. False: it changed."""
+    stored = db.execute(
+        update(Cable)
+        .where(
+            Cable.id == cable.id,
+            Cable.epoch == cable.epoch,
+            Cable.last_seen_at.is_not_distinct_from(cable.last_seen_at),
+            Cable.pin_default.is_not_distinct_from(cable.pin_default),
+            Cable.fw.is_not_distinct_from(cable.fw),
+        )
+        .values(last_seen_at=now, pin_default=request.pin_default, fw=request.fw or cable.fw)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(stored, "rowcount", 0) == 1)
+
+
+@transactional
+def connect_locked(
+    db: Session,
+    actor: Actor,
+    serial: str,
+    request: ConnectRequest,
+    *,
+    command_key: Ed25519PrivateKey,
+    now: dt.datetime,
+) -> ConnectResponse:
+    """The part of a connect that writes, for a hello ``connect_quick`` verified: read
+    everything again under the cable's row lock and decide there."""
+    nonce = request.nonce
     found = find_cable_with(db, actor, serial, lock=True)
     if request.receipt is not None:
         _apply_receipt(db, found.cable, request.receipt, actor, now, strict=False)
