@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Final, assert_never
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from cablepin.cloud.db import transactional
@@ -478,18 +478,38 @@ def _store_facts(db: Session, cable: Cable, request: ConnectRequest, now: dt.dat
     """What the driver's hello says, stored if the cable is still as ``cable`` was read
     (its epoch and these facts): a compare-and-set, one statement. False: it changed."""
     stored = db.execute(
-        update(Cable)
-        .where(
-            Cable.id == cable.id,
-            Cable.epoch == cable.epoch,
-            Cable.last_seen_at.is_not_distinct_from(cable.last_seen_at),
-            Cable.pin_default.is_not_distinct_from(cable.pin_default),
-            Cable.fw.is_not_distinct_from(cable.fw),
-        )
-        .values(last_seen_at=now, pin_default=request.pin_default, fw=request.fw or cable.fw)
-        .execution_options(synchronize_session=False)
+        _STORE_FACTS,
+        {
+            "cable_id": cable.id,
+            "read_epoch": cable.epoch,
+            "read_seen": cable.last_seen_at,
+            "read_pin_default": cable.pin_default,
+            "read_fw": cable.fw,
+            "new_seen": now,
+            "new_pin_default": request.pin_default,
+            "new_fw": request.fw or cable.fw,
+        },
+        execution_options={"synchronize_session": False},
     )
     return bool(getattr(stored, "rowcount", 0) == 1)
+
+
+# Built once: the statement is the same every time (B3).
+_STORE_FACTS = (
+    update(Cable)
+    .where(
+        Cable.id == bindparam("cable_id"),
+        Cable.epoch == bindparam("read_epoch"),
+        Cable.last_seen_at.is_not_distinct_from(bindparam("read_seen")),
+        Cable.pin_default.is_not_distinct_from(bindparam("read_pin_default")),
+        Cable.fw.is_not_distinct_from(bindparam("read_fw")),
+    )
+    .values(
+        last_seen_at=bindparam("new_seen"),
+        pin_default=bindparam("new_pin_default"),
+        fw=bindparam("new_fw"),
+    )
+)
 
 
 @transactional
