@@ -102,6 +102,27 @@ def test_u2_a_database_connection_cut_mid_request_is_503_and_the_next_request_wo
     assert again.status_code == 200, again.text
 
 
+def test_u2_pooled_connections_the_database_ended_while_idle_are_not_given_out(
+    pg_world: World,
+) -> None:
+    """No pre-ping round trip (B3), yet a restart or failover between requests costs no
+    503: the pool replaces an idle connection whose server ended it before it is used."""
+    assert pg_world.call("GET", "/api/v1/cables", FM_A).status_code == 200  # one is pooled now
+    engine = pg_world.client.app.state.engine  # type: ignore[attr-defined]
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        pids = [
+            pid
+            for (pid,) in admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (engine.url.database,)
+            )
+        ]
+    assert pids
+    for pid in pids:
+        _terminate(pid)
+    r = pg_world.call("GET", "/api/v1/cables", FM_A)
+    assert r.status_code == 200, r.text
+
+
 def test_m7_a_database_cut_after_the_smtp_server_took_a_message_sends_it_once(
     pg_world: World,
 ) -> None:
