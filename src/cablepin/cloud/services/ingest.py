@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from typing import Final, assert_never
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cablepin.cloud.db import transactional
 from cablepin.cloud.domain import challenge as challenges
@@ -54,7 +55,14 @@ from cablepin.cloud.errors import (
     UnknownCommand,
 )
 from cablepin.cloud.keys import device_key
-from cablepin.cloud.models import Assignment, Cable, ChainHead, ChargingSession, CommandRow
+from cablepin.cloud.models import (
+    Assignment,
+    Cable,
+    ChainHead,
+    ChargingSession,
+    CommandRow,
+    UtcDateTime,
+)
 from cablepin.cloud.schemas import (
     ChallengeOut,
     ConnectRequest,
@@ -651,8 +659,7 @@ def upload_sessions(
             ).all()
         )
     duplicates = 0
-    rows = []
-    cable_id, epoch, driver_id = cable.id, cable.epoch, actor.id
+    new: list[tuple[Record, bytes]] = []
     for record, chain_hash in zip(records, hashes, strict=True):
         if record.seq in known:
             if known[record.seq] != chain_hash:
@@ -663,43 +670,137 @@ def upload_sessions(
                 )
             duplicates += 1
             continue
-        rows.append(
-            {
-                "cable_id": cable_id,
-                "epoch": epoch,
-                "seq": record.seq,
-                "driver_id": driver_id,
-                "start_s": record.start,
-                "end_s": record.end,
-                "wh": record.wh,
-                "meter_start_wh": record.meter_start_wh,
-                "meter_end_wh": record.meter_end_wh,
-                "max_w": record.max_w,
-                "chain_hash": chain_hash,
-                "received_at": now,
-            }
-        )
+        new.append((record, chain_hash))
     # New for certain: the cable's row lock serialises its uploads and ``known`` holds
-    # every stored session of this range (B2: one COPY, not a compiled INSERT a batch).
-    insert_new_rows(db, ChargingSession, rows)
-    accepted = len(rows)
+    # every stored session of this range.
     last = records[-1]
-    # M6: keep every head the cable signed, so any session can be proven later.
+    if last.seq > cable.head_seq:
+        head_seq, head_hash = last.seq, hashes[-1]
+    else:
+        head_seq, head_hash = cable.head_seq, cable.head_hash
+    if db.get_bind().dialect.name == "postgresql":
+        _store_batch_pg(db, cable, actor.id, new, last.seq, hashes[-1], head_sig, now)
+        # That statement wrote the cable's row: the loaded object follows without a flush.
+        set_committed_value(cable, "head_seq", head_seq)
+        set_committed_value(cable, "head_hash", head_hash)
+        set_committed_value(cable, "last_sync_at", now)
+    else:
+        _store_batch(db, cable, actor.id, new, last.seq, hashes[-1], head_sig, now)
+        cable.head_seq, cable.head_hash, cable.last_sync_at = head_seq, head_hash, now
+    accepted = len(new)
+    synced = Synced(epoch=cable.epoch, seq=cable.head_seq)
+    return UploadResponse(accepted=accepted, duplicates=duplicates, synced=synced)
+
+
+def _store_batch(
+    db: Session,
+    cable: Cable,
+    driver_id: int,
+    new: list[tuple[Record, bytes]],
+    signed_seq: int,
+    signed_hash: bytes,
+    head_sig: bytes,
+    now: dt.datetime,
+) -> None:
+    """The new sessions in one go (``_sql.insert_new_rows``), and the signed head that
+    proved them (M6: every head the cable signed, so any session can be proven later)."""
+    rows = [
+        {
+            "cable_id": cable.id,
+            "epoch": cable.epoch,
+            "seq": record.seq,
+            "driver_id": driver_id,
+            "start_s": record.start,
+            "end_s": record.end,
+            "wh": record.wh,
+            "meter_start_wh": record.meter_start_wh,
+            "meter_end_wh": record.meter_end_wh,
+            "max_w": record.max_w,
+            "chain_hash": chain_hash,
+            "received_at": now,
+        }
+        for record, chain_hash in new
+    ]
+    insert_new_rows(db, ChargingSession, rows)
     db.execute(
         dialect_insert(db, ChainHead)
         .values(
             cable_id=cable.id,
             epoch=cable.epoch,
-            seq=last.seq,
-            hash=hashes[-1],
+            seq=signed_seq,
+            hash=signed_hash,
             sig=head_sig,
             received_at=now,
         )
         .on_conflict_do_nothing(index_elements=["cable_id", "epoch", "seq"])
     )
-    if last.seq > cable.head_seq:
-        cable.head_seq = last.seq
-        cable.head_hash = hashes[-1]
-    cable.last_sync_at = now
-    synced = Synced(epoch=cable.epoch, seq=cable.head_seq)
-    return UploadResponse(accepted=accepted, duplicates=duplicates, synced=synced)
+
+
+def _store_batch_pg(
+    db: Session,
+    cable: Cable,
+    driver_id: int,
+    new: list[tuple[Record, bytes]],
+    signed_seq: int,
+    signed_hash: bytes,
+    head_sig: bytes,
+    now: dt.datetime,
+) -> None:
+    """``_store_batch`` and the cable's new head in one statement, one round trip (B2):
+    the sessions from arrays (``unnest``), the signed head, the cable's row."""
+    seqs, starts, ends, whs, meter_starts, meter_ends, max_ws, chain_hashes = (
+        [r.seq for r, _ in new],
+        [r.start for r, _ in new],
+        [r.end for r, _ in new],
+        [r.wh for r, _ in new],
+        [r.meter_start_wh for r, _ in new],
+        [r.meter_end_wh for r, _ in new],
+        [r.max_w for r, _ in new],
+        [h for _, h in new],
+    )
+    db.execute(
+        _STORE_BATCH_PG,
+        {
+            "cable_id": cable.id,
+            "epoch": cable.epoch,
+            "driver_id": driver_id,
+            "now": now,
+            "seqs": seqs,
+            "starts": starts,
+            "ends": ends,
+            "whs": whs,
+            "meter_starts": meter_starts,
+            "meter_ends": meter_ends,
+            "max_ws": max_ws,
+            "hashes": chain_hashes,
+            "signed_seq": signed_seq,
+            "signed_hash": signed_hash,
+            "sig": head_sig,
+            "head_seq": max(signed_seq, cable.head_seq),
+            "head_hash": signed_hash if signed_seq > cable.head_seq else cable.head_hash,
+        },
+    )
+
+
+_STORE_BATCH_PG = text(
+    """
+    WITH new_sessions AS (
+        INSERT INTO charging_sessions (cable_id, epoch, seq, driver_id, start_s, end_s, wh,
+                                       meter_start_wh, meter_end_wh, max_w, chain_hash,
+                                       received_at)
+        SELECT :cable_id, :epoch, s.seq, :driver_id, s.start_s, s.end_s, s.wh,
+               s.meter_start_wh, s.meter_end_wh, s.max_w, s.chain_hash, :now
+        FROM unnest(CAST(:seqs AS bigint[]), CAST(:starts AS bigint[]),
+                    CAST(:ends AS bigint[]), CAST(:whs AS bigint[]),
+                    CAST(:meter_starts AS bigint[]), CAST(:meter_ends AS bigint[]),
+                    CAST(:max_ws AS bigint[]), CAST(:hashes AS bytea[]))
+             AS s(seq, start_s, end_s, wh, meter_start_wh, meter_end_wh, max_w, chain_hash)
+    ), new_head AS (
+        INSERT INTO chain_heads (cable_id, epoch, seq, hash, sig, received_at)
+        VALUES (:cable_id, :epoch, :signed_seq, :signed_hash, :sig, :now)
+        ON CONFLICT (cable_id, epoch, seq) DO NOTHING
+    )
+    UPDATE cables SET head_seq = :head_seq, head_hash = :head_hash, last_sync_at = :now
+    WHERE id = :cable_id
+    """
+).bindparams(bindparam("now", type_=UtcDateTime()))
