@@ -342,23 +342,29 @@ def run() -> Section:
         )
     first = runs["connect, first in a minute"]
     missed = [f"{f.name}: missed by {_gap(f.value, f.target)}" for f in figures if f.met is False]
+    healthz_cpu = (runs["healthz 1"].cpu_ms + runs["healthz 2"].cpu_ms) / 2
     if missed:
         notes = (
-            "; ".join(missed) + ". Why: per connect the server does five database "
-            "round trips (the pool's pre-ping, psycopg's BEGIN, the token with its user and "
-            "organisation, the cable with its certificate, assignment and open commands, "
-            "COMMIT), one hop through the thread pool (the token check, the service and the "
-            "commit in one call: routes.connect; before, three hops and FastAPI's dependency "
-            "graph, 4.5-5.0 ms a connect and about 170/s in the same conditions), and the "
-            "validation of the request and the answer; /healthz has none of that but pays "
-            "the middleware and h11 too (its 0.6 ms). A GIL-holding py-spy profile of the "
-            "three-hop version put most of the Python time in FastAPI's dependency "
-            "resolution and the thread hand-overs (36 % and 14 % inclusive) and little in "
-            "the service (7 %) and SQLAlchemy's execute (9 %). Turning the pre-ping off, "
-            "measured the same way, saved about 0.5 ms a connect: kept, as the outage and "
-            "soak tests rely on it. What would close the rest: no thread at all (an async "
-            "driver), fewer round trips (BEGIN and the pre-ping folded into the first "
-            "query), and more worker processes for the rate (the ratio stays). "
+            "; ".join(missed) + ". Why: per connect the server does two database round "
+            "trips (the token with its user and organisation; the cable with its certificate, "
+            "assignment and open commands), three when it stores what the driver's hello says "
+            "(one compare-and-set UPDATE), with no BEGIN or COMMIT (db.autocommit) and no "
+            "pre-ping (an idle pooled connection is checked by its socket instead); one hop "
+            "through the thread pool, at most db.POOL_SIZE at a time (the default pool of "
+            "5 + 10 opened and closed connections past its size under 32 clients); and no "
+            "FastAPI dependency resolution or second validation of the answer "
+            "(routes._ConnectRoute: ConnectRequest.model_validate_json, the model's own JSON). "
+            "Side by side with the code before this (the same session, load average about 5.5): "
+            "0.18 and 0.16 of /healthz, 6.0 and 7.4 ms a connect (five and seven round "
+            "trips) where this measured 0.29 and 0.19, 4.1 and 6.0 ms. What is left "
+            "(py-spy, the GIL holder, second run): the middleware, routing and h11 that /healthz "
+            f"pays too (its {healthz_cpu:.2f} ms a request here), SQLAlchemy's ORM for the "
+            "cable query (about a fifth of the connect's Python time: four entities built for "
+            "one row), the session and pool around it, the thread hand-over, the hello's "
+            "Ed25519 check. What would close it: the hot read as plain rows in one statement "
+            "with the token (one round trip, no ORM entities), an async driver (no thread), "
+            "and more worker processes for the rate (the ratio stays). Every CPU figure here "
+            "grows with the machine's load (/healthz: 0.6 ms at a load of 6, 1.2 ms at 10). "
         )
     notes += (
         f"In the first connect run {runs['cables seen'].requests:,} of {CABLES:,} cables were "

@@ -16,9 +16,11 @@ Rules (DESIGN "Attribution", H2-H5, S1-S3):
 * ``sessions``: refusals in ``domain/attribution.py``; the batch must verify
   against the stored chain (``protocol.chain.verify_batch``); records already
   stored must be identical (counted as duplicates), the new ones are inserted
-  in one go (``_sql.insert_new_rows``: COPY on PostgreSQL; the cable's row lock
-  serialises its uploads, so "new" stays true), and the signed head that
-  proved them is inserted idempotently (``chain_heads``: evidence for receipts, M6).
+  in one go (the cable's row lock serialises its uploads, so "new" stays true),
+  and the signed head that proved them is inserted idempotently (``chain_heads``:
+  evidence for receipts, M6). On PostgreSQL the sessions, the head and the
+  cable's new head are one statement (``_store_batch_pg``, B2); elsewhere
+  ``_sql.insert_new_rows`` and an INSERT (``_store_batch``).
 """
 
 from __future__ import annotations
