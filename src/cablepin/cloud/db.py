@@ -117,8 +117,10 @@ def _check_pooled_connections(engine: Engine) -> None:
             return  # just opened: nothing to check
         if dbapi_connection.closed:
             raise DisconnectionError("the pooled connection is closed")
-        readable, _, _ = select.select([dbapi_connection.pgconn.socket], [], [], 0)
-        if readable:  # an idle connection the server spoke on: it ended it (or said why)
+        # poll, not select: a busy server's descriptors pass select's limit of 1024.
+        idle = select.poll()
+        idle.register(dbapi_connection.pgconn.socket, select.POLLIN)
+        if idle.poll(0):  # an idle connection the server spoke on: it ended it (or said why)
             raise DisconnectionError("the server ended this pooled connection")
 
 
