@@ -43,7 +43,7 @@ from cablepin.cloud.portal.i18n import format_month
 from cablepin.demo import Person, run_cli
 from cablepin.protocol import pki
 from cablepin.protocol.chain import Head, sign_head
-from e2e.conftest import ANNA, FLEET, World, open_world
+from e2e.conftest import ANNA, FLEET, World, open_world, world_template
 
 from .conftest import sign_in
 
@@ -60,7 +60,8 @@ BILLED_WH, AMOUNT = 10_733, "3.52"  # 10.733 kWh x 0.3275 EUR/kWh = 3.5150... ->
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     # Two cables: Anna's, and one whose key forges a signature at the end.
-    with open_world(tmp_path_factory.mktemp("chain"), pool=2) as opened:
+    template = world_template(tmp_path_factory)
+    with open_world(tmp_path_factory.mktemp("chain"), template, pool=2) as opened:
         yield opened
 
 

@@ -1,18 +1,23 @@
 """The whole system as real processes: `cablepin serve`, `cablepin cable run`, `cablepin app ...`.
 
-One world per test module (cloud start-up and seeding cost seconds): keys,
-SQLite database, organisation, fleet manager, two drivers and support, all
-made with the real CLI (``cablepin.demo.seed``, the same code as ``cablepin
-demo``), and a pool of cables provisioned, registered and running before the
-first test. Each test takes fresh cables from the pool, so tests do not
-share a cable's PIN or history; only the database is shared.
+One world per test module: keys, SQLite database, organisation, fleet
+manager, two drivers and support, all made with the real CLI
+(``cablepin.demo.seed``, the same code as ``cablepin demo``), and a pool of
+cables provisioned and registered with the real CLI (``factory provision``,
+``admin register-cable``). Seeding costs about 30 CLI processes, so it runs
+once per test session into a template deployment (``world_template``); each
+module's world is a copy of it in its own folder (own database, keys, cable
+states, radio and clock), with its own `cablepin serve`. Each test takes fresh
+cables from the pool, so tests do not share a cable's PIN or history; only the
+module's database is shared. A pool cable's `cablepin cable run` starts when a
+test takes it (``World.cable``), so a module runs only the cables it uses.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -48,7 +53,7 @@ FLEET = Person("fleet@e2e.test", "Fiona Fleet", "fleet_manager", "fleet pass und
 ANNA = Person("anna@e2e.test", "Anna Driver", "driver", "anna pass by the river")
 BEN = Person("ben@e2e.test", "Ben Driver", "driver", "ben pass near the mill")
 SUPPORT = Person("support@vendor.test", "Sam Support", "support", "support pass over the hill")
-POOL = 11  # cables prepared per module; tests take them in order
+POOL = 11  # cables provisioned in the template; tests take them in order
 PINS_USED: set[str] = set()  # every PIN any test typed (P7 searches the cloud for them)
 
 
@@ -127,6 +132,7 @@ class World:
     def cable(self, driver: Person | None, sessions: int = 0) -> str:
         """A fresh running cable from the pool, assigned to ``driver`` (None: the pool)."""
         serial = self.pool.pop(0)
+        self.running.start_cables([serial])
         if driver is not None:
             self.as_(FLEET).request(
                 "PUT", f"/api/v1/cables/{serial}/assignment", {"driver_email": driver.email}
@@ -192,9 +198,8 @@ class World:
         return Result(done.returncode, json.loads(lines[-1]) if lines else {}, done.stderr)
 
 
-@contextmanager
-def open_world(root: Path, *, pool: int = POOL) -> Iterator[World]:
-    """Seed a deployment in ``root``, provision ``pool`` cables and run cloud and cables."""
+def world_env(root: Path) -> dict[str, str]:
+    """The environment of a world's processes: its own radio and cable clock, cheap hashing."""
     env = {
         **os.environ,
         "CABLEPIN_RADIO": str(root / "radio"),
@@ -207,20 +212,42 @@ def open_world(root: Path, *, pool: int = POOL) -> Iterator[World]:
         "LC_MESSAGES": "",
     }
     env.pop("CABLEPIN_HOME", None)
-    spec = DemoSpec(org=ORG, people=(FLEET, ANNA, BEN, SUPPORT), cables=())
-    layout = seed(root / "deploy", spec, env)
-    counter = itertools.count(1)
-    base = 10_000_000
-    serials = [f"CBL-{base + next(counter):08d}" for _ in range(pool)]
-    with ThreadPoolExecutor(max_workers=2) as workers:
-        list(workers.map(lambda s: add_cable(layout, ORG, CableSpec(s, None, 0), env=env), serials))
-    running = start(
-        layout,
-        DemoSpec(ORG, spec.people, tuple(CableSpec(s, None, 0) for s in serials)),
-        port=free_port(),
-        env=env,
-        cloud_log=root / "cloud.log",
-    )
+    return env
+
+
+SPEC = DemoSpec(org=ORG, people=(FLEET, ANNA, BEN, SUPPORT), cables=())
+SERIALS = tuple(f"CBL-{10_000_000 + n:08d}" for n in range(1, POOL + 1))
+_TEMPLATES: dict[str, Path] = {}
+
+
+def world_template(factory: pytest.TempPathFactory) -> Path:
+    """The seeded deployment every world copies, built once per test session with the real
+    CLI: keys, migrated database, organisation, people, and ``POOL`` registered cables."""
+    if "deploy" not in _TEMPLATES:
+        root = factory.mktemp("e2e-template")
+        env = world_env(root)
+        layout = seed(root / "deploy", SPEC, env)
+        with ThreadPoolExecutor(max_workers=2) as workers:
+            list(
+                workers.map(
+                    lambda s: add_cable(layout, ORG, CableSpec(s, None, 0), env=env), SERIALS
+                )
+            )
+        _TEMPLATES["deploy"] = layout.root
+    return _TEMPLATES["deploy"]
+
+
+@contextmanager
+def open_world(root: Path, template: Path, *, pool: int = POOL) -> Iterator[World]:
+    """Copy the seeded ``template`` into ``root`` and run its cloud; ``pool`` cables wait
+    to be taken (each starts running when a test takes it)."""
+    if pool > len(SERIALS):
+        raise ValueError(f"the template has {len(SERIALS)} cables, not {pool}")
+    env = world_env(root)
+    shutil.copytree(template, root / "deploy")
+    layout = Layout(root / "deploy")
+    serials = list(SERIALS[:pool])
+    running = start(layout, SPEC, port=free_port(), env=env, cloud_log=root / "cloud.log")
     world = World(root, layout, running, env, serials)
     try:
         yield world
@@ -232,7 +259,8 @@ def open_world(root: Path, *, pool: int = POOL) -> Iterator[World]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with open_world(tmp_path_factory.mktemp("e2e")) as opened:
+    template = world_template(tmp_path_factory)
+    with open_world(tmp_path_factory.mktemp("e2e"), template) as opened:
         yield opened
 
 
@@ -246,4 +274,5 @@ __all__ = [
     "World",
     "open_world",
     "run_cli",
+    "world_template",
 ]
