@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Final, assert_never
+from typing import Final, assert_never, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -81,10 +81,13 @@ from cablepin.cloud.schemas import (
 from cablepin.cloud.services import audit, commands
 from cablepin.cloud.services._sql import dialect_insert, insert_new_rows
 from cablepin.cloud.services.cables import (
-    CableWith,
+    AssignmentFields,
+    CableFields,
+    CableRead,
     active_assignment,
     find_cable,
     find_cable_with,
+    read_cable_with,
     schedule_clean_start,
 )
 from cablepin.cloud.services.commands import void_pin_resets
@@ -274,7 +277,7 @@ def _signed(
 
 
 def _verify_hello(
-    found: CableWith,
+    found: CableRead,
     actor: Actor,
     request: ConnectRequest,
     *,
@@ -317,7 +320,7 @@ def _verify_hello(
         raise BadHello(f"this hello was not signed by {cable.serial}; {what_to_do}") from e
 
 
-def _clean_check(assignment: Assignment | None) -> CleanCheck | None:
+def _clean_check(assignment: Assignment | AssignmentFields | None) -> CleanCheck | None:
     if assignment is None:
         return None
     return CleanCheck(
@@ -367,7 +370,7 @@ class _Plan:
         ) or self.offer_permission
 
 
-def _facts_changed(cable: Cable, request: ConnectRequest, now: dt.datetime) -> bool:
+def _facts_changed(cable: CableFields, request: ConnectRequest, now: dt.datetime) -> bool:
     seen = cable.last_seen_at
     return (
         seen is None
@@ -377,7 +380,7 @@ def _facts_changed(cable: Cable, request: ConnectRequest, now: dt.datetime) -> b
     )
 
 
-def _plan(found: CableWith, actor: Actor, request: ConnectRequest, now: dt.datetime) -> _Plan:
+def _plan(found: CableRead, actor: Actor, request: ConnectRequest, now: dt.datetime) -> _Plan:
     cable, assignment, wipe, permission = (
         found.cable,
         found.assignment,
@@ -470,7 +473,7 @@ def connect_quick(
     decides), so this needs no lock and may run without a transaction
     (``db.autocommit``): every statement stands alone.
     """
-    found = find_cable_with(db, actor, serial, lock=False)
+    found = read_cable_with(db, actor, serial)  # plain rows: no entity is built (B3)
     if len(request.nonce) != NONCE_SIZE:
         raise InvalidRequest(f"the nonce must be {NONCE_SIZE} bytes: send the one from hello")
     _verify_hello(found, actor, request, challenge_key=challenge_key, now=now)
@@ -484,10 +487,12 @@ def connect_quick(
     return _answer(found.cable, plan.assigned, [])
 
 
-def _store_facts(db: Session, cable: Cable, request: ConnectRequest, now: dt.datetime) -> bool:
+def _store_facts(
+    db: Session, cable: CableFields, request: ConnectRequest, now: dt.datetime
+) -> bool:
     """What the driver's hello says, stored if the cable is still as ``cable`` was read
     (its epoch and these facts): a compare-and-set, one statement. False: it changed."""
-    stored = db.execute(
+    stored = db.connection().execute(
         _STORE_FACTS,
         {
             "cable_id": cable.id,
@@ -499,20 +504,22 @@ def _store_facts(db: Session, cable: Cable, request: ConnectRequest, now: dt.dat
             "new_pin_default": request.pin_default,
             "new_fw": request.fw or cable.fw,
         },
-        execution_options={"synchronize_session": False},
     )
     return bool(getattr(stored, "rowcount", 0) == 1)
 
 
-# Built once: the statement is the same every time (B3).
+# Built once: the statement is the same every time; Core, run on the session's
+# connection, as nothing of it is in the session (B3).
+_CABLES_TABLE = cast(Table, Cable.__table__)
+_CABLES = _CABLES_TABLE.c
 _STORE_FACTS = (
-    update(Cable)
+    update(_CABLES_TABLE)
     .where(
-        Cable.id == bindparam("cable_id"),
-        Cable.epoch == bindparam("read_epoch"),
-        Cable.last_seen_at.is_not_distinct_from(bindparam("read_seen")),
-        Cable.pin_default.is_not_distinct_from(bindparam("read_pin_default")),
-        Cable.fw.is_not_distinct_from(bindparam("read_fw")),
+        _CABLES.id == bindparam("cable_id"),
+        _CABLES.epoch == bindparam("read_epoch"),
+        _CABLES.last_seen_at.is_not_distinct_from(bindparam("read_seen")),
+        _CABLES.pin_default.is_not_distinct_from(bindparam("read_pin_default")),
+        _CABLES.fw.is_not_distinct_from(bindparam("read_fw")),
     )
     .values(
         last_seen_at=bindparam("new_seen"),
@@ -541,7 +548,7 @@ def connect_locked(
         # It may have ended an assignment, opened one, finished a command: read again.
         found = find_cable_with(db, actor, serial, lock=True)
     cable, assignment, wipe = found.cable, found.assignment, found.wipe
-    plan = _plan(found, actor, request, now)
+    plan = _plan(found.read(), actor, request, now)  # the quick path's rule, on the same facts
     if plan.store_facts:
         cable.last_seen_at = now
         cable.pin_default = request.pin_default
@@ -581,7 +588,9 @@ def connect_locked(
     return _answer(cable, assigned, signed)
 
 
-def _answer(cable: Cable, assigned: bool, signed: list[SignedCommandOut]) -> ConnectResponse:
+def _answer(
+    cable: Cable | CableFields, assigned: bool, signed: list[SignedCommandOut]
+) -> ConnectResponse:
     synced = Synced(epoch=cable.epoch, seq=cable.head_seq)
     return ConnectResponse(serial=cable.serial, assigned=assigned, commands=signed, synced=synced)
 
