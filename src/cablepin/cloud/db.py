@@ -46,7 +46,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -132,19 +132,24 @@ _AUTOCOMMIT = "cablepin.autocommit_bind"
 
 
 @contextmanager
-def autocommit(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose statements each stand alone: no transaction on PostgreSQL (no
-    BEGIN, no COMMIT: one round trip a statement); elsewhere an ordinary unit of work."""
-    engine = factory.kw.get("bind")
-    if not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
-        with factory() as session, transaction(session):
-            yield session
+def autocommit(engine: Engine) -> Iterator[Connection]:
+    """A pooled connection (no ORM session) whose statements each stand alone: no
+    transaction on PostgreSQL (no BEGIN, no COMMIT: one round trip a statement);
+    elsewhere one transaction, committed at the end, rolled back if the block raises."""
+    if engine.dialect.name != "postgresql":
+        with engine.begin() as connection:
+            yield connection
         return
     bind = engine.__dict__.get(_AUTOCOMMIT)
     if bind is None:  # one per engine, sharing its pool
         bind = engine.__dict__[_AUTOCOMMIT] = engine.execution_options(isolation_level="AUTOCOMMIT")
-    with factory(bind=bind) as session:
-        yield session
+    with bind.connect() as connection:
+        yield connection
+
+
+def connection_of(db: Session | Connection) -> Connection:
+    """The connection to run plain (Core) statements on: ``db`` itself, or the session's."""
+    return db if isinstance(db, Connection) else db.connection()
 
 
 def migrate(url: str, revision: str = "head") -> None:

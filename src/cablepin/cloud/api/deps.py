@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from cablepin.cloud.deps import Db, Now, get_db
@@ -67,7 +68,7 @@ def authorize(request: Request, db: Db, now: Now, credentials: Credentials) -> A
 
 def actor_for_request(
     request: Request,
-    db: Session,
+    db: Session | Connection,
     now: dt.datetime,
     credentials: HTTPAuthorizationCredentials | None,
 ) -> Actor | None:

@@ -344,7 +344,7 @@ def _connect_quick(
 ) -> tuple[Actor, ConnectResponse | None]:
     for attempt in (1, 2):
         try:
-            with autocommit(request.app.state.sessionmaker) as db:
+            with autocommit(request.app.state.engine) as db:
                 actor = actor_for_request(request, db, now, credentials)
                 if actor is None:  # the policy made the route public: a wiring mistake
                     raise Unauthorized("log in first")

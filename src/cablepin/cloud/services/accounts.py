@@ -17,11 +17,11 @@ import secrets
 import unicodedata
 
 from argon2 import PasswordHasher
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cablepin.cloud.db import transactional
+from cablepin.cloud.db import connection_of, transactional
 from cablepin.cloud.domain import password_policy
 from cablepin.cloud.domain.actor import Actor, Role
 from cablepin.cloud.errors import (
@@ -283,10 +283,10 @@ def login(
     return token, expires_at, actor_for_user(db, user)
 
 
-def actor_for_token(db: Session, token: str, *, now: dt.datetime) -> Actor:
+def actor_for_token(db: Session | Connection, token: str, *, now: dt.datetime) -> Actor:
     # One round trip for every API request: the token, its user and the user's organisation;
     # a plain statement on the session's connection (no ORM execution around it: B3).
-    row = db.connection().execute(_TOKEN_ACTOR, {"token_hash": hash_token(token)}).first()
+    row = connection_of(db).execute(_TOKEN_ACTOR, {"token_hash": hash_token(token)}).first()
     if row is None:
         raise Unauthorized("this token is not valid; log in again")
     if row.revoked_at is not None or row.expires_at <= now:

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from typing import Final, assert_never, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy import Connection, Table, bindparam, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from cablepin.cloud.db import transactional
+from cablepin.cloud.db import connection_of, transactional
 from cablepin.cloud.domain import challenge as challenges
 from cablepin.cloud.domain import commands as lifecycle
 from cablepin.cloud.domain.actor import Actor
@@ -456,7 +456,7 @@ def connect(
 
 
 def connect_quick(
-    db: Session,
+    db: Session | Connection,
     actor: Actor,
     serial: str,
     request: ConnectRequest,
@@ -488,11 +488,11 @@ def connect_quick(
 
 
 def _store_facts(
-    db: Session, cable: CableFields, request: ConnectRequest, now: dt.datetime
+    db: Session | Connection, cable: CableFields, request: ConnectRequest, now: dt.datetime
 ) -> bool:
     """What the driver's hello says, stored if the cable is still as ``cable`` was read
     (its epoch and these facts): a compare-and-set, one statement. False: it changed."""
-    stored = db.connection().execute(
+    stored = connection_of(db).execute(
         _STORE_FACTS,
         {
             "cable_id": cable.id,
