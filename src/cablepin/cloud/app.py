@@ -130,8 +130,9 @@ def create_app(
         prefix=f"{API_PREFIX}/",
         overrides={TARIFF_UPLOAD_PATH: TARIFF_UPLOAD_LIMIT},
     )
-    app.include_router(api_router)
+    # The connect first: it is the hot path (B3), and routing tries the routes in order.
     app.include_router(connect_router)
+    app.include_router(api_router)
     app.include_router(billing_router)
     app.include_router(privacy_router)
     app.include_router(payout_router)
