@@ -7,7 +7,9 @@ is given: then their sections in the report are replaced and the rest kept.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import time
 from pathlib import Path
 
 from benchmarks.common import Section, update_report, write_report
@@ -20,6 +22,7 @@ def main(argv: list[str]) -> int:
     update = "--update" in argv
     argv = [a for a in argv if a != "--update"]
     names = argv or BENCHMARKS
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     sections: list[Section] = []
     for name in names:
         print(f"running {name} ...", file=sys.stderr, flush=True)
@@ -34,7 +37,10 @@ def main(argv: list[str]) -> int:
     if argv:
         print("(a subset was run; docs/benchmarks.md left as it is)", file=sys.stderr)
         return 0
-    write_report(sections, REPORT)
+    took_s = time.monotonic() - started
+    load = f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (1 min)"
+    write_report(sections, REPORT, took_s=took_s, load=load)
+    print(f"every benchmark in {took_s:.0f} s", file=sys.stderr)
     print(f"wrote {REPORT}", file=sys.stderr)
     return 0
 

@@ -40,14 +40,18 @@ class Section:
         return "\n".join(lines) + "\n"
 
 
-def write_report(sections: list[Section], path: Path) -> None:
+def write_report(sections: list[Section], path: Path, *, took_s: float, load: str) -> None:
+    """The whole report; ``took_s`` and ``load`` say how long the run took and how busy
+    the machine was (issue 12: `make bench` under 15 minutes on a fresh machine)."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    minutes, seconds = divmod(round(took_s), 60)
     head = [
         "# Benchmarks",
         "",
         "Written by `make bench` (`python -m benchmarks`); do not edit by hand.",
         f"Last run: {now} on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}.",
+        f"Python {platform.python_version()}; every benchmark in {minutes} min {seconds} s "
+        f"(target: under 15 min), load average {load}.",
         "",
     ]
     body = "\n".join(s.markdown() for s in sections)
