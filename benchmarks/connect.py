@@ -372,9 +372,11 @@ def run() -> Section:
             "in turn mostly miss in a 10 s run). What would close it: httptools for uvicorn "
             "(a dependency: not added here), the token and the cable in one statement (one "
             "round trip less), an async driver for the quick path (no thread hand-over), "
-            "and more worker processes for the rate (the ratio stays). Every CPU figure here "
-            "moves with what else runs on the shared machine (/healthz: 0.6 ms a request on "
-            "2026-11-30 at 11:54 UTC, 1.0 to 1.3 ms in the runs of 13:00 to 14:30 UTC). "
+            "and more worker processes for the rate (the ratio stays). The CPU figures "
+            "depend on the machine more than the ratios do: /healthz cost 0.6 ms a request "
+            "on the machine of the 11:54 UTC run of 2026-11-30, and 1.2 to 1.4 ms on the one "
+            "of the later runs, idle or busy (that machine is slower at everything: the "
+            "cable's record, B5, 1.84 ms there against 1.36 ms). "
         )
     notes += (
         f"In the first connect run {runs['cables seen'].requests:,} of {CABLES:,} cables were "
