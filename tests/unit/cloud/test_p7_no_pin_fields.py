@@ -14,8 +14,18 @@ from cablepin.cloud.api.routes import connect_router, router
 from cablepin.cloud.models import Base
 from cablepin.cloud.settings import Settings
 
-# pin_default: "the PIN is still 0000" as reported (a boolean); the rest name permissions.
-ALLOWED = {"pin_default", "pin_reset_pending", "pending_pin_reset", "allow_pin_set", "pin-reset"}
+# pin_default: "the PIN is still 0000" as reported (a boolean); default_pin and pin_unknown:
+# how many of an organisation's cables report that fact (org_cable_counts, integers); the
+# rest name permissions.
+ALLOWED = {
+    "pin_default",
+    "default_pin",
+    "pin_unknown",
+    "pin_reset_pending",
+    "pending_pin_reset",
+    "allow_pin_set",
+    "pin-reset",
+}
 
 
 def suspicious(name: str) -> bool:
