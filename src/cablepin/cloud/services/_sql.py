@@ -22,36 +22,11 @@ def dialect_insert(db: Session, table: Any) -> Any:
 
 
 def insert_new_rows(db: Session, entity: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert rows the caller knows are new, all with the same keys, in one go.
-
-    PostgreSQL: ``COPY ... FROM STDIN`` on the session's own connection (so in
-    its transaction). Elsewhere: one cached INSERT executed with the rows as
-    parameters. Nothing is skipped: a row that is not new after all (a unique
-    key already taken) fails the whole unit of work, it is never dropped or
-    doubled silently. Values pass the columns' own bind processing (aware UTC
-    datetimes, enums), exactly as an ORM insert would.
+    """Insert rows the caller knows are new, all with the same keys, in one go: one
+    cached INSERT executed with the rows as parameters. Nothing is skipped: a row that
+    is not new after all (a unique key already taken) fails the whole unit of work, it
+    is never dropped or doubled silently. (PostgreSQL's session batches go in with
+    ``ingest._store_batch_pg``, one statement with the signed head and the cable's row.)
     """
-    if not rows:
-        return
-    table = cast(Table, entity.__table__)
-    names = list(rows[0])
-    connection = db.connection()
-    dialect = connection.dialect
-    if dialect.name != "postgresql":
-        connection.execute(insert(table), list(rows))
-        return
-    processors = [table.c[name].type.bind_processor(dialect) for name in names]
-    columns = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
-    sql = f"COPY {dialect.identifier_preparer.format_table(table)} ({columns}) FROM STDIN"
-    raw = connection.connection.driver_connection
-    assert raw is not None
-    with raw.cursor() as cursor, cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row(
-                [
-                    value if process is None else process(value)
-                    for value, process in zip(
-                        (row[name] for name in names), processors, strict=True
-                    )
-                ]
-            )
+    if rows:
+        db.connection().execute(insert(cast(Table, entity.__table__)), list(rows))
